@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds (or reuses) the pinned toolchain into a cache outside the repo and prints
+# its bin directory on the last line of stdout:
+#   pulumi                          the real CLI, from the Go module proxy
+#   pulumi-language-nodejs          the project's language host (lab/toolchain/langhost)
+#   pulumi-resource-pulumi-nodejs   the dynamic-provider plugin shipped in @pulumi/pulumi
+#   consul                          Consul 1.8.7 unpacked from Debian's bullseye archive
+# Idempotent; safe to run concurrently (one flock). Progress goes to stderr.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+cache=${PULUMI_BAREMETAL_CACHE:-$HOME/.cache/pulumi-baremetal}
+mkdir -p "$cache"
+say() { printf '[toolchain] %s\n' "$*" >&2; }
+
+# The key covers every input of the build, so editing the language host or the
+# pinned version builds a new directory instead of reusing a stale one.
+key=$(cat "$here/versions.env" "$here/toolchain/go.mod" "$here/toolchain/go.sum" \
+        "$here"/toolchain/langhost/*.go "$0" | sha256sum | cut -c1-12)
+bin="$cache/toolchain/pulumi-v$PULUMI_VERSION-$key/bin"
+
+exec 9>"$cache/toolchain.lock"
+flock 9
+
+build_pulumi() {
+    local out=$1
+    if command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$PULUMI_VERSION" ] \
+        && [ "$(command -v pulumi)" != "$out/pulumi" ]; then
+        say "using pulumi v$PULUMI_VERSION from PATH: $(command -v pulumi)"
+        ln -sf "$(command -v pulumi)" "$out/pulumi"
+        return
+    fi
+    say "building pulumi v$PULUMI_VERSION with $(go version | cut -d' ' -f3) (cold: a few minutes)"
+    (cd "$here/toolchain" && go build -trimpath -o "$out/pulumi" \
+        -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+        github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+}
+
+build_langhost() {
+    local out=$1
+    (cd "$here/toolchain" && go build -trimpath -o "$out/pulumi-language-nodejs" \
+        -ldflags "-s -w -X main.version=v$PULUMI_VERSION" ./langhost)
+}
+
+# Consul comes from Debian's previous stable release. A private apt state in the
+# cache reads that suite alone, so the system's own sources and packages are never
+# touched; the archive's address is the one the machine's apt already uses.
+fetch_consul() {
+    local out=$1 dir="$cache/consul-$CONSUL_VERSION"
+    if [ ! -x "$dir/usr/bin/consul" ]; then
+        local uri apt
+        uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+        [ -n "$uri" ] || uri=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list)
+        [ -n "$uri" ] || { say "no Debian archive found in the apt sources"; return 1; }
+        apt="$cache/apt-$CONSUL_DEB_SUITE"
+        mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/pkg"
+        printf 'deb %s %s main\n' "$uri" "$CONSUL_DEB_SUITE" >"$apt/sources.list"
+        local o=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+                 -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt" -o Dir::State::status=/dev/null
+                 -o APT::Sandbox::User=root -q)
+        say "fetching consul $CONSUL_VERSION from Debian $CONSUL_DEB_SUITE"
+        apt-get "${o[@]}" update >&2
+        (cd "$apt/pkg" && rm -f consul_*.deb && apt-get "${o[@]}" download consul >&2)
+        rm -rf "$dir.tmp" && dpkg -x "$apt"/pkg/consul_*.deb "$dir.tmp"
+        "$dir.tmp/usr/bin/consul" version | grep -q "Consul v$CONSUL_VERSION" || { say "expected consul $CONSUL_VERSION in $CONSUL_DEB_SUITE"; return 1; }
+        mv "$dir.tmp" "$dir"
+    fi
+    ln -sf "$dir/usr/bin/consul" "$out/consul"
+}
+
+if [ ! -f "$bin/.complete" ]; then
+    t0=$(date +%s)
+    rm -rf "$bin" && mkdir -p "$bin"
+    fetch_consul "$bin" &
+    consul_pid=$!
+    build_pulumi "$bin"
+    build_langhost "$bin"
+    wait "$consul_pid"
+    touch "$bin/.complete"
+    say "toolchain ready in $(( $(date +%s) - t0 ))s: $bin"
+fi
+
+# The dynamic-provider plugin is a shell script in the npm package; it resolves
+# @pulumi/pulumi from the program directory at run time, so one copy serves all.
+if [ -f "$root/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" ]; then
+    install -m 0755 "$root/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" \
+        "$bin/pulumi-resource-pulumi-nodejs"
+fi
+echo "$bin"

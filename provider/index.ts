@@ -1,0 +1,34 @@
+// pulumi-baremetal/provider: how each resource is really done. Loaded by package
+// name at call time by the provider objects stored in stack state.
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { adapt } from "./dynamic";
+import { consulKeys } from "./resources/consulKeys";
+
+export { InputError, RefusedError, RemoteError, FieldFailure } from "./core/errors";
+export type { ConsulConnection } from "./consul/client";
+export type { ConsulKeysInputs, ConsulKeysState } from "./resources/consulKeys";
+
+/** Every resource kind this package implements, by the SDK class name. */
+export const kinds = {
+    ConsulKeys: consulKeys,
+} as const;
+
+export type KindName = keyof typeof kinds;
+
+const cache = new Map<string, dynamic.ResourceProvider>();
+
+/** The dynamic-provider implementation of one kind (called from serialised state). */
+export function providerFor(kind: string): dynamic.ResourceProvider {
+    let p = cache.get(kind);
+    if (!p) {
+        const impl = (kinds as Record<string, (typeof kinds)[KindName]>)[kind];
+        if (!impl) {
+            throw new Error(
+                `pulumi-baremetal has no resource kind ${JSON.stringify(kind)}; the stack was written by a newer or different version. Install the version that wrote it.`,
+            );
+        }
+        p = adapt(impl as never);
+        cache.set(kind, p);
+    }
+    return p;
+}

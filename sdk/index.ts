@@ -1,0 +1,3 @@
+// pulumi-baremetal: the resources users declare. Implementation lives in
+// pulumi-baremetal/provider and is loaded at call time (see provider.ts).
+export { ConsulKeys, ConsulKeysArgs, ConsulConnectionArgs } from "./consulKeys";
