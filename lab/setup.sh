@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the project needs on this machine, idempotently: npm packages
+# (from package-lock.json, skipped when unchanged) and the pinned toolchain.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+stamp=node_modules/.baremetal-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "[setup] npm ci" >&2
+    npm ci --no-audit --no-fund >&2
+    echo "$want" >"$stamp"
+fi
+node lab/link-self.js
+bash lab/toolchain.sh >/dev/null

@@ -1,0 +1,42 @@
+// A throwaway "checkout" of this project that a user could have anywhere: the
+// built package, its node_modules (hard links: fast, no copy), and one program.
+// It can be moved, to prove that stack state does not depend on the path.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+const repo = path.resolve(__dirname, "../../..");
+
+export class Checkout {
+    private constructor(public root: string, readonly program: string) {}
+
+    /** Copies the program fixture test/e2e/fixtures/<name> into a fresh checkout. */
+    static create(fixture: string): Checkout {
+        const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bm-checkout-")), "a");
+        fs.mkdirSync(root);
+        fs.copyFileSync(path.join(repo, "package.json"), path.join(root, "package.json"));
+        execFileSync("cp", ["-a", path.join(repo, "dist"), path.join(root, "dist")]);
+        execFileSync("cp", ["-al", path.join(repo, "node_modules"), path.join(root, "node_modules")]);
+        const program = path.join("examples", fixture);
+        execFileSync("mkdir", ["-p", path.join(root, "examples")]);
+        execFileSync("cp", ["-r", path.join(repo, "test/e2e/fixtures", fixture), path.join(root, program)]);
+        return new Checkout(root, program);
+    }
+
+    get programDir(): string {
+        return path.join(this.root, this.program);
+    }
+
+    /** Moves the whole checkout to a sibling directory and returns the new root. */
+    move(name: string): string {
+        const to = path.join(path.dirname(this.root), name);
+        fs.renameSync(this.root, to);
+        this.root = to;
+        return to;
+    }
+
+    remove(): void {
+        fs.rmSync(path.dirname(this.root), { recursive: true, force: true });
+    }
+}

@@ -1,0 +1,119 @@
+// Drives the real `pulumi` CLI (the pinned build on PATH) against a project
+// directory, with a local file backend and passphrase secrets in a temp dir.
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+export interface CliResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+export class PulumiStack {
+    /** Everything the CLI printed, except where a test asked it to show secrets. */
+    readonly transcript: string[] = [];
+    readonly env: NodeJS.ProcessEnv;
+
+    private constructor(
+        public dir: string,
+        readonly stack: string,
+        readonly stateDir: string,
+    ) {
+        this.env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${stateDir}`,
+            PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+            PULUMI_HOME: path.join(stateDir, ".pulumi-home"),
+        };
+    }
+
+    /** A new stack for the project in `dir`, its state in a fresh temp dir. */
+    static async init(dir: string, stack = "e2e"): Promise<PulumiStack> {
+        const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-state-"));
+        const s = new PulumiStack(dir, stack, stateDir);
+        await s.ok(["stack", "init", stack]);
+        return s;
+    }
+
+    async run(args: string[]): Promise<CliResult> {
+        const full = [...args, "--non-interactive", "--color", "never"];
+        if (!["stack", "config"].includes(args[0]) || args[1] !== "init") full.push("--stack", this.stack);
+        return new Promise((resolve) => {
+            execFile("pulumi", full, { cwd: this.dir, env: this.env, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+                if (!args.includes("--show-secrets")) this.transcript.push(stdout, stderr);
+                const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+                resolve({ code: typeof code === "number" ? code : 1, stdout, stderr });
+            });
+        });
+    }
+
+    /** Runs and throws with the CLI's output when it fails. */
+    async ok(args: string[]): Promise<CliResult> {
+        const r = await this.run(args);
+        if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+        return r;
+    }
+
+    async setConfig(key: string, value: string, secret = false): Promise<void> {
+        await this.ok(["config", "set", key, value, ...(secret ? ["--secret"] : ["--plaintext"])]);
+    }
+
+    /** `pulumi preview --json`: the planned steps and the change summary. */
+    async preview(extra: string[] = []): Promise<PreviewJson> {
+        const r = await this.ok(["preview", "--json", ...extra]);
+        return JSON.parse(r.stdout) as PreviewJson;
+    }
+
+    async up(extra: string[] = []): Promise<CliResult> {
+        return this.ok(["up", "--yes", "--skip-preview", ...extra]);
+    }
+
+    async outputs(): Promise<Record<string, unknown>> {
+        return JSON.parse((await this.ok(["stack", "output", "--json", "--show-secrets"])).stdout) as Record<string, unknown>;
+    }
+
+    /** A resource's outputs as recorded in the state (secrets decrypted). */
+    async resourceOutputs(name: string): Promise<Record<string, unknown>> {
+        const state = JSON.parse((await this.ok(["stack", "export", "--show-secrets"])).stdout) as {
+            deployment: { resources?: { urn: string; outputs?: Record<string, unknown> }[] };
+        };
+        const r = state.deployment.resources?.find((x) => x.urn.endsWith(`::${name}`));
+        if (!r) throw new Error(`no resource named ${name} in the state`);
+        return r.outputs ?? {};
+    }
+
+    async exportState(): Promise<string> {
+        return (await this.ok(["stack", "export"])).stdout;
+    }
+
+    async cleanup(): Promise<void> {
+        await this.run(["stack", "rm", "--yes", "--force"]);
+        fs.rmSync(this.stateDir, { recursive: true, force: true });
+    }
+}
+
+export interface PreviewStep {
+    op: string;
+    urn: string;
+    type?: string;
+    diffReasons?: string[];
+    replaceReasons?: string[];
+    newState?: { type: string };
+}
+
+export interface PreviewJson {
+    steps: PreviewStep[];
+    changeSummary: Record<string, number>;
+    diagnostics?: { message: string; severity: string }[];
+}
+
+/** Counts of non-"same" operations in a change summary. */
+export function changes(summary: Record<string, number>): number {
+    return Object.entries(summary)
+        .filter(([op]) => op !== "same")
+        .reduce((n, [, c]) => n + c, 0);
+}
