@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the project needs on this machine, idempotently: npm packages
-# (from package-lock.json, skipped when unchanged) and the pinned toolchain.
+# Installs what the project needs on this machine, idempotently: Debian packages
+# for the host tier (lab/host-packages.txt), npm packages (from package-lock.json,
+# skipped when unchanged) and the pinned toolchain.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+bash lab/apt-install.sh lab/host-packages.txt
 stamp=node_modules/.baremetal-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

@@ -1,0 +1,29 @@
+// The host layer: the only part of pulumi-baremetal that speaks SSH. Resources
+// build Plans (data), hand them to a Host, and get back records and errors that
+// are safe to show. Nothing here imports @pulumi/pulumi.
+export { checkHostConnection, describeTarget, fingerprintOf, type HostConnection } from "./connection";
+export {
+    AuthError,
+    CommandError,
+    CommandTimeoutError,
+    ConnectionLostError,
+    DialError,
+    HostKeyError,
+    UnsupportedHostError,
+} from "./errors";
+export {
+    Host,
+    sharedPool,
+    type CommandOutput,
+    type CommandRecord,
+    type HostOptions,
+    type PlanResult,
+    type RunOptions,
+    type StepRecord,
+} from "./execute";
+export { hostLocks, NamedLocks, type LockName } from "./locks";
+export { adapterFor, AlpineAdapter, DebianAdapter, renderCommands, type OsAdapter, type OsFacts, type OsFamily } from "./os";
+export { describeStep, planAsData, renderPlan, step, type Plan, type Step } from "./plan";
+export { SshPool, type HostKeySeen, type PoolOptions, type PoolStats } from "./pool";
+export { quote } from "./quote";
+export { Secret, type MaybeSecret } from "./redact";

@@ -1,0 +1,296 @@
+// OS families and their adapters. A step says "install nbd-server"; the adapter
+// says `apk add nbd-server` on Alpine and `apt-get install nbd-server` on Debian.
+// Every command is an argv; the few multi-command steps run a constant script
+// with `sh -c SCRIPT NAME ARGS...`, values reaching it only as positional
+// parameters ("$1"), never spliced into the script text.
+import { LockName, hostLocks, remoteLockPath } from "./locks";
+import { Plan, Step, describeStep, ServiceAction } from "./plan";
+import { MaybeSecret } from "./redact";
+import { displayCommandLine } from "./quote";
+
+export type OsFamily = "alpine" | "debian";
+
+export interface OsFacts {
+    family: OsFamily;
+    /** ID from /etc/os-release, e.g. "alpine", "debian", "ubuntu". */
+    id: string;
+    versionId?: string;
+    prettyName?: string;
+    /** Alpine whose root is a tmpfs (diskless or data-disk mode): changes are lost at reboot unless `lbu commit`ed. */
+    diskless: boolean;
+}
+
+/** One command of a lowered step. */
+export interface RemoteCommand {
+    argv: MaybeSecret[];
+    stdin?: MaybeSecret;
+    lock?: LockName;
+    okExitCodes?: number[];
+    timeoutMs?: number;
+    /** false when the command only reads. */
+    changes?: boolean;
+}
+
+/** Printed as the last stdout line by a command that found nothing to do. */
+export const unchangedMarker = "=baremetal-unchanged=";
+
+export interface OsAdapter {
+    readonly family: OsFamily;
+    readonly diskless: boolean;
+    /** The commands that carry out one step (possibly none). */
+    lower(step: Step): RemoteCommand[];
+    /** argv run under the host-wide flock for `lock`. */
+    withLock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[];
+}
+
+/**
+ * The command that tells the family apart. /proc/mounts tells whether the root
+ * is a tmpfs, i.e. whether Alpine is running diskless.
+ */
+export const detectArgv = ["sh", "-c", `cat /etc/os-release; echo ${unchangedMarker}mounts; cat /proc/mounts`];
+
+/** Parses the output of detectArgv; a string says why the host is not supported. */
+export function parseOsFacts(output: string): OsFacts | string {
+    const [osRelease, mounts = ""] = output.split(`${unchangedMarker}mounts`);
+    const fields = parseOsRelease(osRelease);
+    const id = fields.ID ?? "";
+    const like = (fields.ID_LIKE ?? "").split(/\s+/);
+    const family: OsFamily | undefined = id === "alpine" || like.includes("alpine") ? "alpine" : id === "debian" || like.includes("debian") ? "debian" : undefined;
+    if (!family) return `/etc/os-release says ID=${JSON.stringify(id)}${fields.ID_LIKE ? ` ID_LIKE=${JSON.stringify(fields.ID_LIKE)}` : ""}, which is neither Alpine nor Debian-like`;
+    const rootType = rootFsType(mounts);
+    return {
+        family,
+        id,
+        versionId: fields.VERSION_ID,
+        prettyName: fields.PRETTY_NAME,
+        diskless: family === "alpine" && (rootType === "tmpfs" || rootType === "ramfs"),
+    };
+}
+
+/** KEY=value lines, values optionally quoted (os-release(5)). */
+export function parseOsRelease(text: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const line of text.split("\n")) {
+        const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+        if (!m) continue;
+        let v = m[2];
+        if (/^".*"$/.test(v)) v = v.slice(1, -1).replace(/\\(["\\$`])/g, "$1");
+        else if (/^'.*'$/.test(v)) v = v.slice(1, -1);
+        out[m[1]] = v;
+    }
+    return out;
+}
+
+/** The type of the file system mounted last on "/" (the one that is visible). */
+function rootFsType(mounts: string): string | undefined {
+    let type: string | undefined;
+    for (const line of mounts.split("\n")) {
+        const [, mountpoint, fstype] = line.trim().split(/\s+/);
+        if (mountpoint === "/") type = fstype;
+    }
+    return type;
+}
+
+// Constant scripts. Arguments arrive as "$1"...; nothing is ever spliced in.
+
+/**
+ * Atomic write: the content goes to a temporary file beside the target (same
+ * file system, so `mv` is a rename), gets its mode and owner, then replaces the
+ * target in one step. A reader never sees a half-written file. An identical file
+ * is left alone and reported unchanged.
+ */
+export const writeFileScript = [
+    "set -eu",
+    'target=$1; mode=$2; owner=$3; want_mode=$4',
+    'dir=$(dirname "$target")',
+    'mkdir -p "$dir"',
+    'tmp=$(mktemp "$dir/.baremetal-write.XXXXXX")',
+    "trap 'rm -f \"$tmp\"' EXIT",
+    'cat >"$tmp"',
+    'if [ -f "$target" ] && [ ! -L "$target" ] && cmp -s "$tmp" "$target" && [ "$(stat -c \'%a %U:%G\' "$target")" = "$want_mode $owner" ]; then',
+    `  echo ${unchangedMarker}; exit 0`,
+    "fi",
+    'chmod "$mode" "$tmp"',
+    'chown "$owner" "$tmp"',
+    'mv -f "$tmp" "$target"',
+    "trap - EXIT",
+].join("\n");
+
+export const removeFileScript = [
+    "set -eu",
+    `if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$1"; else echo ${unchangedMarker}; fi`,
+].join("\n");
+
+/**
+ * flock(1) on a file under /run/lock keeps other processes (a second `pulumi up`,
+ * an operator's shell using the same convention) out while the command runs.
+ */
+const lockScript = 'mkdir -p /run/lock && exec flock "$@"';
+
+/**
+ * No flock -w (BusyBox's flock lacks it): the wait is bounded by the step's
+ * timeout, whose error names a lock as the usual suspect.
+ */
+function underFlock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[] {
+    return ["sh", "-c", lockScript, "baremetal-lock", remoteLockPath(lock), ...argv];
+}
+
+/** Installs only what is missing, so a re-run does not touch apt at all. */
+export const debianInstallScript = [
+    "set -eu",
+    "missing=",
+    'for p in "$@"; do',
+    '  dpkg-query -W -f=\'${Status}\' "$p" 2>/dev/null | grep -q " installed$" || missing="$missing $p"',
+    "done",
+    `[ -n "$missing" ] || { echo ${unchangedMarker}; exit 0; }`,
+    "export DEBIAN_FRONTEND=noninteractive",
+    // Package names are validated ([a-z0-9+._-]), so the unquoted word split is safe.
+    "apt_install() { apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends $missing; }",
+    // Stale or missing package lists are the usual cause of "unable to locate package".
+    "apt_install || { apt-get -q -y -o DPkg::Lock::Timeout=300 update && apt_install; }",
+].join("\n");
+
+const alpineEnableScript = `[ -L "/etc/runlevels/$2/$1" ] && echo ${unchangedMarker} || rc-update add "$1" "$2"`;
+const alpineDisableScript = `if [ -L "/etc/runlevels/$2/$1" ]; then rc-update del "$1" "$2"; else echo ${unchangedMarker}; fi`;
+
+function writeFileCommand(path: string, content: MaybeSecret, mode: string, owner: string): RemoteCommand {
+    const wantMode = String(parseInt(mode, 8).toString(8));
+    return { argv: ["sh", "-c", writeFileScript, "baremetal-write", path, mode, owner, wantMode], stdin: content };
+}
+
+/** Steps that are the same on every family. */
+function lowerCommon(step: Extract<Step, { kind: "run" | "writeFile" | "removeFile" }>): RemoteCommand[] {
+    switch (step.kind) {
+        case "run":
+            return [{ argv: step.argv, stdin: step.stdin, lock: step.lock, okExitCodes: step.okExitCodes, timeoutMs: step.timeoutMs, changes: step.changes }];
+        case "writeFile":
+            return [writeFileCommand(step.path, step.content, step.mode, step.owner)];
+        case "removeFile":
+            return [{ argv: ["sh", "-c", removeFileScript, "baremetal-remove", step.path] }];
+    }
+}
+
+export class AlpineAdapter implements OsAdapter {
+    readonly family = "alpine";
+
+    /** @param runlevel where `enable` adds services (OpenRC's "default" unless a profile says otherwise). */
+    constructor(
+        readonly diskless: boolean,
+        readonly runlevel = "default",
+    ) {}
+
+    lower(step: Step): RemoteCommand[] {
+        switch (step.kind) {
+            case "run":
+            case "writeFile":
+            case "removeFile":
+                return lowerCommon(step);
+            case "ensurePackages":
+                // apk add is idempotent; it also records the package in /etc/apk/world, which lbu persists.
+                return [{ argv: ["apk", "add", "--quiet", "--no-progress", ...step.names], lock: hostLocks.packages }];
+            case "service":
+                return [this.serviceCommand(step.action, step.name)];
+            case "bootScript":
+                // OpenRC's `local` service runs /etc/local.d/*.start at boot.
+                return [
+                    writeFileCommand(`/etc/local.d/${step.name}.start`, step.content, "0755", "root:root"),
+                    this.serviceCommand("enable", "local"),
+                ];
+            case "persist":
+                // Only a diskless root loses changes at reboot; an on-disk Alpine keeps them.
+                return this.diskless ? [{ argv: ["lbu", "commit"], lock: hostLocks.persist }] : [];
+            default:
+                return unreachable(step);
+        }
+    }
+
+    private serviceCommand(action: ServiceAction, name: string): RemoteCommand {
+        switch (action) {
+            case "enable":
+                return { argv: ["sh", "-c", alpineEnableScript, "baremetal-enable", name, this.runlevel] };
+            case "disable":
+                return { argv: ["sh", "-c", alpineDisableScript, "baremetal-disable", name, this.runlevel] };
+            default:
+                return { argv: ["rc-service", name, action] };
+        }
+    }
+
+    withLock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[] {
+        return underFlock(lock, argv);
+    }
+}
+
+export class DebianAdapter implements OsAdapter {
+    readonly family = "debian";
+    readonly diskless = false;
+
+    lower(step: Step): RemoteCommand[] {
+        switch (step.kind) {
+            case "run":
+            case "writeFile":
+            case "removeFile":
+                return lowerCommon(step);
+            case "ensurePackages":
+                return [{ argv: ["sh", "-c", debianInstallScript, "baremetal-install", ...step.names], lock: hostLocks.packages }];
+            case "service":
+                return [{ argv: ["systemctl", ...(step.action === "enable" || step.action === "disable" ? ["--quiet"] : []), step.action, step.name] }];
+            case "bootScript": {
+                const unit = `baremetal-local-${step.name}.service`;
+                return [
+                    writeFileCommand(`/etc/baremetal/local.d/${step.name}.start`, step.content, "0755", "root:root"),
+                    writeFileCommand(`/etc/systemd/system/${unit}`, bootUnit(step.name), "0644", "root:root"),
+                    { argv: ["systemctl", "daemon-reload"] },
+                    { argv: ["systemctl", "--quiet", "enable", unit] },
+                ];
+            }
+            case "persist":
+                return [];
+            default:
+                return unreachable(step);
+        }
+    }
+
+    withLock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[] {
+        return underFlock(lock, argv);
+    }
+}
+
+/** The systemd counterpart of an Alpine /etc/local.d script. */
+function bootUnit(name: string): string {
+    return [
+        "[Unit]",
+        `Description=pulumi-baremetal boot script ${name}`,
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        `ExecStart=/etc/baremetal/local.d/${name}.start`,
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ].join("\n");
+}
+
+export function adapterFor(facts: Pick<OsFacts, "family" | "diskless">): OsAdapter {
+    return facts.family === "alpine" ? new AlpineAdapter(facts.diskless) : new DebianAdapter();
+}
+
+/** The exact commands a plan runs on a host of this family, as text: what a preview or a test shows. */
+export function renderCommands(plan: Plan, adapter: OsAdapter): string[] {
+    const lines: string[] = [];
+    plan.forEach((s, i) => {
+        lines.push(`# ${i + 1}. ${describeStep(s)}`);
+        for (const c of adapter.lower(s)) {
+            const argv = c.lock ? adapter.withLock(c.lock, c.argv) : c.argv;
+            lines.push(displayCommandLine(argv) + (c.stdin !== undefined ? " < (content)" : ""));
+        }
+    });
+    return lines;
+}
+
+function unreachable(x: never): never {
+    throw new Error(`unhandled step ${JSON.stringify(x)}`);
+}
