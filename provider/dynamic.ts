@@ -2,30 +2,46 @@
 // provider objects serialised into state (sdk/provider.ts) forward every call here,
 // loaded by package name, so the code that serves a stack is always the installed one.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { OperationContext, Reporter, ResourceKind } from "./core/resource";
+import { OperationContext, ResourceKind } from "./core/resource";
+import { engineReporter } from "./engineLog";
 
-/** Progress goes to stderr of the provider process, which the engine shows with -v. */
-const processReporter: Reporter = {
-    info: (m) => process.stderr.write(`${m}\n`),
-    warn: (m) => process.stderr.write(`warning: ${m}\n`),
-    progress: (m) => process.stderr.write(`${m}\n`),
-};
+/**
+ * The SDK passes each resource's URN as the hidden input `__urn` so that log lines
+ * land on the resource; it is not part of the resource's own inputs or outputs.
+ */
+const urnKey = "__urn";
 
-export function adapt<I, O>(kind: ResourceKind<I, O>, reporter: Reporter = processReporter): dynamic.ResourceProvider {
-    const ctx: OperationContext = { log: reporter };
+function contextFor(props: unknown): OperationContext {
+    const urn = props && typeof props === "object" ? (props as Record<string, unknown>)[urnKey] : undefined;
+    return { log: engineReporter(typeof urn === "string" ? urn : undefined) };
+}
+
+/** Keeps the URN in the stored state (read and delete need it later). */
+function withUrn<T>(outs: T, from: unknown): T {
+    const urn = from && typeof from === "object" ? (from as Record<string, unknown>)[urnKey] : undefined;
+    return urn === undefined ? outs : ({ ...outs, [urnKey]: urn } as T);
+}
+
+function withoutUrn<T>(props: T): T {
+    if (!props || typeof props !== "object" || !(urnKey in props)) return props;
+    const { [urnKey]: _urn, ...rest } = props as Record<string, unknown>;
+    return rest as T;
+}
+
+export function adapt<I, O>(kind: ResourceKind<I, O>): dynamic.ResourceProvider {
     return {
         async check(olds: Record<string, unknown>, news: Record<string, unknown>) {
-            const outcome = kind.check(olds ?? {}, news ?? {});
+            const outcome = kind.check(withoutUrn(olds ?? {}), withoutUrn(news ?? {}));
             if (outcome.failures.length > 0) {
                 return {
                     inputs: news,
                     failures: outcome.failures.map((f) => ({ property: f.field.split(/[. ]/)[0], reason: `${f.field}: ${f.reason}` })),
                 };
             }
-            return { inputs: outcome.inputs as Record<string, unknown> };
+            return { inputs: withUrn(outcome.inputs as Record<string, unknown>, news) };
         },
         async diff(id: string, olds: O, news: I) {
-            const d = kind.diff(id, olds, news);
+            const d = kind.diff(id, withoutUrn(olds), withoutUrn(news));
             return {
                 changes: d.changes,
                 replaces: d.replaces,
@@ -34,18 +50,19 @@ export function adapt<I, O>(kind: ResourceKind<I, O>, reporter: Reporter = proce
             };
         },
         async create(inputs: I) {
-            return kind.create(inputs, ctx);
+            const { id, outs } = await kind.create(withoutUrn(inputs), contextFor(inputs));
+            return { id, outs: withUrn(outs, inputs) };
         },
         async read(id: string, props: O) {
-            const live = await kind.read(id, props, ctx);
+            const live = await kind.read(id, withoutUrn(props), contextFor(props));
             // An empty id tells the engine the object is gone, so refresh drops it.
-            return live === undefined ? { id: "", props: {} } : { id, props: live };
+            return live === undefined ? { id: "", props: {} } : { id, props: withUrn(live, props) };
         },
         async update(id: string, olds: O, news: I) {
-            return { outs: await kind.update(id, olds, news, ctx) };
+            return { outs: withUrn(await kind.update(id, withoutUrn(olds), withoutUrn(news), contextFor(news)), news) };
         },
         async delete(id: string, props: O) {
-            await kind.delete(id, props, ctx);
+            await kind.delete(id, withoutUrn(props), contextFor(props));
         },
     };
 }

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConsulConnection } from "../provider/consul/client";
-import { dynamicProvider, typeModule } from "./provider";
+import { BaremetalResource } from "./provider";
 
 /** How to reach Consul; pass the token as a secret. */
 export interface ConsulConnectionArgs {
@@ -37,7 +37,7 @@ export interface ConsulKeysArgs {
  * Only the declared keys are managed; other keys under the prefix are left alone.
  * ID: the prefix.
  */
-export class ConsulKeys extends pulumi.dynamic.Resource {
+export class ConsulKeys extends BaremetalResource {
     declare readonly consul: pulumi.Output<ConsulConnection>;
     declare readonly prefix: pulumi.Output<string>;
     /** Plain values as last read from Consul. */
@@ -48,7 +48,7 @@ export class ConsulKeys extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: ConsulKeysArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            dynamicProvider("ConsulKeys"),
+            "ConsulKeys",
             name,
             {
                 consul: args.consul,
@@ -58,8 +58,6 @@ export class ConsulKeys extends pulumi.dynamic.Resource {
                 adopt: args.adopt ?? false,
             },
             { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "secrets"] },
-            typeModule,
-            "ConsulKeys",
         );
     }
 }

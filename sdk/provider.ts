@@ -3,7 +3,7 @@
 // kind name. Each call loads the implementation by package name, resolved from the
 // program's node_modules, so new code serves old state and the state does not
 // depend on where the checkout lives.
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 
 /** The dynamic provider for one resource kind (see provider/index.ts `kinds`). */
 export function dynamicProvider(kind: string): pulumi.dynamic.ResourceProvider {
@@ -23,3 +23,16 @@ export function dynamicProvider(kind: string): pulumi.dynamic.ResourceProvider {
 
 /** The module part of every type token: `pulumi-nodejs:dynamic/baremetal:<Kind>`. */
 export const typeModule = "baremetal";
+
+/**
+ * Base of every pulumi-baremetal resource: a dynamic resource with a readable
+ * type token, whose provider is loaded by package name, and whose URN travels
+ * with its inputs so the provider can log against it.
+ */
+export abstract class BaremetalResource extends pulumi.dynamic.Resource {
+    protected constructor(kind: string, name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
+        const type = `pulumi-nodejs:dynamic/${typeModule}:${kind}`;
+        const urn = pulumi.createUrn(name, type, opts?.parent);
+        super(dynamicProvider(kind), name, { ...props, __urn: urn }, opts, typeModule, kind);
+    }
+}

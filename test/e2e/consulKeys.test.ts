@@ -56,8 +56,9 @@ describe("ConsulKeys under the real pulumi CLI", function () {
         await stack.setConfig("prefix", "config/web01/");
     });
 
-    it("up writes the keys, secrets included", async () => {
-        await stack.up();
+    it("up writes the keys, secrets included, and logs against the resource", async () => {
+        const r = await stack.up();
+        assert.match(r.stdout, /baremetal:ConsulKeys \(svc\):\s+writing 3 of 3 key\(s\) under config\/web01\//);
         assert.strictEqual(await consul.get("config/web01/listen"), "192.0.2.80");
         assert.strictEqual(await consul.get("config/web01/upstream/0"), "192.0.2.81");
         assert.strictEqual(await consul.get("config/web01/db/password"), password);

@@ -1,0 +1,58 @@
+// Progress and command output into the Pulumi engine's log, attributed to the
+// resource, the way a native provider's host.Log does. The dynamic-provider host
+// is started with the engine's address as its first argument but gives providers
+// no way to log, so we open our own client to that address.
+import type * as grpcTypes from "@grpc/grpc-js";
+import { Reporter } from "./core/resource";
+
+interface EngineClient {
+    log(req: unknown, cb: (err: Error | null) => void): void;
+}
+
+let client: EngineClient | null | undefined;
+
+/** The engine client, or null when this process is not a dynamic-provider host. */
+function engine(): EngineClient | null {
+    if (client !== undefined) return client;
+    client = null;
+    const address = process.argv[2];
+    if (!/dynamic-provider/.test(process.argv[1] ?? "") || !address || !/^[\w.-]+:\d+$/.test(address)) return client;
+    try {
+        // Loaded from the @pulumi/pulumi that runs this process, so versions match.
+        const grpc: typeof grpcTypes = require("@grpc/grpc-js");
+        const { EngineClient: Client } = require("@pulumi/pulumi/proto/engine_grpc_pb");
+        client = new Client(address, grpc.credentials.createInsecure()) as EngineClient;
+    } catch {
+        client = null;
+    }
+    return client;
+}
+
+const severity = { info: 1, warning: 2 } as const;
+
+function send(urn: string, level: keyof typeof severity, message: string, ephemeral: boolean): boolean {
+    const c = engine();
+    if (!c) return false;
+    const { LogRequest } = require("@pulumi/pulumi/proto/engine_pb");
+    const req = new LogRequest();
+    req.setSeverity(severity[level]);
+    req.setMessage(message);
+    req.setUrn(urn);
+    req.setEphemeral(ephemeral);
+    c.log(req, () => {
+        /* logging is best effort: an operation never fails because a log line was lost */
+    });
+    return true;
+}
+
+/** A Reporter for one resource operation; falls back to stderr outside the engine. */
+export function engineReporter(urn: string | undefined): Reporter {
+    const emit = (level: keyof typeof severity, message: string, ephemeral: boolean) => {
+        if (!urn || !send(urn, level, message, ephemeral)) process.stderr.write(`${level === "warning" ? "warning: " : ""}${message}\n`);
+    };
+    return {
+        info: (m) => emit("info", m, false),
+        warn: (m) => emit("warning", m, false),
+        progress: (m) => emit("info", m, true),
+    };
+}
