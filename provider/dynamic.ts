@@ -3,6 +3,7 @@
 // loaded by package name, so the code that serves a stack is always the installed one.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { OperationContext, ResourceKind } from "./core/resource";
+import { containsUnknown } from "./core/validate";
 import { engineReporter } from "./engineLog";
 
 /**
@@ -38,6 +39,9 @@ export function adapt<I, O>(kind: ResourceKind<I, O>): dynamic.ResourceProvider 
                     failures: outcome.failures.map((f) => ({ property: f.field.split(/[. ]/)[0], reason: `${f.field}: ${f.reason}` })),
                 };
             }
+            // With values still unknown (preview), what could be checked was; the
+            // engine checks again with real values before create or update.
+            if (containsUnknown(news)) return { inputs: news };
             return { inputs: withUrn(outcome.inputs as Record<string, unknown>, news) };
         },
         async diff(id: string, olds: O, news: I) {

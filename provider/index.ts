@@ -3,14 +3,17 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { adapt } from "./dynamic";
 import { consulKeys } from "./resources/consulKeys";
+import { raidArray } from "./resources/raidArray";
 
 export { InputError, RefusedError, RemoteError, FieldFailure } from "./core/errors";
 export type { ConsulConnection } from "./consul/client";
 export type { ConsulKeysInputs, ConsulKeysState } from "./resources/consulKeys";
+export type { RaidArrayInputs, RaidArrayState } from "./resources/raidArray";
 
 /** Every resource kind this package implements, by the SDK class name. */
 export const kinds = {
     ConsulKeys: consulKeys,
+    RaidArray: raidArray,
 } as const;
 
 export type KindName = keyof typeof kinds;

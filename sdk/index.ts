@@ -1,3 +1,5 @@
 // pulumi-baremetal: the resources users declare. Implementation lives in
 // pulumi-baremetal/provider and is loaded at call time (see provider.ts).
 export { ConsulKeys, ConsulKeysArgs, ConsulConnectionArgs } from "./consulKeys";
+export { ConnectionArgs, secretConnection } from "./connection";
+export { RaidArray, RaidArrayArgs } from "./raidArray";

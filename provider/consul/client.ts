@@ -3,7 +3,7 @@
 // failures to errors an operator can act on, and keeps the ACL token out of them.
 import Consul from "consul";
 import { RemoteError } from "../core/errors";
-import { Validator } from "../core/validate";
+import { isUnknown, Validator } from "../core/validate";
 
 /** How to reach a Consul agent. Shared by every resource that registers in Consul. */
 export interface ConsulConnection {
@@ -21,6 +21,7 @@ const hostPort = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
 
 /** Validates a ConsulConnection input (no I/O). */
 export function checkConsulConnection(v: Validator, field: string, value: unknown): ConsulConnection | undefined {
+    if (isUnknown(value)) return value as ConsulConnection;
     if (value === undefined || value === null || typeof value !== "object" || Array.isArray(value)) {
         return v.fail(field, "is required: an object like { address: \"10.0.0.2:8500\" }");
     }

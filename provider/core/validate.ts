@@ -2,6 +2,25 @@
 // A Validator collects every failure at once, so one preview shows them all.
 import { FieldFailure } from "./errors";
 
+/**
+ * What the engine sends during preview for a value not known yet (an output of
+ * a resource that is still to be created). It passes validation: the engine
+ * checks again with the real value before anything is created.
+ */
+export const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export function isUnknown(v: unknown): boolean {
+    return v === unknownValue;
+}
+
+/** True when any value inside `v` is not known yet. */
+export function containsUnknown(v: unknown): boolean {
+    if (isUnknown(v)) return true;
+    if (Array.isArray(v)) return v.some(containsUnknown);
+    if (v && typeof v === "object") return Object.values(v).some(containsUnknown);
+    return false;
+}
+
 export class Validator {
     readonly failures: FieldFailure[] = [];
 
@@ -16,6 +35,7 @@ export class Validator {
 
     /** A required string, trimmed of nothing: what the user wrote is what runs. */
     string(field: string, value: unknown, rule: StringRule = {}): string | undefined {
+        if (isUnknown(value)) return value as string;
         if (value === "" && rule.allowEmpty) return "";
         if (value === undefined || value === null || value === "") {
             if (rule.optional) return undefined;
@@ -35,12 +55,14 @@ export class Validator {
     }
 
     boolean(field: string, value: unknown, fallback: boolean): boolean {
+        if (isUnknown(value)) return value as boolean;
         if (value === undefined || value === null) return fallback;
         if (typeof value !== "boolean") return this.fail(field, `must be true or false, got ${JSON.stringify(value)}`) ?? fallback;
         return value;
     }
 
     integer(field: string, value: unknown, rule: { min?: number; max?: number; optional?: boolean } = {}): number | undefined {
+        if (isUnknown(value)) return value as number;
         if (value === undefined || value === null) {
             return rule.optional ? undefined : this.fail(field, "is required");
         }
@@ -52,9 +74,27 @@ export class Validator {
         return value;
     }
 
+    /**
+     * A list checked item by item; an unknown list (preview) passes as is.
+     * Returns undefined after a failure.
+     */
+    list<T>(field: string, value: unknown, item: (field: string, value: unknown) => T | undefined, rule: { min?: number; max?: number; optional?: boolean } = {}): T[] | undefined {
+        if (isUnknown(value)) return value as T[];
+        if (value === undefined || value === null) {
+            return rule.optional ? [] : this.fail(field, "is required (a list)");
+        }
+        if (!Array.isArray(value)) return this.fail(field, `must be a list, got ${typeof value}`);
+        if (rule.min !== undefined && value.length < rule.min) return this.fail(field, `needs at least ${rule.min} item(s), got ${value.length}`);
+        if (rule.max !== undefined && value.length > rule.max) return this.fail(field, `allows at most ${rule.max} items, got ${value.length}`);
+        const before = this.failures.length;
+        const out = value.map((x, i) => item(`${field}[${i}]`, x));
+        return this.failures.length > before ? undefined : (out as T[]);
+    }
+
     /** A plain object of string values (e.g. K/V pairs, labels). */
     stringMap(field: string, value: unknown, key: StringRule, val: StringRule = {}): Record<string, string> | undefined {
         if (value === undefined || value === null) return {};
+        if (isUnknown(value)) return value as Record<string, string>;
         if (typeof value !== "object" || Array.isArray(value)) return this.fail(field, "must be an object of string values");
         const out: Record<string, string> = {};
         for (const [k, v] of Object.entries(value as Record<string, unknown>)) {

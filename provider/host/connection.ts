@@ -3,7 +3,7 @@
 // `trustOnFirstUse` are this layer's additions. Validation is pure (no I/O).
 import { createHash } from "crypto";
 import { utils } from "ssh2";
-import { Validator } from "../core/validate";
+import { isUnknown, Validator } from "../core/validate";
 
 export interface HostConnection {
     /** Address of the host: a DNS name, an IPv4 or an IPv6 address. */
@@ -62,6 +62,7 @@ const maxJumps = 4;
 
 /** Validates a HostConnection input, naming the field of every failure. No I/O. */
 export function checkHostConnection(v: Validator, field: string, value: unknown, depth = 0): HostConnection | undefined {
+    if (isUnknown(value)) return value as HostConnection;
     if (value === undefined || value === null || typeof value !== "object" || Array.isArray(value)) {
         return v.fail(field, 'is required: an object like { host: "10.0.0.5", privateKey: ... , hostKey: "ssh-ed25519 AAAA..." }');
     }

@@ -1,0 +1,350 @@
+// RaidArray: an mdadm software RAID array on a machine (the seed pairs disks
+// into RAID1 and hands /dev/md0 to its SAN VM).
+//
+// ID: the array's UUID as mdadm prints it (e.g. `3b1e4c2a:6f0d9e11:...`).
+// Data safety: delete stops the array and removes it from mdadm.conf but keeps
+// the members' superblocks (the array can be assembled again) unless
+// `wipeOnDelete` is set; changes that would re-create the array are refused
+// unless `wipeOnDelete` is set.
+import { RefusedError } from "../core/errors";
+import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { Validator } from "../core/validate";
+import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
+import type { OsFamily } from "../host";
+import { healthOf, MdDetail, MdHealth, membersWithState, parseDetailExport, parseExamineExport, parseSysfs } from "../parsers/mdadm";
+
+export type RaidLevel = "raid0" | "raid1" | "raid5" | "raid6" | "raid10";
+
+export interface RaidArrayInputs {
+    /** The machine that holds the member disks. */
+    connection: HostConnection;
+    /** The md device, `/dev/md0` ... `/dev/md127`. */
+    device: string;
+    /** RAID level; raid1 by default. */
+    level: RaidLevel;
+    /** Member block devices (stable paths like /dev/disk/by-id/... are best). */
+    members: string[];
+    /** Superblock format; 1.2 by default. */
+    metadata: "1.0" | "1.1" | "1.2";
+    /** Name stored in the superblock (what udev uses for /dev/md/<name>). */
+    name?: string;
+    /** Zero the members' superblocks on delete, and allow changes that re-create the array. */
+    wipeOnDelete: boolean;
+    /** After create or a member change, wait until the array is clean (progress in the log). */
+    waitForSync: boolean;
+    /** Seconds to wait for a resync when waitForSync is set. */
+    syncTimeoutSeconds: number;
+}
+
+export interface RaidArrayState extends RaidArrayInputs {
+    uuid: string;
+    /** clean, degraded, resyncing, recovering, checking, inactive or unknown. */
+    state: MdHealth;
+    /** Members that are in the array and not failed, as declared when they match. */
+    activeMembers: string[];
+    failedMembers: string[];
+    sizeBytes: number;
+    syncPercent?: number;
+}
+
+const levelMinimum: Record<RaidLevel, number> = { raid0: 2, raid1: 2, raid5: 3, raid6: 4, raid10: 2 };
+const devicePattern = /^\/dev\/md(12[0-7]|1[01][0-9]|[1-9]?[0-9])$/;
+const memberPattern = /^\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}$/;
+
+export function check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<RaidArrayInputs> {
+    const v = new Validator();
+    const connection = checkHostConnection(v, "connection", news.connection);
+    const device = v.string("device", news.device, { pattern: devicePattern, patternHint: "must be /dev/md0 ... /dev/md127" });
+    const level = (v.string("level", news.level ?? "raid1", {
+        pattern: /^raid(0|1|5|6|10)$/,
+        patternHint: "must be raid0, raid1, raid5, raid6 or raid10",
+    }) ?? "raid1") as RaidLevel;
+    const members =
+        v.list("members", news.members, (f, m) => {
+            const d = v.string(f, m, { pattern: memberPattern, patternHint: "is not a /dev path like /dev/vdb or /dev/disk/by-id/..." });
+            return d && d.split("/").some((s) => s === "..") ? v.fail(f, "must not contain ..") : d;
+        }) ?? [];
+    if (Array.isArray(members)) {
+        if (new Set(members).size !== members.length) v.fail("members", "lists the same device twice");
+        if (members.length < levelMinimum[level]) v.fail("members", `${level} needs at least ${levelMinimum[level]} members, got ${members.length}`);
+    }
+    const metadata = (v.string("metadata", news.metadata ?? "1.2", { pattern: /^1\.[012]$/, patternHint: "must be 1.0, 1.1 or 1.2" }) ?? "1.2") as RaidArrayInputs["metadata"];
+    const name = v.string("name", news.name, { optional: true, maxLength: 32, pattern: /^[A-Za-z0-9_.-]+$/, patternHint: "may only contain letters, digits, _ . -" });
+    const wipeOnDelete = v.boolean("wipeOnDelete", news.wipeOnDelete, false);
+    const waitForSync = v.boolean("waitForSync", news.waitForSync, false);
+    const syncTimeoutSeconds = v.integer("syncTimeoutSeconds", news.syncTimeoutSeconds ?? 3600, { min: 1, max: 7 * 86400 }) ?? 3600;
+
+    // A change that re-creates the array destroys what it holds: opt-in only.
+    if (olds.device !== undefined && !wipeOnDelete) {
+        for (const f of recreatingFields(olds as Partial<RaidArrayInputs>, { device, level, metadata, name, connection } as Partial<RaidArrayInputs>)) {
+            v.fail(f, `changing ${f} re-creates the array and destroys its data; set wipeOnDelete: true to allow it (nothing was changed)`);
+        }
+    }
+    if (!v.ok || !connection || !device) return { failures: v.failures };
+    const inputs: RaidArrayInputs = { connection, device, level, members, metadata, wipeOnDelete, waitForSync, syncTimeoutSeconds };
+    if (name !== undefined) inputs.name = name;
+    return { inputs, failures: [] };
+}
+
+function recreatingFields(olds: Partial<RaidArrayInputs>, news: Partial<RaidArrayInputs>): string[] {
+    const out: string[] = [];
+    for (const f of ["device", "level", "metadata", "name"] as const) if (olds[f] !== news[f]) out.push(f);
+    if (olds.connection?.host !== news.connection?.host) out.push("connection.host");
+    return out;
+}
+
+export function diff(_id: string, olds: RaidArrayState, news: RaidArrayInputs): DiffOutcome {
+    const replaces = recreatingFields(olds, news);
+    const changed = changedFields(olds, news, ["connection", "members", "wipeOnDelete", "waitForSync", "syncTimeoutSeconds"]);
+    // The new array is made from the same disks: the old one must go first.
+    return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true };
+}
+
+/** Where mdadm reads its configuration on each family. */
+export function mdadmConf(family: OsFamily): string {
+    return family === "alpine" ? "/etc/mdadm.conf" : "/etc/mdadm/mdadm.conf";
+}
+
+// Keeps exactly one ARRAY line for this UUID in mdadm.conf; $1 conf, $2 uuid, $3 the new line ("" removes).
+const confScript = [
+    'conf=$1 uuid=$2 line=$3',
+    'mkdir -p "$(dirname "$conf")"; touch "$conf"',
+    'tmp=$(mktemp "$conf.XXXXXX")',
+    'grep -v -F "UUID=$uuid" "$conf" >"$tmp" || true',
+    '[ -z "$line" ] || printf "%s\\n" "$line" >>"$tmp"',
+    'if cmp -s "$tmp" "$conf"; then rm -f "$tmp"; echo =baremetal-unchanged=; else mv "$tmp" "$conf"; fi',
+].join("\n");
+
+/** The steps that create the array and record it in mdadm.conf. */
+export function planCreate(inputs: RaidArrayInputs, family: OsFamily): Plan {
+    const argv = [
+        "mdadm", "--create", inputs.device, "--run", `--level=${inputs.level}`,
+        `--raid-devices=${inputs.members.length}`, `--metadata=${inputs.metadata}`,
+        ...(inputs.name ? [`--name=${inputs.name}`] : []),
+        ...inputs.members,
+    ];
+    return [
+        step.ensurePackages("mdadm"),
+        step.run(argv, { lock: "mdadm", what: `create ${inputs.level} ${inputs.device} from ${inputs.members.join(", ")}` }),
+        ...planRecord(inputs.device, family),
+    ];
+}
+
+/** Records the assembled array's ARRAY line in mdadm.conf (and persists on diskless Alpine). */
+export function planRecord(device: string, family: OsFamily): Plan {
+    const script = `line=$(mdadm --detail --brief "$2" | head -n 1) || exit 1; uuid=\${line##*UUID=}; uuid=\${uuid%% *}; set -- "$1" "$uuid" "$line"\n${confScript}`;
+    return [
+        step.run(["sh", "-c", script, "baremetal-mdadm-conf", mdadmConf(family), device], { lock: "mdadm", what: `record ${device} in ${mdadmConf(family)}` }),
+        step.persist(),
+    ];
+}
+
+/** The steps that take the array down; superblocks are zeroed only when wiping. */
+export function planDelete(state: RaidArrayState, family: OsFamily, memberDevices: string[]): Plan {
+    return [
+        step.run(["mdadm", "--stop", state.device], { lock: "mdadm", what: `stop ${state.device}` }),
+        step.run(["sh", "-c", confScript, "baremetal-mdadm-conf", mdadmConf(family), state.uuid, ""], { lock: "mdadm", what: `remove ${state.device} from ${mdadmConf(family)}` }),
+        ...(state.wipeOnDelete
+            ? [step.run(["mdadm", "--zero-superblock", ...memberDevices], { lock: "mdadm", what: `zero the md superblocks of ${memberDevices.join(", ")}` })]
+            : []),
+        step.persist(),
+    ];
+}
+
+/** In-place member changes: fail and remove what left the list, add what joined it, resize. */
+export function planMembers(state: RaidArrayState, news: RaidArrayInputs, family: OsFamily, raidDevices: number): Plan {
+    const current = [...state.activeMembers, ...state.failedMembers];
+    const leaving = current.filter((m) => !news.members.includes(m));
+    const joining = news.members.filter((m) => !current.includes(m));
+    const plan: Plan = [
+        ...leaving.flatMap((m) => [
+            step.run(["mdadm", state.device, "--fail", m], { lock: "mdadm", okExitCodes: [0, 1], what: `mark ${m} failed in ${state.device}` }),
+            step.run(["mdadm", state.device, "--remove", m], { lock: "mdadm", what: `remove ${m} from ${state.device}` }),
+        ]),
+        ...joining.map((m) => step.run(["mdadm", state.device, "--add", m], { lock: "mdadm", what: `add ${m} to ${state.device}` })),
+        ...(news.members.length !== raidDevices && news.level !== "raid0"
+            ? [step.run(["mdadm", "--grow", state.device, `--raid-devices=${news.members.length}`], { lock: "mdadm", what: `resize ${state.device} to ${news.members.length} members` })]
+            : []),
+    ];
+    return plan.length > 0 ? [...plan, ...planRecord(state.device, family)] : plan;
+}
+
+// ---- reading the live array ------------------------------------------------------
+
+const readScript = [
+    'dev=$1',
+    '[ -b "$dev" ] || exit 3',
+    'mdadm --detail --export "$dev" || exit 4',
+    'echo ==sysfs==',
+    'sys=/sys/block/$(basename "$(readlink -f "$dev")")',
+    'for f in array_state degraded sync_action sync_completed; do printf "%s=%s\\n" "$f" "$(cat "$sys/md/$f" 2>/dev/null)"; done',
+    'printf "size=%s\\n" "$(cat "$sys/size")"',
+    'for d in "$sys"/md/dev-*; do [ -e "$d/block" ] && printf "member_%s=%s\\n" "$(basename "$(readlink -f "$d/block")")" "$(tr , + <"$d/state")"; done',
+    'exit 0',
+].join("\n");
+
+export interface LiveArray {
+    detail: MdDetail;
+    members: { device: string; state: "active" | "faulty" | "spare" }[];
+    state: MdHealth;
+    sizeBytes: number;
+    syncPercent?: number;
+}
+
+async function readLive(host: Host, device: string): Promise<LiveArray | undefined> {
+    const out = await host.run(["sh", "-c", readScript, "baremetal-md-read", device], { okExitCodes: [0, 3, 4], what: `read ${device}` });
+    return out.exitCode === 0 ? parseRead(out.stdout) : undefined;
+}
+
+/** Parses the read script's output (exported for tests on captured output). */
+export function parseRead(text: string): LiveArray {
+    const [detailText, sysText = ""] = text.split("==sysfs==");
+    const sys = parseSysfs(sysText);
+    const detail = parseDetailExport(detailText);
+    return { detail, members: membersWithState(detail, sys), state: healthOf(sys), sizeBytes: sys.sizeBytes, syncPercent: sys.syncPercent };
+}
+
+/** Kernel path of each declared member (`readlink -f`), so by-id paths compare with mdadm's output. */
+async function resolveMembers(host: Host, members: string[]): Promise<Map<string, string>> {
+    const out = await host.run(["readlink", "-e", "--", ...members], { okExitCodes: [0, 1], what: "resolve member devices" });
+    const lines = out.stdout.split("\n").filter((l) => l !== "");
+    if (lines.length !== members.length) {
+        const missing = [];
+        for (const m of members) {
+            const r = await host.run(["readlink", "-e", "--", m], { okExitCodes: [0, 1] });
+            if (r.exitCode !== 0) missing.push(m);
+        }
+        throw new RefusedError(`member device(s) ${missing.join(", ")} do not exist on ${host.target}`, "Check the members list against `lsblk` on that machine.");
+    }
+    return new Map(members.map((m, i) => [m, lines[i]]));
+}
+
+function stateFrom(inputs: RaidArrayInputs, live: LiveArray, resolved: Map<string, string>): RaidArrayState {
+    const declaredName = (kernel: string) => [...resolved].find(([, k]) => k === kernel)?.[0] ?? kernel;
+    const active = live.members.filter((m) => m.state !== "faulty").map((m) => declaredName(m.device));
+    const failed = live.members.filter((m) => m.state === "faulty").map((m) => declaredName(m.device));
+    const state: RaidArrayState = {
+        ...inputs,
+        members: active,
+        uuid: live.detail.uuid,
+        state: live.state,
+        activeMembers: active,
+        failedMembers: failed,
+        sizeBytes: live.sizeBytes,
+    };
+    if (live.syncPercent !== undefined) state.syncPercent = live.syncPercent;
+    return state;
+}
+
+/** Refuses members that are mounted, in another array, or LVM physical volumes. */
+async function assertMembersFree(host: Host, resolved: Map<string, string>): Promise<string | undefined> {
+    const uuids = new Set<string>();
+    for (const [declared, kernel] of resolved) {
+        const ex = parseExamineExport((await host.run(["mdadm", "--examine", "--export", kernel], { okExitCodes: [0, 1, 2], what: `examine ${declared}` })).stdout);
+        if (ex.uuid) uuids.add(ex.uuid);
+        else uuids.add("");
+        const mounts = await host.run(["sh", "-c", 'grep -E "^$1[0-9p]*[[:space:]]" /proc/mounts; [ -x "$(command -v pvs)" ] && pvs --noheadings -o pv_name,vg_name 2>/dev/null | grep -E "^[[:space:]]*$1[0-9p]*[[:space:]]"; exit 0', "baremetal-in-use", kernel]);
+        if (mounts.stdout.trim() !== "") {
+            throw new RefusedError(`${declared} (${kernel}) on ${host.target} is in use: ${mounts.stdout.trim()}`, "Unmount it or remove it from its volume group, or choose another disk.");
+        }
+    }
+    if (uuids.size === 1 && !uuids.has("")) return [...uuids][0];
+    const foreign = [...uuids].filter((u) => u !== "");
+    if (foreign.length > 0) {
+        throw new RefusedError(
+            `some members on ${host.target} already carry the superblock of another md array (${foreign.join(", ")})`,
+            "Stop that array and zero its superblocks (mdadm --zero-superblock) if its data is not needed, or choose other disks.",
+        );
+    }
+    return undefined;
+}
+
+async function waitClean(host: Host, inputs: RaidArrayInputs, ctx: OperationContext): Promise<void> {
+    const deadline = Date.now() + inputs.syncTimeoutSeconds * 1000;
+    for (;;) {
+        const live = await readLive(host, inputs.device);
+        if (!live) throw new Error(`${inputs.device} disappeared from ${host.target} while waiting for it to sync`);
+        if (live.state === "clean") return;
+        if (live.state === "degraded") throw new Error(`${inputs.device} on ${host.target} is degraded and not rebuilding; check its members with mdadm --detail`);
+        if (Date.now() > deadline) throw new Error(`${inputs.device} on ${host.target} is still ${live.state} after ${inputs.syncTimeoutSeconds}s; raise syncTimeoutSeconds or set waitForSync: false`);
+        ctx.log.progress(`${inputs.device}: ${live.state} ${live.syncPercent ?? 0}%`);
+        await new Promise((r) => setTimeout(r, 2000));
+    }
+}
+
+function hostFor(conn: HostConnection, ctx: OperationContext): Host {
+    return new Host(conn, { log: ctx.log });
+}
+
+async function create(inputs: RaidArrayInputs, ctx: OperationContext): Promise<{ id: string; outs: RaidArrayState }> {
+    const host = hostFor(inputs.connection, ctx);
+    const family = (await host.facts()).family;
+    const resolved = await resolveMembers(host, inputs.members);
+    const existing = await readLive(host, inputs.device);
+    const ours = (a: LiveArray) => a.detail.members.length === resolved.size && a.detail.members.every((m) => [...resolved.values()].includes(m.device));
+    if (existing && !ours(existing)) {
+        throw new RefusedError(
+            `${inputs.device} on ${host.target} already exists with other members (${existing.detail.members.map((m) => m.device).join(", ")})`,
+            "Choose another device name, or stop that array first.",
+        );
+    }
+    if (existing) {
+        ctx.log.info(`${inputs.device} already exists with the same members: adopting it (uuid ${existing.detail.uuid})`);
+        await host.apply(planRecord(inputs.device, family));
+    } else {
+        const uuid = await assertMembersFree(host, resolved);
+        if (uuid) {
+            // Every member carries the same array's superblock: assemble it instead of re-creating.
+            ctx.log.info(`the members already form array ${uuid}: assembling it as ${inputs.device}`);
+            await host.apply([
+                step.run(["mdadm", "--assemble", inputs.device, `--uuid=${uuid}`, ...resolved.values()], { lock: "mdadm", what: `assemble ${inputs.device}` }),
+                ...planRecord(inputs.device, family),
+            ]);
+        } else {
+            await host.apply(planCreate(inputs, family));
+        }
+    }
+    if (inputs.waitForSync) await waitClean(host, inputs, ctx);
+    const live = await readLive(host, inputs.device);
+    if (!live) throw new Error(`${inputs.device} was created on ${host.target} but cannot be read back`);
+    return { id: live.detail.uuid, outs: stateFrom(inputs, live, resolved) };
+}
+
+async function read(_id: string, props: RaidArrayState, ctx: OperationContext): Promise<RaidArrayState | undefined> {
+    const host = hostFor(props.connection, ctx);
+    const live = await readLive(host, props.device);
+    if (!live) return undefined;
+    const resolved = await resolveMembers(host, props.members.length > 0 ? props.members : props.activeMembers).catch(() => new Map<string, string>());
+    return stateFrom(props, live, resolved);
+}
+
+async function update(_id: string, olds: RaidArrayState, news: RaidArrayInputs, ctx: OperationContext): Promise<RaidArrayState> {
+    const host = hostFor(news.connection, ctx);
+    const family = (await host.facts()).family;
+    const before = await readLive(host, olds.device);
+    if (!before) throw new Error(`${olds.device} no longer exists on ${host.target}; run \`pulumi refresh\` and then \`pulumi up\` to create it again`);
+    const resolved = await resolveMembers(host, news.members);
+    const current = stateFrom(olds, before, new Map([...(await resolveMembers(host, olds.members).catch(() => new Map<string, string>())), ...resolved]));
+    const plan = planMembers(current, news, family, before.detail.raidDevices);
+    if (plan.length > 0) await host.apply(plan);
+    if (news.waitForSync) await waitClean(host, news, ctx);
+    const live = await readLive(host, news.device);
+    if (!live) throw new Error(`${news.device} disappeared from ${host.target} during the update`);
+    return stateFrom(news, live, resolved);
+}
+
+async function remove(_id: string, props: RaidArrayState, ctx: OperationContext): Promise<void> {
+    const host = hostFor(props.connection, ctx);
+    const family = (await host.facts()).family;
+    const live = await readLive(host, props.device);
+    if (!live) {
+        ctx.log.info(`${props.device} is already gone from ${host.target}`);
+        return;
+    }
+    if (live.detail.uuid !== props.uuid) {
+        throw new RefusedError(`${props.device} on ${host.target} is now a different array (uuid ${live.detail.uuid}, expected ${props.uuid})`, "Refresh the stack to see what happened; nothing was stopped.");
+    }
+    await host.apply(planDelete(props, family, live.detail.members.map((m) => m.device)));
+}
+
+export const raidArray: ResourceKind<RaidArrayInputs, RaidArrayState> = { check, diff, create, read, update, delete: remove };
