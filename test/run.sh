@@ -1,26 +1,60 @@
 #!/usr/bin/env bash
-# The test command: `npm test` (all tiers) or `npm test -- unit e2e` (some).
-# Sets up what each tier needs: npm packages, the pinned toolchain (Pulumi CLI,
-# language host, Consul), a build of the TypeScript. With CI=true a tier that
-# cannot set itself up fails instead of skipping.
+# The test command: `npm test` (every tier) or `npm test -- unit e2e` (some).
+# Sets up what each tier needs: Debian and npm packages, the pinned toolchain
+# (Pulumi CLI, language host, Consul), a build of the TypeScript, and for the lab
+# tier the lab itself, started once from nothing (in the background while the
+# other tiers run) and stopped at the end. With CI=true a tier that cannot set
+# itself up fails instead of skipping.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-all_tiers=(unit host e2e)
+all_tiers=(unit host e2e lab)
 tiers=("$@")
 [ ${#tiers[@]} -gt 0 ] || tiers=("${all_tiers[@]}")
+for t in "${tiers[@]}"; do
+    case " ${all_tiers[*]} " in *" $t "*) ;; *) echo "unknown test tier: $t (tiers: ${all_tiers[*]})" >&2; exit 2 ;; esac
+done
+wants() { case " ${tiers[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 bash lab/setup.sh
 . lab/env.sh
 npx tsc -p .
 
+lab_log=$(mktemp /tmp/baremetal-lab-start.XXXXXX)
+lab_pid=
+if wants lab; then
+    # From nothing: fresh disks and BMC state, then every VM answering SSH.
+    ( bash lab/lab.sh reset && bash lab/lab.sh start ) >"$lab_log" 2>&1 &
+    lab_pid=$!
+    trap 'bash lab/lab.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+
 status=0
-for tier in "${tiers[@]}"; do
-    [ -d "dist/test/$tier" ] || { echo "unknown test tier: $tier (tiers: ${all_tiers[*]})" >&2; exit 2; }
-    echo "=== tier: $tier"
-    start=$(date +%s)
-    npx mocha --config test/.mocharc.json "dist/test/$tier/**/*.test.js" || status=1
-    echo "=== tier $tier: $(( $(date +%s) - start ))s"
+mocha_tier() {
+    local name=$1; shift
+    echo "=== tier: $name"
+    local start; start=$(date +%s)
+    npx mocha --config test/.mocharc.json "$@" || status=1
+    echo "=== tier $name: $(( $(date +%s) - start ))s"
+}
+
+for tier in unit host e2e; do
+    wants "$tier" && mocha_tier "$tier" "dist/test/$tier/**/*.test.js"
 done
+
+if wants lab; then
+    start=$(date +%s)
+    if ! wait "$lab_pid"; then
+        echo "=== tier lab: the lab did not start:" >&2
+        cat "$lab_log" >&2
+        exit 1
+    fi
+    echo "=== lab started ($(( $(date +%s) - start ))s after the other tiers; log: $lab_log)"
+    # Resource tests share the running lab; the smoke test runs last because it
+    # proves a start from nothing and a clean stop (it resets the lab itself).
+    mapfile -t resource_tests < <(ls dist/test/lab/*.test.js | grep -v '/smoke\.test\.js$' || true)
+    [ ${#resource_tests[@]} -eq 0 ] || mocha_tier "lab (resources)" "${resource_tests[@]}"
+    mocha_tier "lab (smoke)" dist/test/lab/smoke.test.js
+fi
 exit $status

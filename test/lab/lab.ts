@@ -1,0 +1,147 @@
+// Helpers for the lab tier: read the lab description (lab.json written by
+// lab/lab.sh), run commands in lab VMs over SSH with their pinned host keys, drive
+// BMCs with ipmitool, and start/stop the lab itself.
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+export const repoRoot = path.resolve(__dirname, "..", "..", "..");
+export const labScript = path.join(repoRoot, "lab", "lab.sh");
+export const cacheDir = process.env.PULUMI_BAREMETAL_CACHE ?? path.join(os.homedir(), ".cache", "pulumi-baremetal");
+export const labJsonPath = path.join(cacheDir, "lab", "run", "lab.json");
+
+export interface LabNic { name: string; network: string; mac: string; address: string; prefixLength: number; bridge: string; tap: string }
+export interface LabDisk { device: string; byId: string; sizeBytes: number; file: string }
+export interface LabVm {
+    name: string;
+    role: string;
+    boot: "direct" | "pxe";
+    poweredOnAtStart: boolean;
+    memoryMiB: number;
+    mac: string;
+    nics: LabNic[];
+    addresses: Record<string, string>;
+    disks: LabDisk[];
+    ssh: { host: string; port: number; user: string; hostKey: string };
+    bmc: { address: string; port: number; interface: string; user: string; password: string };
+    consul: "server" | "client" | null;
+    qmpSocket: string;
+    consoleLog: string;
+    kernelCmdline: string;
+}
+export interface Lab {
+    version: number;
+    file: string;
+    namespace: string;
+    access: { method: string; netns: string; hostInterface: string; hostAddress: string; gateway: string; routes: string[]; note: string };
+    build: { dir: string; kernelPackage: string; kernelRelease: string; vmlinuz: string; initrd: string; consulBinary: string };
+    networks: Record<string, { bridge: string; cidr: string; gateway: string; ipv6Cidr?: string }>;
+    ssh: { user: string; privateKeyPath: string; publicKey: string; knownHostsPath: string };
+    bmc: { interface: string; port: number; user: string; password: string };
+    consul: { server: string; address: string; httpAddr: string; datacenter: string };
+    pxe: { tftpRoot: string; bootFile: string; perMacScript: string; note: string };
+    vms: Record<string, LabVm>;
+}
+
+export function readLab(file = labJsonPath): Lab {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as Lab;
+}
+
+export interface RunResult { code: number; stdout: string; stderr: string }
+
+/** Runs a program; never throws for a non-zero exit (the caller looks at code). */
+export function run(cmd: string, args: string[], timeoutMs: number, input?: string): Promise<RunResult> {
+    return new Promise((resolve) => {
+        const child = execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, killSignal: "SIGKILL" },
+            (err, stdout, stderr) => {
+                const code = err ? (typeof (err as NodeJS.ErrnoException).code === "number" ? (err as unknown as { code: number }).code : 255) : 0;
+                resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === 255 ? `\n${err.message}` : "") });
+            });
+        if (input !== undefined) child.stdin?.end(input);
+    });
+}
+
+/** A known_hosts file holding exactly one pinned key for the VM's address. */
+export function pinnedKnownHosts(dir: string, vm: LabVm, hostKey = vm.ssh.hostKey): string {
+    const file = path.join(dir, `known_hosts.${vm.name}.${hostKey.slice(-8).replace(/[^A-Za-z0-9]/g, "_")}`);
+    fs.writeFileSync(file, `${vm.ssh.host} ${hostKey}\n`);
+    return file;
+}
+
+/** ssh into a lab VM with StrictHostKeyChecking=yes against only its pinned key. */
+export class LabShell {
+    readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bmlab-test-"));
+    constructor(readonly lab: Lab) {}
+
+    sshArgs(vm: LabVm, knownHosts: string): string[] {
+        return ["-i", this.lab.ssh.privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHosts}`,
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+            "-p", String(vm.ssh.port), `${vm.ssh.user}@${vm.ssh.host}`];
+    }
+
+    /** Runs a shell command in the VM; resolves with its result, whatever the exit code. */
+    async try(vmName: string, command: string, timeoutMs = 120_000, hostKey?: string): Promise<RunResult> {
+        const vm = this.vm(vmName);
+        return run("ssh", [...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm, hostKey)), command], timeoutMs);
+    }
+
+    /** Runs a shell command in the VM and returns its stdout; throws with stderr on failure. */
+    async sh(vmName: string, command: string, timeoutMs = 120_000): Promise<string> {
+        const r = await this.try(vmName, command, timeoutMs);
+        if (r.code !== 0) throw new Error(`${vmName}: \`${command}\` exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+        return r.stdout;
+    }
+
+    /** Waits until the VM answers SSH (with its pinned key); returns the seconds it took. */
+    async waitSsh(vmName: string, timeoutMs: number): Promise<number> {
+        const t0 = Date.now();
+        let last = "";
+        while (Date.now() - t0 < timeoutMs) {
+            const r = await this.try(vmName, "true", 20_000);
+            if (r.code === 0) return (Date.now() - t0) / 1000;
+            last = r.stderr.trim();
+            await sleep(2000);
+        }
+        throw new Error(`${vmName} did not answer SSH within ${timeoutMs / 1000}s: ${last}`);
+    }
+
+    vm(name: string): LabVm {
+        const vm = this.lab.vms[name];
+        if (!vm) throw new Error(`no VM ${name} in ${this.lab.file}`);
+        return vm;
+    }
+
+    /** ipmitool -I lanplus against a VM's BMC. */
+    async ipmi(vmName: string, ...args: string[]): Promise<string> {
+        const b = this.vm(vmName).bmc;
+        const r = await run("ipmitool", ["-I", b.interface, "-C", "3", "-H", b.address, "-p", String(b.port),
+            "-U", b.user, "-P", b.password, ...args], 30_000);
+        if (r.code !== 0) throw new Error(`ipmitool ${args.join(" ")} on ${vmName}'s BMC exited ${r.code}: ${r.stderr.trim()}`);
+        return r.stdout;
+    }
+
+    cleanup(): void {
+        fs.rmSync(this.tmp, { recursive: true, force: true });
+    }
+}
+
+/** lab/lab.sh with a sub-command; throws with the script's output on failure. */
+export async function labCommand(sub: string, timeoutMs: number): Promise<string> {
+    const r = await run("bash", [labScript, sub], timeoutMs);
+    if (r.code !== 0) throw new Error(`lab/lab.sh ${sub} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+    return r.stdout + r.stderr;
+}
+
+/** Why this machine cannot run the lab, or undefined when it can. */
+export function labUnsupportedReason(): string | undefined {
+    if (process.platform !== "linux") return "the lab needs Linux";
+    if (typeof process.getuid === "function" && process.getuid() !== 0) return "the lab needs root (network namespace, taps)";
+    if (!fs.existsSync("/dev/net/tun")) return "the lab needs /dev/net/tun";
+    return undefined;
+}
+
+export function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}
