@@ -4,16 +4,23 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { adapt } from "./dynamic";
 import { consulKeys } from "./resources/consulKeys";
 import { raidArray } from "./resources/raidArray";
+import { pxeServer } from "./resources/pxeServer";
+import { machine } from "./resources/machine";
 
 export { InputError, RefusedError, RemoteError, FieldFailure } from "./core/errors";
 export type { ConsulConnection } from "./consul/client";
 export type { ConsulKeysInputs, ConsulKeysState } from "./resources/consulKeys";
 export type { RaidArrayInputs, RaidArrayState } from "./resources/raidArray";
+export type { PxeServerInputs, PxeServerState, PxeProfile, FileSource, StandbyConfig } from "./resources/pxeServer";
+export type { MachineInputs, MachineState, MachineFacts, BootEntry, PxeServerRef } from "./resources/machine";
+export type { IpmiConnection } from "./ipmi/ipmitool";
 
 /** Every resource kind this package implements, by the SDK class name. */
 export const kinds = {
     ConsulKeys: consulKeys,
     RaidArray: raidArray,
+    PxeServer: pxeServer,
+    Machine: machine,
 } as const;
 
 export type KindName = keyof typeof kinds;

@@ -3,3 +3,5 @@
 export { ConsulKeys, ConsulKeysArgs, ConsulConnectionArgs } from "./consulKeys";
 export { ConnectionArgs, secretConnection } from "./connection";
 export { RaidArray, RaidArrayArgs } from "./raidArray";
+export { PxeServer, PxeServerArgs, PxeProfileArgs, FileSourceArgs, StandbyArgs } from "./pxeServer";
+export { Machine, MachineArgs, PxeServerRefArgs, IpmiArgs, MachinePowerArgs, WaitForSshArgs } from "./machine";

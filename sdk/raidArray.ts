@@ -48,6 +48,8 @@ export class RaidArray extends BaremetalResource {
     declare readonly syncPercent: pulumi.Output<number | undefined>;
 
     constructor(name: string, args: RaidArrayArgs, opts?: pulumi.CustomResourceOptions) {
-        super("RaidArray", name, { ...args, connection: secretConnection(args.connection) }, opts);
+        // Outputs must be named in the props (as undefined) or the engine never exposes them.
+        const outputs = { uuid: undefined, state: undefined, activeMembers: undefined, failedMembers: undefined, sizeBytes: undefined, syncPercent: undefined };
+        super("RaidArray", name, { ...args, connection: secretConnection(args.connection), ...outputs }, opts);
     }
 }

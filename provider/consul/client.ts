@@ -142,3 +142,204 @@ export class ConsulKv {
 function redact(text: string, secret: string | undefined): string {
     return secret ? text.split(secret).join("[secret]") : text;
 }
+
+// ---- catalog: external nodes (added for Machine) ----------------------------------
+
+/** A node in the catalog as this package registers it. */
+export interface CatalogNode {
+    node: string;
+    address: string;
+    meta: Record<string, string>;
+}
+
+/**
+ * Catalog entries for machines that run no Consul agent. Registered as *external*
+ * nodes (NodeMeta "external-node": "true", no agent of that name): anti-entropy only
+ * syncs an agent's own node, so it leaves these alone (consul#729, #7513).
+ */
+export class ConsulCatalog {
+    private readonly client: Consul;
+    private readonly target: string;
+
+    constructor(private readonly conn: ConsulConnection) {
+        const m = hostPort.exec(conn.address);
+        if (!m) throw new Error(`invalid Consul address ${JSON.stringify(conn.address)}`);
+        this.client = new Consul({
+            host: m[1].replace(/^\[|\]$/g, ""),
+            port: Number(m[2]),
+            secure: conn.scheme === "https",
+            defaults: dropUndefined({ token: conn.token, dc: conn.datacenter }),
+        });
+        this.target = `Consul at ${conn.scheme ?? "http"}://${conn.address}`;
+    }
+
+    async registerExternalNode(n: CatalogNode): Promise<void> {
+        await this.call(`register node ${n.node}`, () =>
+            this.client.catalog.register({ node: n.node, address: n.address, nodemeta: { ...n.meta, "external-node": "true" }, timeout: requestTimeoutMs } as never),
+        );
+    }
+
+    async deregisterNode(node: string): Promise<void> {
+        await this.call(`deregister node ${node}`, () => this.client.catalog.deregister({ node, timeout: requestTimeoutMs } as never));
+    }
+
+    /** The node as the catalog has it, or undefined when it is not registered. */
+    async node(node: string): Promise<CatalogNode | undefined> {
+        const r = (await this.call(`read node ${node}`, () => this.client.catalog.node.services({ node, timeout: requestTimeoutMs } as never))) as
+            | { Node?: { Node: string; Address: string; Meta?: Record<string, string> | null } }
+            | null
+            | undefined;
+        if (!r?.Node) return undefined;
+        return { node: r.Node.Node, address: r.Node.Address, meta: r.Node.Meta ?? {} };
+    }
+
+    /** Does an agent (a real Consul member) use this name? Registering over it would be undone by anti-entropy. */
+    async isAgentMember(node: string): Promise<boolean> {
+        const nodes = (await this.call("list catalog nodes", () => this.client.catalog.node.list({ timeout: requestTimeoutMs } as never))) as { Node: string; Meta?: Record<string, string> | null }[];
+        const n = nodes.find((x) => x.Node === node);
+        return n !== undefined && n.Meta?.["external-node"] !== "true";
+    }
+
+    private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+        try {
+            return await fn();
+        } catch (err) {
+            const e = err as { code?: string; message?: string; response?: { statusCode?: number; body?: unknown } };
+            const status = e.response?.statusCode;
+            const unreachable = ["ECONNREFUSED", "EHOSTUNREACH", "ENOTFOUND", "ETIMEDOUT"].includes(e.code ?? "");
+            const detail = status ? `HTTP ${status}: ${typeof e.response?.body === "string" ? e.response.body : (e.message ?? "")}` : (e.code ?? e.message ?? String(err));
+            const hint = unreachable
+                ? `check that the Consul agent runs and that ${this.conn.address} is reachable from here (consul.address)`
+                : status === 403
+                  ? "the ACL token (consul.token) needs node:write on this node name"
+                  : "";
+            throw new RemoteError(this.target, operation, redact(detail, this.conn.token), hint);
+        }
+    }
+}
+
+// ---- catalog: services of external nodes (added for NbdVolume) ---------------------
+
+/**
+ * A service instance on an *external* node: a catalog node with no agent behind
+ * it (NodeMeta external-node=true, as consul-esm marks them). Anti-entropy only
+ * syncs an agent's own node, so such entries stay until deregistered, and the
+ * provider needs no agent on the box whose service it publishes.
+ */
+export interface ExternalService {
+    node: string;
+    /** The node's address: where clients reach the service. */
+    address: string;
+    serviceId: string;
+    service: string;
+    port: number;
+    meta: Record<string, string>;
+    tags: string[];
+}
+
+export const externalNodeMeta = { "external-node": "true", "external-probe": "false" } as const;
+
+export class ConsulServiceCatalog {
+    private readonly client: Consul;
+    private readonly target: string;
+
+    constructor(private readonly conn: ConsulConnection) {
+        const m = hostPort.exec(conn.address);
+        if (!m) throw new Error(`invalid Consul address ${JSON.stringify(conn.address)}`);
+        this.client = new Consul({
+            host: m[1].replace(/^\[|\]$/g, ""),
+            port: Number(m[2]),
+            secure: conn.scheme === "https",
+            defaults: dropUndefined({ token: conn.token, dc: conn.datacenter }),
+        });
+        this.target = `Consul at ${conn.scheme ?? "http"}://${conn.address}`;
+    }
+
+    /** Registers (or updates) the node and its service in one catalog write. */
+    async register(s: ExternalService): Promise<void> {
+        await this.call(`register service ${s.serviceId} on node ${s.node}`, () =>
+            this.client.catalog.register({
+                node: s.node,
+                address: s.address,
+                nodemeta: { ...externalNodeMeta },
+                service: { id: s.serviceId, service: s.service, address: s.address, port: s.port, meta: s.meta, tags: s.tags },
+                timeout: requestTimeoutMs,
+            } as never),
+        );
+    }
+
+    /** The service as the catalog holds it, or undefined. */
+    async service(node: string, serviceId: string): Promise<ExternalService | undefined> {
+        const body = (await this.call(`read node ${node}`, () => this.client.catalog.node.services({ node, timeout: requestTimeoutMs } as never))) as CatalogNodeBody | null;
+        const svc = body?.Services?.[serviceId];
+        if (!body?.Node || !svc) return undefined;
+        return { node, address: svc.Address || body.Node.Address, serviceId, service: svc.Service, port: svc.Port, meta: svc.Meta ?? {}, tags: svc.Tags ?? [] };
+    }
+
+    /** Removes the service, and the node with it once it holds no other service. */
+    async deregister(node: string, serviceId: string): Promise<void> {
+        await this.call(`deregister service ${serviceId} from node ${node}`, () =>
+            this.client.catalog.deregister({ node, serviceid: serviceId, timeout: requestTimeoutMs } as never),
+        );
+        const body = (await this.call(`read node ${node}`, () => this.client.catalog.node.services({ node, timeout: requestTimeoutMs } as never))) as CatalogNodeBody | null;
+        if (body?.Node && Object.keys(body.Services ?? {}).length === 0 && body.Node.Meta?.["external-node"] === "true") {
+            await this.call(`deregister empty node ${node}`, () => this.client.catalog.deregister({ node, timeout: requestTimeoutMs } as never));
+        }
+    }
+
+    /**
+     * Every instance of `service` whose meta `key` equals `value`, in ONE request
+     * (a server-side filter expression, Consul >= 1.5). `value` must already be
+     * validated: it is placed in the expression in double quotes.
+     */
+    async findByMeta(service: string, key: string, value: string): Promise<ExternalService[]> {
+        if (!/^[A-Za-z0-9_-]+$/.test(key) || /["\\]/.test(value)) throw new Error(`meta filter ${key}=${JSON.stringify(value)} is not safe to query`);
+        const rows = (await this.call(`look up ${service} with ${key}=${value}`, () =>
+            this.client.catalog.service.nodes({ service, filter: `ServiceMeta.${key} == "${value}"`, timeout: requestTimeoutMs } as never),
+        )) as CatalogServiceRow[] | null;
+        return (rows ?? []).map((r) => ({
+            node: r.Node,
+            address: r.ServiceAddress || r.Address,
+            serviceId: r.ServiceID,
+            service: r.ServiceName,
+            port: r.ServicePort,
+            meta: r.ServiceMeta ?? {},
+            tags: r.ServiceTags ?? [],
+        }));
+    }
+
+    private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+        try {
+            return await fn();
+        } catch (err) {
+            const e = err as { code?: string; message?: string; response?: { statusCode?: number; body?: unknown } };
+            const status = e.response?.statusCode;
+            // A node that does not exist reads as an empty body, not an error.
+            if (status === 404) return null as T;
+            const unreachable = ["ECONNREFUSED", "EHOSTUNREACH", "ENOTFOUND", "ETIMEDOUT"].includes(e.code ?? "");
+            const detail = status ? `HTTP ${status}: ${typeof e.response?.body === "string" ? e.response.body : e.message}` : (e.code ?? e.message ?? String(err));
+            const hint = unreachable
+                ? `check that the Consul agent runs and that ${this.conn.address} is reachable from here (consul.address)`
+                : status === 403
+                  ? "the ACL token (consul.token) lacks node:write / service:write for this node and service"
+                  : "";
+            throw new RemoteError(this.target, operation, redact(detail, this.conn.token), hint);
+        }
+    }
+}
+
+interface CatalogNodeBody {
+    Node?: { Node: string; Address: string; Meta?: Record<string, string> };
+    Services?: Record<string, { ID: string; Service: string; Address: string; Port: number; Meta?: Record<string, string>; Tags?: string[] }>;
+}
+
+interface CatalogServiceRow {
+    Node: string;
+    Address: string;
+    ServiceID: string;
+    ServiceName: string;
+    ServiceAddress: string;
+    ServicePort: number;
+    ServiceMeta?: Record<string, string>;
+    ServiceTags?: string[];
+}

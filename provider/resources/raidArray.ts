@@ -243,7 +243,8 @@ async function assertMembersFree(host: Host, resolved: Map<string, string>): Pro
         const ex = parseExamineExport((await host.run(["mdadm", "--examine", "--export", kernel], { okExitCodes: [0, 1, 2], what: `examine ${declared}` })).stdout);
         if (ex.uuid) uuids.add(ex.uuid);
         else uuids.add("");
-        const mounts = await host.run(["sh", "-c", 'grep -E "^$1[0-9p]*[[:space:]]" /proc/mounts; [ -x "$(command -v pvs)" ] && pvs --noheadings -o pv_name,vg_name 2>/dev/null | grep -E "^[[:space:]]*$1[0-9p]*[[:space:]]"; exit 0', "baremetal-in-use", kernel]);
+        // Holders: a member of a *running* array (or under device-mapper) is busy; assembling or creating over it fails half-way.
+        const mounts = await host.run(["sh", "-c", 'grep -E "^$1[0-9p]*[[:space:]]" /proc/mounts; [ -x "$(command -v pvs)" ] && pvs --noheadings -o pv_name,vg_name 2>/dev/null | grep -E "^[[:space:]]*$1[0-9p]*[[:space:]]"; h=$(ls "/sys/class/block/${1##*/}/holders" 2>/dev/null | tr "\\n" " "); [ -z "$h" ] || echo "held by $h(a running md array or device-mapper device)"; exit 0', "baremetal-in-use", kernel]);
         if (mounts.stdout.trim() !== "") {
             throw new RefusedError(`${declared} (${kernel}) on ${host.target} is in use: ${mounts.stdout.trim()}`, "Unmount it or remove it from its volume group, or choose another disk.");
         }

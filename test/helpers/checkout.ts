@@ -11,16 +11,16 @@ const repo = path.resolve(__dirname, "../../..");
 export class Checkout {
     private constructor(public root: string, readonly program: string) {}
 
-    /** Copies the program fixture test/e2e/fixtures/<name> into a fresh checkout. */
-    static create(fixture: string): Checkout {
+    /** Copies a program fixture (test/e2e/fixtures/<name>, or a path under the repo) into a fresh checkout. */
+    static create(fixture: string, fixturesDir = "test/e2e/fixtures"): Checkout {
         const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bm-checkout-")), "a");
         fs.mkdirSync(root);
         fs.copyFileSync(path.join(repo, "package.json"), path.join(root, "package.json"));
         execFileSync("cp", ["-a", path.join(repo, "dist"), path.join(root, "dist")]);
         execFileSync("cp", ["-al", path.join(repo, "node_modules"), path.join(root, "node_modules")]);
-        const program = path.join("examples", fixture);
+        const program = path.join("examples", path.basename(fixture));
         execFileSync("mkdir", ["-p", path.join(root, "examples")]);
-        execFileSync("cp", ["-r", path.join(repo, "test/e2e/fixtures", fixture), path.join(root, program)]);
+        execFileSync("cp", ["-r", path.join(repo, fixturesDir, fixture), path.join(root, program)]);
         return new Checkout(root, program);
     }
 

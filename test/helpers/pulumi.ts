@@ -51,10 +51,13 @@ export class PulumiStack {
         });
     }
 
-    /** Runs and throws with the CLI's output when it fails. */
+    /** Runs and throws with the CLI's output when it fails (a secret config value is not shown). */
     async ok(args: string[]): Promise<CliResult> {
         const r = await this.run(args);
-        if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+        if (r.code !== 0) {
+            const shown = args[0] === "config" && args.includes("--secret") ? args.map((a, i) => (i === 3 ? "[secret]" : a)) : args;
+            throw new Error(`pulumi ${shown.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+        }
         return r;
     }
 

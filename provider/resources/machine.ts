@@ -1,0 +1,540 @@
+// Machine: a box identified by the MAC of its eth0. On every PXE server it names it
+// has a static lease (a file in the server's dhcp-hostsdir) and a per-MAC iPXE
+// script that picks its profile and adds its kernel arguments; in Consul it is an
+// external catalog node with meta (mac, role, profile) and a K/V subtree of the
+// configuration it reads at boot. Optionally its BMC powers it on (or cycles it
+// into PXE), and the provider waits until it answers SSH and reads its facts.
+//
+// ID: the MAC, lower case with colons (52:54:00:b0:00:14). Changing it replaces.
+import { checkConsulConnection, ConsulCatalog, ConsulConnection, ConsulKv, KvOperation } from "../consul/client";
+import { RefusedError } from "../core/errors";
+import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind, sameValue } from "../core/resource";
+import { isUnknown, Validator } from "../core/validate";
+import { checkHostConnection, describeTarget, Host, HostConnection, Plan, SshPool, step } from "../host";
+import { Bmc, checkIpmiConnection, IpmiConnection } from "../ipmi/ipmitool";
+import {
+    bootScriptOf, checkHostname, checkIpv4, checkKernelArgs, checkMac, checkName, hostsFileOf, managedMarker, parseDescriptor,
+    profileScriptUrl, PxeDescriptor, pxeLayout,
+} from "../pxe/shared";
+
+/** A PXE server as a machine needs it: how to log into its box, and its instance name. */
+export interface PxeServerRef {
+    connection: HostConnection;
+    name: string;
+}
+
+export type PowerOnCreate = "none" | "on" | "pxe";
+
+export interface MachinePower {
+    /** On create: nothing, power on (when off), or next boot from PXE and power on / cycle. */
+    onCreate: PowerOnCreate;
+    /** Cycle into PXE when a boot-relevant input (profile, kernelArgs, ip, hostname) changes. */
+    cycleOnBootChange: boolean;
+    /** Power off through the BMC on delete. */
+    offOnDelete: boolean;
+}
+
+export interface WaitForSsh {
+    /** How to reach the booted machine. */
+    connection: HostConnection;
+    timeoutSeconds: number;
+}
+
+export interface MachineInputs {
+    mac: string;
+    hostname: string;
+    /** The address its static lease gives it. */
+    ip: string;
+    role: string;
+    profile: string;
+    /** Kernel arguments of this machine, after the profile's. */
+    kernelArgs: string[];
+    pxeServers: PxeServerRef[];
+    consul?: ConsulConnection;
+    /** Root of its K/V configuration; `machines/<hostname>/` when omitted. */
+    consulPrefix: string;
+    config: Record<string, string>;
+    ipmi?: IpmiConnection;
+    power: MachinePower;
+    waitForSsh?: WaitForSsh;
+    /** Take over lease/boot entries and keys that exist with other content instead of failing. */
+    adopt: boolean;
+}
+
+/** What one PXE server holds for this machine, as last read ("" when missing). */
+export interface BootEntry {
+    /** `<name>@<host>` of the PXE server. */
+    server: string;
+    baseUrl: string;
+    lease: string;
+    bootScript: string;
+}
+
+export interface MachineFacts {
+    kernel: string;
+    /** The profile the running system booted (baremetal.profile= on its command line). */
+    bootedProfile?: string;
+    disks: { name: string; sizeBytes: number }[];
+    nics: { name: string; mac: string }[];
+    addresses: string[];
+}
+
+export interface MachineState extends MachineInputs {
+    entries: BootEntry[];
+    /** The catalog node as last read; absent when not registered. */
+    consulNode?: { address: string; meta: Record<string, string> };
+    facts?: MachineFacts;
+    /** Seconds from the BMC power action to SSH answering, when both happened in the last operation. */
+    bootSeconds?: number;
+}
+
+// ---- check -------------------------------------------------------------------------------
+
+function checkServers(v: Validator, value: unknown): PxeServerRef[] | undefined {
+    const servers = v.list(
+        "pxeServers",
+        value,
+        (f, x) => {
+            if (isUnknown(x)) return x as PxeServerRef;
+            if (x === null || typeof x !== "object" || Array.isArray(x)) return v.fail(f, "must be { connection, name } (a PxeServer's outputs)");
+            const raw = x as Record<string, unknown>;
+            const connection = checkHostConnection(v, `${f}.connection`, raw.connection);
+            const name = checkName(v, `${f}.name`, raw.name, true) ?? "pxe";
+            return connection ? { connection, name } : undefined;
+        },
+        { min: 1, max: 16 },
+    );
+    if (servers && !isUnknown(servers)) {
+        const seen = new Set<string>();
+        for (const [i, s] of servers.entries()) {
+            if (isUnknown(s) || isUnknown(s.connection)) continue;
+            const key = serverKey(s);
+            if (seen.has(key)) v.fail(`pxeServers[${i}]`, `names PXE server ${key} twice`);
+            seen.add(key);
+        }
+    }
+    return servers;
+}
+
+function checkPower(v: Validator, value: unknown, hasIpmi: boolean): MachinePower | undefined {
+    if (isUnknown(value)) return value as MachinePower;
+    const raw = (value ?? {}) as Record<string, unknown>;
+    if (typeof raw !== "object" || Array.isArray(raw)) return v.fail("power", "must be { onCreate?, cycleOnBootChange?, offOnDelete? }");
+    for (const k of Object.keys(raw)) if (!["onCreate", "cycleOnBootChange", "offOnDelete"].includes(k)) v.fail(`power.${k}`, "is not a power field (onCreate, cycleOnBootChange, offOnDelete)");
+    const onCreate = (v.string("power.onCreate", raw.onCreate, { optional: true, pattern: /^(none|on|pxe)$/, patternHint: "must be none, on or pxe" }) ?? (hasIpmi ? "pxe" : "none")) as PowerOnCreate;
+    const cycleOnBootChange = v.boolean("power.cycleOnBootChange", raw.cycleOnBootChange, false);
+    const offOnDelete = v.boolean("power.offOnDelete", raw.offOnDelete, false);
+    if (!hasIpmi) {
+        if (onCreate !== "none") v.fail("power.onCreate", `is ${onCreate} but no ipmi is given; set ipmi or use "none"`);
+        if (cycleOnBootChange === true) v.fail("power.cycleOnBootChange", "needs ipmi");
+        if (offOnDelete === true) v.fail("power.offOnDelete", "needs ipmi");
+    }
+    return { onCreate, cycleOnBootChange, offOnDelete };
+}
+
+function checkWait(v: Validator, value: unknown): WaitForSsh | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (isUnknown(value)) return value as WaitForSsh;
+    if (typeof value !== "object" || Array.isArray(value)) return v.fail("waitForSsh", "must be { connection, timeoutSeconds? }");
+    const raw = value as Record<string, unknown>;
+    const connection = checkHostConnection(v, "waitForSsh.connection", raw.connection);
+    const timeoutSeconds = v.integer("waitForSsh.timeoutSeconds", raw.timeoutSeconds ?? 600, { min: 10, max: 7200 });
+    return connection && timeoutSeconds !== undefined ? { connection, timeoutSeconds } : undefined;
+}
+
+export function check(_olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<MachineInputs> {
+    const v = new Validator();
+    const mac = checkMac(v, "mac", news.mac);
+    const hostname = checkHostname(v, "hostname", news.hostname);
+    const ip = checkIpv4(v, "ip", news.ip);
+    const role = v.string("role", news.role ?? "machine", { maxLength: 64, pattern: /^[a-z0-9][a-z0-9_.-]*$/, patternHint: "is not a role name (lower-case letters, digits, _ . -)" });
+    const profile = checkName(v, "profile", news.profile);
+    const kernelArgs = checkKernelArgs(v, "kernelArgs", news.kernelArgs);
+    const pxeServers = checkServers(v, news.pxeServers);
+    const consul = news.consul === undefined || news.consul === null ? undefined : checkConsulConnection(v, "consul", news.consul);
+    const defaultPrefix = hostname && !isUnknown(hostname) ? `machines/${hostname}/` : undefined;
+    let consulPrefix = v.string("consulPrefix", news.consulPrefix ?? defaultPrefix, { optional: true, maxLength: 512, pattern: /^([A-Za-z0-9_.@-]+\/)*[A-Za-z0-9_.@-]+\/?$/, patternHint: "is not a K/V prefix like machines/web01/" });
+    if (consulPrefix && !isUnknown(consulPrefix) && !consulPrefix.endsWith("/")) consulPrefix += "/";
+    const config = v.stringMap("config", news.config, { maxLength: 512, pattern: /^[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)*$/, patternHint: "is not a relative key like net/gateway" }, { maxLength: 512 * 1024, allowControl: true });
+    if (config && Object.keys(config).length > 0 && consul === undefined && news.consul === undefined) v.fail("config", "needs consul (where the keys go)");
+    const ipmi = news.ipmi === undefined || news.ipmi === null ? undefined : checkIpmiConnection(v, "ipmi", news.ipmi);
+    const power = checkPower(v, news.power, news.ipmi !== undefined && news.ipmi !== null);
+    const waitForSsh = checkWait(v, news.waitForSsh);
+    const adopt = v.boolean("adopt", news.adopt, false);
+    if (!v.ok || !mac || !hostname || !ip || !role || !profile || !kernelArgs || !pxeServers || !config || !power) return { failures: v.failures };
+    const inputs: MachineInputs = { mac, hostname, ip, role, profile, kernelArgs, pxeServers, consulPrefix: consulPrefix ?? "", config, power, adopt };
+    if (consul) inputs.consul = consul;
+    if (ipmi) inputs.ipmi = ipmi;
+    if (waitForSsh) inputs.waitForSsh = waitForSsh;
+    return { inputs, failures: [] };
+}
+
+// ---- diff --------------------------------------------------------------------------------
+
+/** Inputs whose change alters how the box boots (what cycleOnBootChange reacts to). */
+export const bootRelevant = ["ip", "hostname", "profile", "kernelArgs"] as const;
+
+export function diff(_id: string, olds: MachineState, news: MachineInputs): DiffOutcome {
+    const replaces = olds.mac !== news.mac ? ["mac"] : [];
+    const changed = changedFields(olds, news, [
+        "hostname", "ip", "role", "profile", "kernelArgs", "pxeServers", "consul", "consulPrefix", "config", "ipmi", "power", "waitForSsh", "adopt",
+    ]);
+    return { changes: replaces.length + changed.length > 0 || drifted(olds, news), replaces, stables: ["mac"] };
+}
+
+/** Entries or the catalog node differ from what the inputs make (edited by hand, seen by refresh). */
+function drifted(olds: MachineState, news: MachineInputs): boolean {
+    for (const e of olds.entries ?? []) {
+        if (!news.pxeServers.some((s) => serverKey(s) === e.server)) continue;
+        if (e.lease !== leaseLine(news) || e.bootScript !== bootScript(news, e.baseUrl)) return true;
+    }
+    if (news.consul && (!olds.consulNode || !sameValue(olds.consulNode, { address: news.ip, meta: nodeMeta(news) }))) return true;
+    return false;
+}
+
+// ---- what goes on the PXE servers --------------------------------------------------------
+
+export function serverKey(s: PxeServerRef): string {
+    return `${s.name}@${s.connection.host}`;
+}
+
+/** The dhcp-hostsdir file: the static lease. */
+export function leaseLine(m: Pick<MachineInputs, "mac" | "ip" | "hostname">): string {
+    return `# ${managedMarker}: machine ${m.hostname}\n${m.mac},${m.ip},${m.hostname}\n`;
+}
+
+/** The per-MAC iPXE script: the machine's arguments, then the profile's script. */
+export function bootScript(m: Pick<MachineInputs, "mac" | "hostname" | "role" | "profile" | "kernelArgs">, baseUrl: string): string {
+    const args = [`baremetal.hostname=${m.hostname}`, `baremetal.mac=${m.mac}`, ...m.kernelArgs];
+    return [
+        "#!ipxe",
+        `# ${managedMarker}: machine ${m.hostname} (${m.mac}), role ${m.role}, profile ${m.profile}`,
+        `set bm_args ${args.join(" ")}`,
+        `chain --autofree ${profileScriptUrl(baseUrl, m.profile)}`,
+        "",
+    ].join("\n");
+}
+
+export function planEntries(m: MachineInputs, server: PxeServerRef, baseUrl: string): Plan {
+    const layout = pxeLayout(server.name);
+    return [
+        step.writeFile(hostsFileOf(layout, m.mac), leaseLine(m)),
+        step.writeFile(bootScriptOf(layout, m.mac), bootScript(m, baseUrl)),
+        // dnsmasq reads new and changed hostsdir files by itself but forgets a changed
+        // address only on SIGHUP; harmless when it is not running (a standby)
+        step.run(["sh", "-c", hupScript, "baremetal-hup", layout.pidFile], { what: `tell dnsmasq of PXE server ${server.name} to re-read its leases`, changes: false }),
+        step.persist(),
+    ];
+}
+
+export function planRemoveEntries(mac: string, server: PxeServerRef): Plan {
+    const layout = pxeLayout(server.name);
+    return [
+        step.removeFile(hostsFileOf(layout, mac)),
+        step.removeFile(bootScriptOf(layout, mac)),
+        step.run(["sh", "-c", hupScript, "baremetal-hup", layout.pidFile], { what: `tell dnsmasq of PXE server ${server.name} to forget the lease`, changes: false }),
+        step.persist(),
+    ];
+}
+
+const hupScript = 'if [ -f "$1" ]; then kill -HUP "$(cat "$1")" 2>/dev/null; fi; exit 0';
+
+export function nodeMeta(m: Pick<MachineInputs, "mac" | "role" | "profile">): Record<string, string> {
+    return { mac: m.mac, role: m.role, profile: m.profile, "external-node": "true", "managed-by": "pulumi-baremetal" };
+}
+
+// ---- reading a PXE server's view of the machine ------------------------------------------
+
+/** $1 descriptor, $2 hosts file, $3 boot script, $4 hosts dir, $5 ip: what the server holds for this MAC. */
+export const readEntriesScript = [
+    'desc=$1 hosts=$2 boot=$3 dir=$4 ip=$5',
+    '[ -f "$desc" ] || exit 3',
+    'echo "==descriptor=="; cat "$desc"',
+    'echo "==lease=="; cat "$hosts" 2>/dev/null',
+    'echo "==boot=="; cat "$boot" 2>/dev/null',
+    // another machine's entry claiming the same address
+    'echo "==clash=="; for f in "$dir"/*; do [ -f "$f" ] && [ "$f" != "$hosts" ] && grep -q -F ",$ip," "$f" && echo "$f"; done',
+    "exit 0",
+].join("\n");
+
+interface ServerView {
+    ref: PxeServerRef;
+    host: Host;
+    descriptor: PxeDescriptor;
+    lease: string;
+    bootScript: string;
+    clashes: string[];
+}
+
+export function parseEntriesRead(text: string): { descriptor?: PxeDescriptor; lease: string; bootScript: string; clashes: string[] } {
+    const section = (name: string) => {
+        const m = new RegExp(`==${name}==\\n([\\s\\S]*?)(?===[a-z]+==\\n|$)`).exec(text);
+        return m ? m[1] : "";
+    };
+    return {
+        descriptor: parseDescriptor(section("descriptor")),
+        lease: section("lease"),
+        bootScript: section("boot"),
+        clashes: section("clash").split("\n").filter((l) => l.trim() !== ""),
+    };
+}
+
+async function viewOf(ref: PxeServerRef, m: Pick<MachineInputs, "mac" | "ip">, ctx: OperationContext): Promise<ServerView | undefined> {
+    const host = new Host(ref.connection, { log: ctx.log });
+    const layout = pxeLayout(ref.name);
+    const out = await host.run(["sh", "-c", readEntriesScript, "baremetal-machine-read", layout.descriptor, hostsFileOf(layout, m.mac), bootScriptOf(layout, m.mac), layout.hostsDir, m.ip], {
+        okExitCodes: [0, 3],
+        what: `read the entries of ${m.mac} on PXE server ${ref.name}`,
+    });
+    if (out.exitCode === 3) return undefined;
+    const r = parseEntriesRead(out.stdout);
+    if (!r.descriptor) throw new Error(`PXE server ${serverKey(ref)}: ${layout.descriptor} is not a descriptor this package wrote; re-run \`pulumi up\` for the PxeServer`);
+    return { ref, host, descriptor: r.descriptor, lease: r.lease, bootScript: r.bootScript, clashes: r.clashes };
+}
+
+async function requireView(ref: PxeServerRef, m: MachineInputs, ctx: OperationContext): Promise<ServerView> {
+    const view = await viewOf(ref, m, ctx);
+    if (!view) {
+        throw new RefusedError(`there is no PXE server ${ref.name} on ${describeTarget(ref.connection)}`, "Create the PxeServer first (pass its outputs to pxeServers) or fix the name.");
+    }
+    if (!(m.profile in view.descriptor.profiles)) {
+        throw new RefusedError(
+            `profile: PXE server ${serverKey(ref)} has no profile ${JSON.stringify(m.profile)} (it has ${Object.keys(view.descriptor.profiles).join(", ") || "none"})`,
+            "Declare the profile on that PxeServer or choose one it has.",
+        );
+    }
+    if (view.clashes.length > 0) {
+        throw new RefusedError(`ip: ${m.ip} is already leased to another machine on PXE server ${serverKey(ref)} (${view.clashes.join(", ")})`, "Choose another address or remove that machine first.");
+    }
+    return view;
+}
+
+/** Refuses to overwrite entries someone else made for this MAC, unless adopting. */
+function assertTakeable(view: ServerView, m: MachineInputs): void {
+    const foreign = (text: string, want: string) => text !== "" && text !== want && !text.includes(managedMarker);
+    if (!m.adopt && (foreign(view.lease, leaseLine(m)) || foreign(view.bootScript, bootScript(m, view.descriptor.baseUrl)))) {
+        throw new RefusedError(
+            `PXE server ${serverKey(view.ref)} already has entries for ${m.mac} that pulumi-baremetal did not write`,
+            "Set adopt: true on this Machine to take them over (they will be rewritten), or remove them by hand.",
+        );
+    }
+}
+
+// ---- Consul --------------------------------------------------------------------------------
+
+async function registerInConsul(m: MachineInputs, ctx: OperationContext, olds?: MachineState): Promise<void> {
+    if (!m.consul) return;
+    const catalog = new ConsulCatalog(m.consul);
+    if (olds?.consul && olds.hostname !== m.hostname) await new ConsulCatalog(olds.consul).deregisterNode(olds.hostname);
+    if (await catalog.isAgentMember(m.hostname)) {
+        throw new RefusedError(`hostname: ${m.hostname} is the name of a running Consul agent`, "A Machine registers an external node; pick the name of a box that runs no agent.");
+    }
+    await catalog.registerExternalNode({ node: m.hostname, address: m.ip, meta: nodeMeta(m) });
+    const kv = new ConsulKv(m.consul);
+    const live = await kv.tree(m.consulPrefix);
+    const want = new Map(Object.entries(m.config).map(([k, val]) => [m.consulPrefix + k, val]));
+    const taken = [...want].filter(([k, val]) => live.has(k) && live.get(k) !== val).map(([k]) => k);
+    if (!olds && taken.length > 0 && !m.adopt) {
+        throw new RefusedError(`${taken.length} key(s) under ${m.consulPrefix} already exist in Consul with other values (${taken.slice(0, 5).join(", ")})`, "Set adopt: true on this Machine to take them over, or choose another consulPrefix.");
+    }
+    const ops: KvOperation[] = [...want].filter(([k, val]) => live.get(k) !== val).map(([key, value]) => ({ verb: "set", key, value }));
+    if (olds?.consul) {
+        const stale = Object.keys(olds.config ?? {}).map((k) => olds.consulPrefix + k).filter((k) => !want.has(k) && live.has(k));
+        ops.push(...stale.map((key) => ({ verb: "delete" as const, key })));
+    }
+    if (ops.length > 0) ctx.log.info(`${m.hostname}: writing ${ops.length} configuration key(s) under ${m.consulPrefix}`);
+    await kv.apply(ops);
+}
+
+async function unregisterFromConsul(m: MachineState, ctx: OperationContext): Promise<void> {
+    if (!m.consul) return;
+    await new ConsulCatalog(m.consul).deregisterNode(m.hostname);
+    const kv = new ConsulKv(m.consul);
+    const live = await kv.tree(m.consulPrefix);
+    const ops = Object.keys(m.config ?? {}).map((k) => m.consulPrefix + k).filter((k) => live.has(k)).map((key) => ({ verb: "delete" as const, key }));
+    await kv.apply(ops);
+    ctx.log.info(`${m.hostname}: removed from the Consul catalog and ${ops.length} key(s) under ${m.consulPrefix}`);
+}
+
+// ---- power and boot --------------------------------------------------------------------------
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the power action; returns when it was taken (the start of the boot), if any. */
+async function powerAction(m: MachineInputs, action: PowerOnCreate, ctx: OperationContext): Promise<number | undefined> {
+    if (!m.ipmi || action === "none") return undefined;
+    const bmc = new Bmc(m.ipmi);
+    const state = await bmc.powerState();
+    if (action === "on") {
+        if (state === "on") {
+            ctx.log.info(`${m.hostname}: already powered on (${bmc.target})`);
+            return undefined;
+        }
+        await bmc.powerOn();
+        ctx.log.info(`${m.hostname}: powered on through ${bmc.target}`);
+        return Date.now();
+    }
+    await bmc.bootFromNetworkOnce();
+    const started = Date.now();
+    await bmc.cycle(sleep);
+    ctx.log.info(`${m.hostname}: next boot from PXE, ${state === "on" ? "power cycled" : "powered on"} through ${bmc.target}`);
+    return started;
+}
+
+/** Waits until the box answers SSH; each attempt is one quick dial on a private pool. */
+async function waitForSsh(m: MachineInputs, ctx: OperationContext): Promise<void> {
+    if (!m.waitForSsh) return;
+    const { connection, timeoutSeconds } = m.waitForSsh;
+    const started = Date.now();
+    const deadline = started + timeoutSeconds * 1000;
+    let last = "";
+    for (;;) {
+        const pool = new SshPool();
+        try {
+            await new Host({ ...connection, dialErrorLimit: 1, perDialTimeout: 10 }, { pool }).run(["true"], { timeoutMs: 20_000 });
+            return;
+        } catch (err) {
+            last = (err as Error).message.split("\n")[0];
+        } finally {
+            await pool.closeAll();
+        }
+        const waited = Math.round((Date.now() - started) / 1000);
+        if (Date.now() > deadline) {
+            throw new Error(`${m.hostname} did not answer SSH at ${describeTarget(connection)} within ${timeoutSeconds} s; last attempt: ${last}\n  next: look at its console (BMC SOL), the PXE server's log and lease file; raise waitForSsh.timeoutSeconds if it is merely slow`);
+        }
+        ctx.log.progress(`${m.hostname}: waiting for SSH at ${describeTarget(connection)} (${waited} s of ${timeoutSeconds} s)`);
+        await sleep(3000);
+    }
+}
+
+export const factsScript = [
+    'echo "==kernel=="; uname -r',
+    'echo "==cmdline=="; cat /proc/cmdline',
+    'echo "==disks=="',
+    'for d in /sys/block/*; do n=${d##*/}; case $n in loop*|ram*|zram*|sr*|md*|dm-*|nbd*|fd*) continue;; esac; echo "$n $(( $(cat "$d/size") * 512 ))"; done',
+    'echo "==nics=="',
+    'for n in /sys/class/net/*; do i=${n##*/}; [ "$i" = lo ] && continue; echo "$i $(cat "$n/address")"; done',
+    'echo "==addresses=="; ip -o addr show 2>/dev/null',
+    "exit 0",
+].join("\n");
+
+/** Parses the facts script's output (exported for tests on captured output). */
+export function parseFacts(text: string): MachineFacts {
+    const section = (name: string) => {
+        const m = new RegExp(`==${name}==\\n([\\s\\S]*?)(?===[a-z]+==\\n|$)`).exec(text);
+        return (m ? m[1] : "").split("\n").filter((l) => l.trim() !== "");
+    };
+    const profile = /(?:^|\s)baremetal\.profile=(\S+)/.exec(section("cmdline").join(" "));
+    const facts: MachineFacts = {
+        kernel: section("kernel")[0]?.trim() ?? "",
+        disks: section("disks").map((l) => l.trim().split(/\s+/)).map(([name, size]) => ({ name, sizeBytes: Number(size) })),
+        nics: section("nics").map((l) => l.trim().split(/\s+/)).map(([name, mac]) => ({ name, mac })),
+        addresses: section("addresses")
+            .map((l) => /\s(inet6?)\s+(\S+)/.exec(l))
+            .filter((x): x is RegExpExecArray => x !== null && !/^(127\.|::1\/|fe80:)/.test(x[2]))
+            .map((x) => x[2]),
+    };
+    if (profile) facts.bootedProfile = profile[1];
+    return facts;
+}
+
+async function readFacts(m: MachineInputs, ctx: OperationContext): Promise<MachineFacts | undefined> {
+    if (!m.waitForSsh) return undefined;
+    const out = await new Host(m.waitForSsh.connection, { log: ctx.log }).run(["sh", "-c", factsScript, "baremetal-facts"], { what: `read the facts of ${m.hostname}`, timeoutMs: 60_000 });
+    return parseFacts(out.stdout);
+}
+
+async function bootAndRead(m: MachineInputs, action: PowerOnCreate, ctx: OperationContext): Promise<{ facts?: MachineFacts; bootSeconds?: number }> {
+    const started = await powerAction(m, action, ctx);
+    await waitForSsh(m, ctx);
+    const out: { facts?: MachineFacts; bootSeconds?: number } = {};
+    if (started !== undefined && m.waitForSsh) {
+        out.bootSeconds = Math.round((Date.now() - started) / 100) / 10;
+        ctx.log.info(`${m.hostname}: answers SSH ${out.bootSeconds} s after the power action`);
+    }
+    const facts = await readFacts(m, ctx);
+    if (facts) out.facts = facts;
+    return out;
+}
+
+// ---- lifecycle ------------------------------------------------------------------------------
+
+async function writeEntries(m: MachineInputs, ctx: OperationContext): Promise<BootEntry[]> {
+    const views = await Promise.all(m.pxeServers.map((s) => requireView(s, m, ctx)));
+    for (const view of views) assertTakeable(view, m);
+    await Promise.all(views.map((view) => view.host.apply(planEntries(m, view.ref, view.descriptor.baseUrl))));
+    return views.map((view) => ({ server: serverKey(view.ref), baseUrl: view.descriptor.baseUrl, lease: leaseLine(m), bootScript: bootScript(m, view.descriptor.baseUrl) }));
+}
+
+async function liveNode(m: MachineInputs): Promise<MachineState["consulNode"]> {
+    if (!m.consul) return undefined;
+    const n = await new ConsulCatalog(m.consul).node(m.hostname);
+    return n ? { address: n.address, meta: n.meta } : undefined;
+}
+
+function withOptional(state: MachineState, extra: { consulNode?: MachineState["consulNode"]; facts?: MachineFacts; bootSeconds?: number }): MachineState {
+    const out: MachineState = { ...state };
+    delete out.consulNode;
+    if (extra.consulNode) out.consulNode = extra.consulNode;
+    if (extra.facts) out.facts = extra.facts;
+    if (extra.bootSeconds !== undefined) out.bootSeconds = extra.bootSeconds;
+    return out;
+}
+
+async function create(inputs: MachineInputs, ctx: OperationContext): Promise<{ id: string; outs: MachineState }> {
+    const entries = await writeEntries(inputs, ctx);
+    ctx.log.info(`${inputs.hostname}: lease ${inputs.ip} and boot entry (profile ${inputs.profile}) on ${entries.map((e) => e.server).join(", ")}`);
+    await registerInConsul(inputs, ctx);
+    const booted = await bootAndRead(inputs, inputs.power.onCreate, ctx);
+    return { id: inputs.mac, outs: withOptional({ ...inputs, entries }, { consulNode: await liveNode(inputs), ...booted }) };
+}
+
+async function read(_id: string, props: MachineState, ctx: OperationContext): Promise<MachineState | undefined> {
+    const entries: BootEntry[] = [];
+    for (const ref of props.pxeServers) {
+        const view = await viewOf(ref, props, ctx);
+        if (view && (view.lease !== "" || view.bootScript !== "")) entries.push({ server: serverKey(ref), baseUrl: view.descriptor.baseUrl, lease: view.lease, bootScript: view.bootScript });
+    }
+    const consulNode = await liveNode(props);
+    let config = props.config;
+    if (props.consul) {
+        const live = await new ConsulKv(props.consul).tree(props.consulPrefix);
+        config = Object.fromEntries(Object.keys(props.config ?? {}).filter((k) => live.has(props.consulPrefix + k)).map((k) => [k, live.get(props.consulPrefix + k) as string]));
+    }
+    if (entries.length === 0 && !consulNode) return undefined;
+    // Servers that lost the machine's entries drop out, so the next up writes them again.
+    const pxeServers = props.pxeServers.filter((s) => entries.some((e) => e.server === serverKey(s)));
+    return withOptional({ ...props, pxeServers, entries, config }, { consulNode, facts: props.facts, bootSeconds: props.bootSeconds });
+}
+
+async function update(_id: string, olds: MachineState, news: MachineInputs, ctx: OperationContext): Promise<MachineState> {
+    const dropped = (olds.pxeServers ?? []).filter((o) => !news.pxeServers.some((n) => serverKey(n) === serverKey(o)));
+    for (const ref of dropped) {
+        ctx.log.info(`${news.hostname}: removing its entries from PXE server ${serverKey(ref)}`);
+        await new Host(ref.connection, { log: ctx.log }).apply(planRemoveEntries(olds.mac, ref));
+    }
+    const entries = await writeEntries(news, ctx);
+    if (olds.consul && !news.consul) await unregisterFromConsul(olds, ctx);
+    else await registerInConsul(news, ctx, olds);
+    const bootChanged = changedFields(olds, news, [...bootRelevant]).length > 0;
+    const action: PowerOnCreate = bootChanged && news.power.cycleOnBootChange ? "pxe" : "none";
+    if (action === "pxe") ctx.log.info(`${news.hostname}: ${changedFields(olds, news, [...bootRelevant]).join(", ")} changed: cycling it into PXE (power.cycleOnBootChange)`);
+    const booted = await bootAndRead(news, action, ctx);
+    return withOptional({ ...news, entries }, { consulNode: await liveNode(news), facts: booted.facts ?? olds.facts, bootSeconds: booted.bootSeconds ?? olds.bootSeconds });
+}
+
+async function remove(_id: string, props: MachineState, ctx: OperationContext): Promise<void> {
+    for (const ref of props.pxeServers ?? []) {
+        await new Host(ref.connection, { log: ctx.log }).apply(planRemoveEntries(props.mac, ref));
+    }
+    await unregisterFromConsul(props, ctx);
+    if (props.ipmi && props.power?.offOnDelete) {
+        const bmc = new Bmc(props.ipmi);
+        if ((await bmc.powerState()) === "on") {
+            await bmc.powerOff();
+            ctx.log.info(`${props.hostname}: powered off through ${bmc.target} (power.offOnDelete)`);
+        }
+    }
+}
+
+export const machine: ResourceKind<MachineInputs, MachineState> = { check, diff, create, read, update, delete: remove };
