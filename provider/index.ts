@@ -4,6 +4,8 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { adapt } from "./dynamic";
 import { consulKeys } from "./resources/consulKeys";
 import { raidArray } from "./resources/raidArray";
+import { volumeGroup } from "./resources/volumeGroup";
+import { nbdVolume } from "./resources/nbdVolume";
 import { pxeServer } from "./resources/pxeServer";
 import { machine } from "./resources/machine";
 
@@ -11,6 +13,9 @@ export { InputError, RefusedError, RemoteError, FieldFailure } from "./core/erro
 export type { ConsulConnection } from "./consul/client";
 export type { ConsulKeysInputs, ConsulKeysState } from "./resources/consulKeys";
 export type { RaidArrayInputs, RaidArrayState } from "./resources/raidArray";
+export type { VolumeGroupInputs, VolumeGroupState } from "./resources/volumeGroup";
+export type { NbdVolumeInputs, NbdVolumeState, NbdExportLocation } from "./resources/nbdVolume";
+export { findGuestExports } from "./resources/nbdVolume";
 export type { PxeServerInputs, PxeServerState, PxeProfile, FileSource, StandbyConfig } from "./resources/pxeServer";
 export type { MachineInputs, MachineState, MachineFacts, BootEntry, PxeServerRef } from "./resources/machine";
 export type { IpmiConnection } from "./ipmi/ipmitool";
@@ -19,6 +24,8 @@ export type { IpmiConnection } from "./ipmi/ipmitool";
 export const kinds = {
     ConsulKeys: consulKeys,
     RaidArray: raidArray,
+    VolumeGroup: volumeGroup,
+    NbdVolume: nbdVolume,
     PxeServer: pxeServer,
     Machine: machine,
 } as const;

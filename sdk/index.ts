@@ -5,3 +5,5 @@ export { ConnectionArgs, secretConnection } from "./connection";
 export { RaidArray, RaidArrayArgs } from "./raidArray";
 export { PxeServer, PxeServerArgs, PxeProfileArgs, FileSourceArgs, StandbyArgs } from "./pxeServer";
 export { Machine, MachineArgs, PxeServerRefArgs, IpmiArgs, MachinePowerArgs, WaitForSshArgs } from "./machine";
+export { VolumeGroup, VolumeGroupArgs } from "./volumeGroup";
+export { NbdVolume, NbdVolumeArgs, NbdExportLocation, sanForGuest } from "./nbdVolume";

@@ -221,7 +221,12 @@ async function resolveMembers(host: Host, members: string[]): Promise<Map<string
 
 function stateFrom(inputs: RaidArrayInputs, live: LiveArray, resolved: Map<string, string>): RaidArrayState {
     const declaredName = (kernel: string) => [...resolved].find(([, k]) => k === kernel)?.[0] ?? kernel;
-    const active = live.members.filter((m) => m.state !== "faulty").map((m) => declaredName(m.device));
+    // In declared order (mdadm lists by its own order): otherwise every refresh shows a member change.
+    const rank = (m: string) => (inputs.members.includes(m) ? inputs.members.indexOf(m) : inputs.members.length);
+    const active = live.members
+        .filter((m) => m.state !== "faulty")
+        .map((m) => declaredName(m.device))
+        .sort((a, b) => rank(a) - rank(b));
     const failed = live.members.filter((m) => m.state === "faulty").map((m) => declaredName(m.device));
     const state: RaidArrayState = {
         ...inputs,

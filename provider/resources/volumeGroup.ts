@@ -1,0 +1,299 @@
+// VolumeGroup: an LVM2 volume group on a machine (the seed's SAN VM puts one on
+// /dev/md0 and carves NBD-exported logical volumes out of it).
+//
+// ID: the VG's UUID as LVM prints it (e.g. `IA28An-d0yf-G565-...`).
+// Data safety: devices that carry anything (a mount, an md array, a file system,
+// another VG's PV) are refused; delete is refused unless `wipeOnDelete` is set,
+// and even then while the VG still holds logical volumes.
+import { RefusedError } from "../core/errors";
+import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { Validator } from "../core/validate";
+import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
+import type { OsFamily } from "../host";
+import { DeviceProbe, ownTag, parseDeviceProbe, parsePvs, parseVgs, pvFields, reportOptions, VgReport, vgFields, vgNamePattern } from "../parsers/lvm";
+
+export interface VolumeGroupInputs {
+    /** The machine that holds the devices. */
+    connection: HostConnection;
+    /** The VG name, e.g. `vg0`. */
+    name: string;
+    /** Block devices that become its physical volumes (e.g. a RaidArray's `device`). */
+    devices: string[];
+    /** Take over an existing VG of this name and these devices that pulumi-baremetal did not create. */
+    adopt: boolean;
+    /** Allow delete (vgremove + pvremove) and changes that re-create the VG. Never removes a VG that still has LVs. */
+    wipeOnDelete: boolean;
+}
+
+export interface VolumeGroupState extends VolumeGroupInputs {
+    uuid: string;
+    sizeBytes: number;
+    freeBytes: number;
+    extentBytes: number;
+    /** Logical volumes in the VG when last read. */
+    lvCount: number;
+    /** The PVs as the kernel names them (`/dev/md0`). */
+    physicalVolumes: string[];
+}
+
+const devicePattern = /^\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}$/;
+
+export function check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<VolumeGroupInputs> {
+    const v = new Validator();
+    const connection = checkHostConnection(v, "connection", news.connection);
+    const name = v.string("name", news.name, { pattern: vgNamePattern, patternHint: "is not a VG name (letters, digits, _ . -; not starting with -)" });
+    const devices =
+        v.list("devices", news.devices, (f, d) => {
+            const s = v.string(f, d, { pattern: devicePattern, patternHint: "is not a /dev path like /dev/md0" });
+            return s && s.split("/").some((seg) => seg === "..") ? v.fail(f, "must not contain ..") : s;
+        }, { min: 1, max: 64 }) ?? [];
+    if (Array.isArray(devices) && new Set(devices).size !== devices.length) v.fail("devices", "lists the same device twice");
+    const adopt = v.boolean("adopt", news.adopt, false);
+    const wipeOnDelete = v.boolean("wipeOnDelete", news.wipeOnDelete, false);
+    // A new name or host means a new VG on those devices: the old one (and its LVs) goes.
+    if (olds.name !== undefined && !wipeOnDelete) {
+        for (const f of recreatingFields(olds as Partial<VolumeGroupInputs>, { name, connection } as Partial<VolumeGroupInputs>)) {
+            v.fail(f, `changing ${f} re-creates the volume group and destroys its logical volumes; set wipeOnDelete: true to allow it (nothing was changed)`);
+        }
+    }
+    if (!v.ok || !connection || !name) return { failures: v.failures };
+    return { inputs: { connection, name, devices, adopt, wipeOnDelete }, failures: [] };
+}
+
+function recreatingFields(olds: Partial<VolumeGroupInputs>, news: Partial<VolumeGroupInputs>): string[] {
+    const out: string[] = [];
+    if (olds.name !== news.name) out.push("name");
+    if (olds.connection?.host !== news.connection?.host) out.push("connection.host");
+    return out;
+}
+
+export function diff(_id: string, olds: VolumeGroupState, news: VolumeGroupInputs): DiffOutcome {
+    const replaces = recreatingFields(olds, news);
+    const changed = changedFields(olds, news, ["connection", "devices", "adopt", "wipeOnDelete"]);
+    return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true, stables: ["name"] };
+}
+
+// ---- plans (data) ---------------------------------------------------------------
+
+/** pvcreate where needed, vgcreate with our tag, and (Alpine) activation at boot. */
+export function planCreate(inputs: VolumeGroupInputs, family: OsFamily, alreadyPvs: string[] = []): Plan {
+    const fresh = inputs.devices.filter((d) => !alreadyPvs.includes(d));
+    return [
+        step.ensurePackages("lvm2"),
+        ...(fresh.length > 0 ? [step.run(["pvcreate", "-q", ...fresh], { lock: "lvm", what: `make ${fresh.join(", ")} LVM physical volumes` })] : []),
+        step.run(["vgcreate", "-q", "--addtag", ownTag, inputs.name, ...inputs.devices], { lock: "lvm", what: `create volume group ${inputs.name} on ${inputs.devices.join(", ")}` }),
+        ...planBootActivation(family),
+    ];
+}
+
+/**
+ * Debian's udev rules activate VGs at boot by themselves; Alpine needs its `lvm`
+ * service, and diskless Alpine an `lbu commit` to remember that.
+ */
+export function planBootActivation(family: OsFamily): Plan {
+    return family === "alpine" ? [step.service("enable", "lvm"), step.persist()] : [step.persist()];
+}
+
+export function planAddDevices(name: string, devices: string[]): Plan {
+    return devices.length === 0
+        ? []
+        : [
+              step.run(["pvcreate", "-q", ...devices], { lock: "lvm", what: `make ${devices.join(", ")} LVM physical volumes` }),
+              step.run(["vgextend", "-q", name, ...devices], { lock: "lvm", what: `add ${devices.join(", ")} to ${name}` }),
+          ];
+}
+
+/** vgreduce refuses a PV that still holds extents: LVM's own safety net (pvmove first). */
+export function planRemoveDevices(name: string, devices: string[]): Plan {
+    return devices.length === 0
+        ? []
+        : [
+              step.run(["vgreduce", "-q", name, ...devices], { lock: "lvm", what: `remove ${devices.join(", ")} from ${name}` }),
+              step.run(["pvremove", "-q", ...devices], { lock: "lvm", what: `wipe the LVM labels of ${devices.join(", ")}` }),
+          ];
+}
+
+export function planDelete(name: string, pvs: string[]): Plan {
+    return [
+        step.run(["vgremove", "-q", name], { lock: "lvm", what: `remove volume group ${name}` }),
+        step.run(["pvremove", "-q", ...pvs], { lock: "lvm", what: `wipe the LVM labels of ${pvs.join(", ")}` }),
+        step.persist(),
+    ];
+}
+
+// ---- reading the host -----------------------------------------------------------
+
+/**
+ * Prints, per device, what would make it unsafe to turn into a PV. Devices
+ * arrive as "$@"; nothing is spliced into the script.
+ */
+export const probeScript = [
+    'for d in "$@"; do',
+    '  r=$(readlink -f -- "$d")',
+    '  printf "device=%s\\npath=%s\\n" "$d" "$r"',
+    '  if [ ! -b "$r" ]; then printf "missing=1\\nend=1\\n"; continue; fi',
+    '  printf "mounted=%s\\n" "$(awk -v d="$r" \'$1 == d { print $2; exit }\' /proc/mounts)"',
+    '  printf "holders=%s\\n" "$(ls "/sys/class/block/$(basename "$r")/holders" 2>/dev/null | tr "\\n" " ")"',
+    '  blkid -p -o export "$r" 2>/dev/null | sed -n "s/^TYPE=/fs_TYPE=/p"',
+    '  printf "pv_vg=%s\\n" "$(pvs --noheadings -o vg_name -- "$r" 2>/dev/null | tr -d " ")"',
+    '  echo end=1',
+    'done',
+].join("\n");
+
+async function probe(host: Host, devices: string[]): Promise<DeviceProbe[]> {
+    // udev may still be settling after a RaidArray was just assembled.
+    await host.exec(["udevadm", "settle", "--timeout=30"], { timeoutMs: 40_000 });
+    const out = await host.run(["sh", "-c", probeScript, "baremetal-pv-probe", ...devices], { what: `inspect ${devices.join(", ")}` });
+    return parseDeviceProbe(out.stdout);
+}
+
+/** Why a device must not become a PV of `vg`, or undefined when it may. */
+export function refusalFor(p: DeviceProbe, vg: string): string | undefined {
+    if (p.missing) return `${p.device} does not exist`;
+    if (p.mountpoint) return `${p.device} (${p.path}) is mounted on ${p.mountpoint}`;
+    if (p.pvVg && p.pvVg !== vg) return `${p.device} (${p.path}) is a physical volume of volume group ${p.pvVg}`;
+    if (p.pvVg === vg) return undefined;
+    if (p.holders.length > 0) return `${p.device} (${p.path}) is in use by ${p.holders.join(", ")} (an md array or device-mapper device)`;
+    if (p.signature === "linux_raid_member") return `${p.device} (${p.path}) carries an md RAID superblock (a member of an array)`;
+    // An orphan PV (LVM label, no VG) holds nothing: it may be reused.
+    if (p.signature && p.signature !== "LVM2_member") return `${p.device} (${p.path}) carries a ${p.signature} signature (a file system or other data)`;
+    return undefined;
+}
+
+async function readVg(host: Host, name: string): Promise<VgReport | undefined> {
+    const out = await host.run(["vgs", ...reportOptions, "-o", vgFields, "--", name], { okExitCodes: [0, 5], what: `read volume group ${name}` });
+    return parseVgs(out.stdout).find((vg) => vg.name === name);
+}
+
+async function readPvs(host: Host, name: string): Promise<string[]> {
+    const out = await host.run(["pvs", ...reportOptions, "-o", pvFields, "-S", `vg_name=${name}`], { okExitCodes: [0, 5], what: `read the PVs of ${name}` });
+    return parsePvs(out.stdout)
+        .filter((pv) => pv.vg === name)
+        .map((pv) => pv.device)
+        .sort();
+}
+
+/** Kernel path of each declared device, so /dev/md/data compares with LVM's /dev/md127. */
+async function resolve(host: Host, devices: string[]): Promise<Map<string, string>> {
+    const out = await host.run(["readlink", "-f", "--", ...devices], { what: "resolve devices" });
+    const lines = out.stdout.split("\n").filter((l) => l !== "");
+    return new Map(devices.map((d, i) => [d, lines[i] ?? d]));
+}
+
+function stateFrom(inputs: VolumeGroupInputs, vg: VgReport, pvs: string[], resolved: Map<string, string>): VolumeGroupState {
+    const declared = (kernel: string) => [...resolved].find(([, k]) => k === kernel)?.[0] ?? kernel;
+    return {
+        ...inputs,
+        devices: pvs.map(declared),
+        uuid: vg.uuid,
+        sizeBytes: vg.sizeBytes,
+        freeBytes: vg.freeBytes,
+        extentBytes: vg.extentBytes,
+        lvCount: vg.lvCount,
+        physicalVolumes: pvs,
+    };
+}
+
+function sameSet(a: string[], b: string[]): boolean {
+    return a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+}
+
+function hostFor(conn: HostConnection, ctx: OperationContext): Host {
+    return new Host(conn, { log: ctx.log });
+}
+
+async function create(inputs: VolumeGroupInputs, ctx: OperationContext): Promise<{ id: string; outs: VolumeGroupState }> {
+    const host = hostFor(inputs.connection, ctx);
+    const family = (await host.facts()).family;
+    await host.apply([step.ensurePackages("lvm2")]);
+    const resolved = await resolve(host, inputs.devices);
+    const existing = await readVg(host, inputs.name);
+    if (existing) {
+        await adoptExisting(host, inputs, existing, resolved, ctx);
+        await host.apply(planBootActivation(family));
+    } else {
+        const probes = await probe(host, inputs.devices);
+        const refusals = probes.map((p) => refusalFor(p, inputs.name)).filter((r): r is string => r !== undefined);
+        if (refusals.length > 0) {
+            throw new RefusedError(`cannot make a volume group of these devices on ${host.target}: ${refusals.join("; ")}`, "Choose other devices, or free these (unmount, stop the array, wipefs) if their data is not needed.");
+        }
+        const alreadyPvs = probes.filter((p) => p.signature === "LVM2_member").map((p) => p.device);
+        await host.apply(planCreate(inputs, family, alreadyPvs));
+    }
+    const vg = await readVg(host, inputs.name);
+    if (!vg) throw new Error(`volume group ${inputs.name} was created on ${host.target} but cannot be read back`);
+    return { id: vg.uuid, outs: stateFrom(inputs, vg, await readPvs(host, inputs.name), resolved) };
+}
+
+/** The same name on the same PVs is ours to keep; anything else is someone else's. */
+async function adoptExisting(host: Host, inputs: VolumeGroupInputs, vg: VgReport, resolved: Map<string, string>, ctx: OperationContext): Promise<void> {
+    const pvs = await readPvs(host, inputs.name);
+    if (!sameSet(pvs, [...resolved.values()])) {
+        throw new RefusedError(
+            `volume group ${inputs.name} already exists on ${host.target} on other devices (${pvs.join(", ")})`,
+            "Choose another name, or declare exactly its devices to adopt it.",
+        );
+    }
+    if (!vg.tags.includes(ownTag) && !inputs.adopt) {
+        throw new RefusedError(
+            `volume group ${inputs.name} already exists on ${host.target} (on ${pvs.join(", ")}, ${vg.lvCount} logical volume(s)) and was not created by pulumi-baremetal`,
+            "Set adopt: true to manage it (nothing in it is changed), or choose another name.",
+        );
+    }
+    ctx.log.info(`volume group ${inputs.name} already exists on ${pvs.join(", ")}: adopting it (uuid ${vg.uuid})`);
+}
+
+async function read(_id: string, props: VolumeGroupState, ctx: OperationContext): Promise<VolumeGroupState | undefined> {
+    const host = hostFor(props.connection, ctx);
+    const vg = await readVg(host, props.name);
+    if (!vg) return undefined;
+    const resolved = await resolve(host, props.devices).catch(() => new Map<string, string>());
+    return stateFrom(props, vg, await readPvs(host, props.name), resolved);
+}
+
+async function update(_id: string, olds: VolumeGroupState, news: VolumeGroupInputs, ctx: OperationContext): Promise<VolumeGroupState> {
+    const host = hostFor(news.connection, ctx);
+    if (!(await readVg(host, news.name))) {
+        throw new Error(`volume group ${news.name} no longer exists on ${host.target}; run \`pulumi refresh\` and then \`pulumi up\` to create it again`);
+    }
+    const resolved = await resolve(host, news.devices);
+    const current = await readPvs(host, news.name);
+    const joining = news.devices.filter((d) => !current.includes(resolved.get(d) ?? d));
+    const leaving = current.filter((pv) => ![...resolved.values()].includes(pv));
+    if (joining.length > 0) {
+        const refusals = (await probe(host, joining)).map((p) => refusalFor(p, news.name)).filter((r): r is string => r !== undefined);
+        if (refusals.length > 0) throw new RefusedError(`cannot add these devices to ${news.name} on ${host.target}: ${refusals.join("; ")}`, "Choose other devices.");
+    }
+    const plan = [...planAddDevices(news.name, joining), ...planRemoveDevices(news.name, leaving)];
+    if (plan.length > 0) await host.apply(plan);
+    const vg = await readVg(host, news.name);
+    if (!vg) throw new Error(`volume group ${news.name} disappeared from ${host.target} during the update`);
+    return stateFrom(news, vg, await readPvs(host, news.name), resolved);
+}
+
+async function remove(_id: string, props: VolumeGroupState, ctx: OperationContext): Promise<void> {
+    const host = hostFor(props.connection, ctx);
+    if (!props.wipeOnDelete) {
+        throw new RefusedError(
+            `deleting volume group ${props.name} on ${host.target} would destroy it and the data of its logical volumes`,
+            "To delete it, set wipeOnDelete: true on this VolumeGroup, run `pulumi up`, then delete again. To stop managing it but keep it, run `pulumi state delete <urn>`.",
+        );
+    }
+    const vg = await readVg(host, props.name);
+    if (!vg) {
+        ctx.log.info(`volume group ${props.name} is already gone from ${host.target}`);
+        return;
+    }
+    if (vg.uuid !== props.uuid) {
+        throw new RefusedError(`volume group ${props.name} on ${host.target} is now a different VG (uuid ${vg.uuid}, expected ${props.uuid})`, "Refresh the stack to see what happened.");
+    }
+    if (vg.lvCount > 0) {
+        throw new RefusedError(
+            `volume group ${props.name} on ${host.target} still holds ${vg.lvCount} logical volume(s)`,
+            "Delete its volumes first (NbdVolume with deleteData: true, or lvremove by hand if their data is not needed).",
+        );
+    }
+    await host.apply(planDelete(props.name, await readPvs(host, props.name)));
+}
+
+export const volumeGroup: ResourceKind<VolumeGroupInputs, VolumeGroupState> = { check, diff, create, read, update, delete: remove };
