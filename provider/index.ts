@@ -8,6 +8,12 @@ import { volumeGroup } from "./resources/volumeGroup";
 import { nbdVolume } from "./resources/nbdVolume";
 import { pxeServer } from "./resources/pxeServer";
 import { machine } from "./resources/machine";
+import { kvmGuest } from "./resources/kvmGuest";
+import { ovsBridge } from "./resources/ovsBridge";
+import { lxcContainer } from "./resources/lxcContainer";
+export type { KvmGuestInputs, KvmGuestState, GuestDisk, GuestNic, MigrationFigures } from "./resources/kvmGuest";
+export type { OvsBridgeInputs, OvsBridgeState, OvsTunnel } from "./resources/ovsBridge";
+export type { LxcContainerInputs, LxcContainerState, LxcNic, LxcMount, LxcFile, LxcLimits } from "./resources/lxcContainer";
 
 export { InputError, RefusedError, RemoteError, FieldFailure } from "./core/errors";
 export type { ConsulConnection } from "./consul/client";
@@ -28,6 +34,9 @@ export const kinds = {
     NbdVolume: nbdVolume,
     PxeServer: pxeServer,
     Machine: machine,
+    KvmGuest: kvmGuest,
+    OvsBridge: ovsBridge,
+    LxcContainer: lxcContainer,
 } as const;
 
 export type KindName = keyof typeof kinds;

@@ -5,5 +5,8 @@ export { ConnectionArgs, secretConnection } from "./connection";
 export { RaidArray, RaidArrayArgs } from "./raidArray";
 export { PxeServer, PxeServerArgs, PxeProfileArgs, FileSourceArgs, StandbyArgs } from "./pxeServer";
 export { Machine, MachineArgs, PxeServerRefArgs, IpmiArgs, MachinePowerArgs, WaitForSshArgs } from "./machine";
+export { KvmGuest, KvmGuestArgs, KvmGuestNicArgs, KvmGuestNbdDiskArgs, KvmGuestDeviceDiskArgs } from "./kvmGuest";
+export { OvsBridge, OvsBridgeArgs, OvsTunnelArgs } from "./ovsBridge";
+export { LxcContainer, LxcContainerArgs, LxcNicArgs, LxcMountArgs, LxcFileArgs } from "./lxcContainer";
 export { VolumeGroup, VolumeGroupArgs } from "./volumeGroup";
 export { NbdVolume, NbdVolumeArgs, NbdExportLocation, sanForGuest } from "./nbdVolume";
