@@ -67,11 +67,21 @@ export type KvOperation = { verb: "set"; key: string; value: string } | { verb: 
 const maxTxnOps = 64;
 const requestTimeoutMs = 15_000;
 
-export class ConsulKv {
-    private readonly client: Consul;
-    private readonly target: string;
+/**
+ * What every Consul client here shares: the connection, and one mapping of
+ * failures to errors that name the agent, say what to do, and hide the token.
+ */
+abstract class ConsulApi {
+    protected readonly client: Consul;
+    protected readonly target: string;
 
-    constructor(private readonly conn: ConsulConnection) {
+    constructor(
+        protected readonly conn: ConsulConnection,
+        /** The hint for HTTP 403: which policy the token lacks for this kind of call. */
+        private readonly deniedHint: string,
+        /** Read HTTP 404 (e.g. an absent node) as null instead of an error. */
+        private readonly notFoundAsNull = false,
+    ) {
         const m = hostPort.exec(conn.address);
         if (!m) throw new Error(`invalid Consul address ${JSON.stringify(conn.address)}`);
         this.client = new Consul({
@@ -81,6 +91,43 @@ export class ConsulKv {
             defaults: dropUndefined({ token: conn.token, dc: conn.datacenter }),
         });
         this.target = `Consul at ${conn.scheme ?? "http"}://${conn.address}`;
+    }
+
+    protected async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+        try {
+            return await fn();
+        } catch (err) {
+            const status = statusOf(err);
+            if (this.notFoundAsNull && status === 404) return null as T;
+            throw this.explain(operation, err, status);
+        }
+    }
+
+    private explain(operation: string, err: unknown, status: number | undefined): RemoteError {
+        const e = err as { code?: string; message?: string; response?: { body?: unknown } };
+        let detail = e.code ?? e.message ?? String(err);
+        let hint = "";
+        if (["ECONNREFUSED", "EHOSTUNREACH", "ENOTFOUND", "ETIMEDOUT"].includes(e.code ?? "")) {
+            hint = `check that the Consul agent runs and that ${this.conn.address} is reachable from here (consul.address)`;
+        } else if (status === 403) {
+            detail = "permission denied (HTTP 403)";
+            hint = this.deniedHint;
+        } else if (status) {
+            const body = typeof e.response?.body === "string" ? e.response.body : JSON.stringify(e.response?.body ?? "");
+            detail = `HTTP ${status}: ${body || e.message}`;
+        }
+        return new RemoteError(this.target, operation, redact(detail, this.conn.token), hint);
+    }
+}
+
+function statusOf(err: unknown): number | undefined {
+    const e = err as { statusCode?: number; response?: { statusCode?: number } };
+    return e.response?.statusCode ?? e.statusCode;
+}
+
+export class ConsulKv extends ConsulApi {
+    constructor(conn: ConsulConnection) {
+        super(conn, "the ACL token (consul.token) lacks the needed policy for these keys");
     }
 
     /** Every key under `prefix` with its value (empty map when there are none). */
@@ -113,30 +160,6 @@ export class ConsulKv {
         }
     }
 
-    private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-        try {
-            return await fn();
-        } catch (err) {
-            throw this.explain(operation, err);
-        }
-    }
-
-    private explain(operation: string, err: unknown): RemoteError {
-        const e = err as { code?: string; message?: string; statusCode?: number; response?: { statusCode?: number; body?: unknown } };
-        const status = e.response?.statusCode ?? e.statusCode;
-        let detail = e.code ?? e.message ?? String(err);
-        let hint = "";
-        if (e.code === "ECONNREFUSED" || e.code === "EHOSTUNREACH" || e.code === "ENOTFOUND" || e.code === "ETIMEDOUT") {
-            hint = `check that the Consul agent runs and that ${this.conn.address} is reachable from here (consul.address)`;
-        } else if (status === 403) {
-            detail = "permission denied (HTTP 403)";
-            hint = "the ACL token (consul.token) lacks the needed policy for these keys";
-        } else if (status) {
-            const body = typeof e.response?.body === "string" ? e.response.body : JSON.stringify(e.response?.body ?? "");
-            detail = `HTTP ${status}: ${body || e.message}`;
-        }
-        return new RemoteError(this.target, operation, redact(detail, this.conn.token), hint);
-    }
 }
 
 function redact(text: string, secret: string | undefined): string {
@@ -157,20 +180,9 @@ export interface CatalogNode {
  * nodes (NodeMeta "external-node": "true", no agent of that name): anti-entropy only
  * syncs an agent's own node, so it leaves these alone (consul#729, #7513).
  */
-export class ConsulCatalog {
-    private readonly client: Consul;
-    private readonly target: string;
-
-    constructor(private readonly conn: ConsulConnection) {
-        const m = hostPort.exec(conn.address);
-        if (!m) throw new Error(`invalid Consul address ${JSON.stringify(conn.address)}`);
-        this.client = new Consul({
-            host: m[1].replace(/^\[|\]$/g, ""),
-            port: Number(m[2]),
-            secure: conn.scheme === "https",
-            defaults: dropUndefined({ token: conn.token, dc: conn.datacenter }),
-        });
-        this.target = `Consul at ${conn.scheme ?? "http"}://${conn.address}`;
+export class ConsulCatalog extends ConsulApi {
+    constructor(conn: ConsulConnection) {
+        super(conn, "the ACL token (consul.token) needs node:write on this node name");
     }
 
     async registerExternalNode(n: CatalogNode): Promise<void> {
@@ -199,23 +211,6 @@ export class ConsulCatalog {
         const n = nodes.find((x) => x.Node === node);
         return n !== undefined && n.Meta?.["external-node"] !== "true";
     }
-
-    private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-        try {
-            return await fn();
-        } catch (err) {
-            const e = err as { code?: string; message?: string; response?: { statusCode?: number; body?: unknown } };
-            const status = e.response?.statusCode;
-            const unreachable = ["ECONNREFUSED", "EHOSTUNREACH", "ENOTFOUND", "ETIMEDOUT"].includes(e.code ?? "");
-            const detail = status ? `HTTP ${status}: ${typeof e.response?.body === "string" ? e.response.body : (e.message ?? "")}` : (e.code ?? e.message ?? String(err));
-            const hint = unreachable
-                ? `check that the Consul agent runs and that ${this.conn.address} is reachable from here (consul.address)`
-                : status === 403
-                  ? "the ACL token (consul.token) needs node:write on this node name"
-                  : "";
-            throw new RemoteError(this.target, operation, redact(detail, this.conn.token), hint);
-        }
-    }
 }
 
 // ---- catalog: services of external nodes (added for NbdVolume) ---------------------
@@ -239,20 +234,9 @@ export interface ExternalService {
 
 export const externalNodeMeta = { "external-node": "true", "external-probe": "false" } as const;
 
-export class ConsulServiceCatalog {
-    private readonly client: Consul;
-    private readonly target: string;
-
-    constructor(private readonly conn: ConsulConnection) {
-        const m = hostPort.exec(conn.address);
-        if (!m) throw new Error(`invalid Consul address ${JSON.stringify(conn.address)}`);
-        this.client = new Consul({
-            host: m[1].replace(/^\[|\]$/g, ""),
-            port: Number(m[2]),
-            secure: conn.scheme === "https",
-            defaults: dropUndefined({ token: conn.token, dc: conn.datacenter }),
-        });
-        this.target = `Consul at ${conn.scheme ?? "http"}://${conn.address}`;
+export class ConsulServiceCatalog extends ConsulApi {
+    constructor(conn: ConsulConnection) {
+        super(conn, "the ACL token (consul.token) lacks node:write / service:write for this node and service", true);
     }
 
     /** Registers (or updates) the node and its service in one catalog write. */
@@ -306,25 +290,6 @@ export class ConsulServiceCatalog {
             meta: r.ServiceMeta ?? {},
             tags: r.ServiceTags ?? [],
         }));
-    }
-
-    private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-        try {
-            return await fn();
-        } catch (err) {
-            const e = err as { code?: string; message?: string; response?: { statusCode?: number; body?: unknown } };
-            const status = e.response?.statusCode;
-            // A node that does not exist reads as an empty body, not an error.
-            if (status === 404) return null as T;
-            const unreachable = ["ECONNREFUSED", "EHOSTUNREACH", "ENOTFOUND", "ETIMEDOUT"].includes(e.code ?? "");
-            const detail = status ? `HTTP ${status}: ${typeof e.response?.body === "string" ? e.response.body : e.message}` : (e.code ?? e.message ?? String(err));
-            const hint = unreachable
-                ? `check that the Consul agent runs and that ${this.conn.address} is reachable from here (consul.address)`
-                : status === 403
-                  ? "the ACL token (consul.token) lacks node:write / service:write for this node and service"
-                  : "";
-            throw new RemoteError(this.target, operation, redact(detail, this.conn.token), hint);
-        }
     }
 }
 
