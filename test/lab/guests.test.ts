@@ -34,7 +34,7 @@ function checkout(): { root: string; program: string } {
     fs.copyFileSync(path.join(repo, "package.json"), path.join(root, "package.json"));
     execFileSync("cp", ["-a", path.join(repo, "dist"), path.join(root, "dist")]);
     execFileSync("cp", ["-al", path.join(repo, "node_modules"), path.join(root, "node_modules")]);
-    execFileSync("cp", ["-r", path.join(repo, "test/lab-pending/fixtures/guests"), path.join(root, "examples/guests")]);
+    execFileSync("cp", ["-r", path.join(repo, "test/lab/fixtures/guests"), path.join(root, "examples/guests")]);
     return { root, program: path.join(root, "examples/guests") };
 }
 
