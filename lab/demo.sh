@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# The main job: `npm run demo` brings the example up with `pulumi up` and prints
-# a summary; `npm run demo -- down` destroys it and stops what it started.
-#
-# Today the example is examples/consul-keys against a local Consul agent; it
-# grows into the lab data center as the lab and the resources land.
+# The main job: `npm run demo` installs what is needed, starts the lab (if it is
+# not running), brings the lab data center (examples/lab, the repository's
+# Pulumi.yaml) up with `pulumi up`, and prints a summary.
+# `npm run demo -- down` destroys it, data included (it says so first), and stops the lab.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 action=${1:-up}
+case "$action" in up|down) ;; *) echo "usage: npm run demo [-- up|down]" >&2; exit 2 ;; esac
+say() { printf '[demo] %s\n' "$*" >&2; }
 
 bash lab/setup.sh
 . lab/env.sh
 npx tsc -p .
 
 demo="$PULUMI_BAREMETAL_CACHE/demo"
-mkdir -p "$demo/state" "$demo/consul"
+mkdir -p "$demo/state"
 # State: a local file backend; secrets: a passphrase generated once, mode 0600.
 export PULUMI_BACKEND_URL="file://$demo/state"
 if [ ! -s "$demo/passphrase" ]; then
@@ -22,62 +23,42 @@ if [ ! -s "$demo/passphrase" ]; then
 fi
 export PULUMI_CONFIG_PASSPHRASE_FILE="$demo/passphrase"
 unset PULUMI_CONFIG_PASSPHRASE
-consul_addr=127.0.0.1:18500
-program=examples/consul-keys
-stack=demo
+stack=lab
+lab_json="$PULUMI_BAREMETAL_CACHE/lab/run/lab.json"
+p() { pulumi "$@" --stack "$stack" --non-interactive; }
 
-consul_up() {
-    curl -fsS "http://$consul_addr/v1/status/leader" 2>/dev/null | grep -q :
-}
-
-start_consul() {
-    consul_up && return
-    echo "[demo] starting consul (dev mode) on $consul_addr"
-    setsid consul agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port 18500 -dns-port -1 -grpc-port -1 \
-        -serf-lan-port 18301 -serf-wan-port 18302 -server-port 18300 -node demo \
-        >"$demo/consul/consul.log" 2>&1 </dev/null &
-    echo $! >"$demo/consul/pid"
-    for _ in $(seq 100); do consul_up && return; sleep 0.2; done
-    echo "[demo] consul did not start; see $demo/consul/consul.log" >&2
-    exit 1
-}
-
-stop_consul() {
-    if [ -f "$demo/consul/pid" ]; then
-        kill "$(cat "$demo/consul/pid")" 2>/dev/null || true
-        rm -f "$demo/consul/pid"
-    fi
-}
-
-cd "$program"
 pulumi stack select --create "$stack" --non-interactive >/dev/null
+
+lab_running() { ip netns list 2>/dev/null | grep -qw '^bmlab' && [ -f "$lab_json" ]; }
+
 case "$action" in
 up)
-    start_consul
-    pulumi config set consulAddress "$consul_addr" --stack "$stack"
-    pulumi config get tsigKey --stack "$stack" >/dev/null 2>&1 ||
-        pulumi config set --secret tsigKey "$(head -c 18 /dev/urandom | base64)" --stack "$stack"
-    pulumi up --yes --stack "$stack" --non-interactive
+    t0=$(date +%s)
+    bash lab/lab.sh start >/dev/null
+    say "lab running ($(( $(date +%s) - t0 ))s); pulumi up of the lab data center"
+    # --refresh: the lab's VMs keep only their disks across a stop, so what the
+    # state remembers is checked against the hosts before anything is decided.
+    p up --yes --skip-preview --refresh
     echo
-    echo "=== summary"
-    echo "consul:  http://$consul_addr (dev agent, log: $demo/consul/consul.log)"
-    echo "state:   $PULUMI_BACKEND_URL (passphrase in $PULUMI_CONFIG_PASSPHRASE_FILE)"
-    pulumi stack output --stack "$stack" --json
-    echo "keys in consul:"
-    curl -fsS "http://$consul_addr/v1/kv/config/?keys" && echo
-    echo "tear down with: npm run demo -- down"
+    echo "=== the lab data center ($(( $(date +%s) - t0 ))s)"
+    p stack output summaryText
+    echo
+    echo "state:  $PULUMI_BACKEND_URL (stack $stack; passphrase in $PULUMI_CONFIG_PASSPHRASE_FILE)"
+    echo "lab:    bash lab/lab.sh status | ssh: bash lab/lab.sh ssh <vm>"
+    echo "again:  pulumi preview / up at the repository root (. lab/env.sh and the two exports above)"
+    echo "down:   npm run demo -- down   (destroys the data center, its data included, and stops the lab)"
     ;;
 down)
-    if consul_up; then
-        pulumi destroy --yes --stack "$stack" --non-interactive
+    if lab_running; then
+        say "destroying the lab data center: the RAID array, volume group and volumes are wiped (allowDataLoss=true)"
+        # The opt-in must be in the state before destroy reads it, hence the up.
+        p config set allowDataLoss true
+        p up --yes --skip-preview --refresh
+        p destroy --yes --skip-preview
     else
-        echo "[demo] consul is not running, so there is nothing left to destroy in it; forgetting the stack's resources"
+        say "the lab is not running: nothing to destroy on it; forgetting the stack's resources"
     fi
-    pulumi stack rm --yes --force --stack "$stack" --non-interactive
-    stop_consul
-    ;;
-*)
-    echo "usage: npm run demo [-- up|down]" >&2
-    exit 2
+    p stack rm --yes --force >/dev/null
+    bash lab/lab.sh stop
     ;;
 esac

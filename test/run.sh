@@ -51,10 +51,23 @@ if wants lab; then
         exit 1
     fi
     echo "=== lab started ($(( $(date +%s) - start ))s after the other tiers; log: $lab_log)"
-    # Resource tests share the running lab; the smoke test runs last because it
+    # Resource tests share the running lab. The Ceph tests use only ceph1, so they
+    # run beside the others (which use pxe1, storage1, svc1, pxeclient1) and their
+    # output is shown when both are done. The smoke test runs last because it
     # proves a start from nothing and a clean stop (it resets the lab itself).
-    mapfile -t resource_tests < <(ls dist/test/lab/*.test.js | grep -v '/smoke\.test\.js$' || true)
-    [ ${#resource_tests[@]} -eq 0 ] || mocha_tier "lab (resources)" "${resource_tests[@]}"
+    mapfile -t main_tests < <(ls dist/test/lab/*.test.js | grep -v -e '/smoke\.test\.js$' -e '/ceph[^/]*\.test\.js$' || true)
+    mapfile -t ceph_tests < <(ls dist/test/lab/ceph*.test.js 2>/dev/null || true)
+    ceph_log=$(mktemp /tmp/baremetal-lab-ceph.XXXXXX)
+    ceph_pid=
+    if [ ${#ceph_tests[@]} -gt 0 ]; then
+        ( mocha_tier "lab (ceph1, beside the others)" "${ceph_tests[@]}"; exit $status ) >"$ceph_log" 2>&1 &
+        ceph_pid=$!
+    fi
+    [ ${#main_tests[@]} -eq 0 ] || mocha_tier "lab (resources)" "${main_tests[@]}"
+    if [ -n "$ceph_pid" ]; then
+        wait "$ceph_pid" || status=1
+        cat "$ceph_log"
+    fi
     mocha_tier "lab (smoke)" dist/test/lab/smoke.test.js
 fi
 exit $status

@@ -58,6 +58,8 @@ export const hostLocks = {
     mdadm: "mdadm",
     /** lbu commit: one overlay write at a time. */
     persist: "persist",
+    /** systemctl enable/disable, rc-update: init-system links, one change at a time (many resources ensure the same service). */
+    services: "services",
 } as const;
 
 export type LockName = string;

@@ -207,9 +207,9 @@ export class AlpineAdapter implements OsAdapter {
     private serviceCommand(action: ServiceAction, name: string): RemoteCommand {
         switch (action) {
             case "enable":
-                return { argv: ["sh", "-c", alpineEnableScript, "baremetal-enable", name, this.runlevel] };
+                return { argv: ["sh", "-c", alpineEnableScript, "baremetal-enable", name, this.runlevel], lock: hostLocks.services };
             case "disable":
-                return { argv: ["sh", "-c", alpineDisableScript, "baremetal-disable", name, this.runlevel] };
+                return { argv: ["sh", "-c", alpineDisableScript, "baremetal-disable", name, this.runlevel], lock: hostLocks.services };
             default:
                 return { argv: ["rc-service", name, action] };
         }
@@ -219,6 +219,9 @@ export class AlpineAdapter implements OsAdapter {
         return underFlock(lock, argv);
     }
 }
+
+/** Enables a unit only when it is not enabled yet. */
+const debianEnableScript = 'systemctl is-enabled --quiet "$1" 2>/dev/null || systemctl --quiet enable "$1"';
 
 export class DebianAdapter implements OsAdapter {
     readonly family = "debian";
@@ -233,7 +236,11 @@ export class DebianAdapter implements OsAdapter {
             case "ensurePackages":
                 return [{ argv: ["sh", "-c", debianInstallScript, "baremetal-install", ...step.names], lock: hostLocks.packages }];
             case "service":
-                return [{ argv: ["systemctl", ...(step.action === "enable" || step.action === "disable" ? ["--quiet"] : []), step.action, step.name] }];
+                // `enable` of a unit with a SysV script runs update-rc.d (perl): seconds
+                // per call on a slow box, and every resource on the box ensures it.
+                if (step.action === "enable") return [{ argv: ["sh", "-c", debianEnableScript, "baremetal-enable", step.name], lock: hostLocks.services }];
+                if (step.action === "disable") return [{ argv: ["systemctl", "--quiet", "disable", step.name], lock: hostLocks.services }];
+                return [{ argv: ["systemctl", step.action, step.name] }];
             case "bootScript": {
                 const unit = `baremetal-local-${step.name}.service`;
                 return [

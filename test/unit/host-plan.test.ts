@@ -47,7 +47,7 @@ describe("host plans as data", () => {
             "# 3. write /etc/nbd-server/conf.d/guest-var.conf (mode 0644, owner root:root, 44 bytes)",
             lines[5], // the write script, checked on its own below
             "# 4. enable service nbd-server",
-            `sh -c '[ -L "/etc/runlevels/$2/$1" ] && echo =baremetal-unchanged= || rc-update add "$1" "$2"' baremetal-enable nbd-server default`,
+            `sh -c 'mkdir -p /run/lock && exec flock "$@"' baremetal-lock /run/lock/baremetal-services.lock sh -c '[ -L "/etc/runlevels/$2/$1" ] && echo =baremetal-unchanged= || rc-update add "$1" "$2"' baremetal-enable nbd-server default`,
             "# 5. reload service nbd-server",
             "rc-service nbd-server reload",
             "# 6. persist configuration across reboots",
@@ -91,7 +91,10 @@ describe("host plans as data", () => {
 
     it("Debian: systemctl for services, a oneshot unit for boot scripts, nothing to persist", () => {
         const d = new DebianAdapter();
-        assert.deepStrictEqual(d.lower(step.service("enable", "nbd-server"))[0].argv, ["systemctl", "--quiet", "enable", "nbd-server"]);
+        // Enabled only when not enabled yet: `enable` of a SysV-backed unit runs update-rc.d.
+        const enable = d.lower(step.service("enable", "nbd-server"))[0].argv;
+        assert.deepStrictEqual(enable.slice(-2), ["baremetal-enable", "nbd-server"]);
+        assert.match(String(enable[2]), /systemctl is-enabled --quiet "\$1" 2>\/dev\/null \|\| systemctl --quiet enable "\$1"/);
         assert.deepStrictEqual(d.lower(step.service("reload", "nbd-server"))[0].argv, ["systemctl", "reload", "nbd-server"]);
         assert.deepStrictEqual(d.lower(step.persist()), []);
         const boot = d.lower(step.bootScript("ovs-bridges", "#!/bin/sh\ntrue\n"));

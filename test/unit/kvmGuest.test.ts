@@ -155,7 +155,7 @@ describe("KvmGuest plans", () => {
         const text = renderPlan(planInstall(i, "debian"));
         assert.match(text, /^1\. install packages qemu-system-x86 python3 iproute2 openvswitch-switch \(if missing\)\n2\. write \/usr\/local\/libexec\/baremetal-qmp \(mode 0755.*\n3\. write \/etc\/systemd\/system\/baremetal-guest-web01\.service \(mode 0644.*\n4\. reload systemd units\n5\. enable service baremetal-guest-web01\n6\. persist/);
         const cmds = renderCommands(planInstall(i, "debian"), new DebianAdapter()).join("\n");
-        assert.match(cmds, /systemctl --quiet enable baremetal-guest-web01/);
+        assert.match(cmds, /systemctl --quiet enable "\$1"' baremetal-enable baremetal-guest-web01/);
     });
     it("Alpine: an OpenRC service with the same qemu, taps in start_pre, graceful stop(), enabled with rc-update, lbu commit", () => {
         const script = openrcScript(i);
