@@ -34,9 +34,13 @@ export function adapt<I, O>(kind: ResourceKind<I, O>): dynamic.ResourceProvider 
         async check(olds: Record<string, unknown>, news: Record<string, unknown>) {
             const outcome = kind.check(withoutUrn(olds ?? {}), withoutUrn(news ?? {}));
             if (outcome.failures.length > 0) {
+                // No `property`: the engine prints that input's whole value next to the
+                // reason ("property X value {...} has a problem"), which would show the
+                // contents of a secret input (a connection, the secrets map) and every
+                // byte of a 100 KB hostile string. The reason names the field.
                 return {
                     inputs: news,
-                    failures: outcome.failures.map((f) => ({ property: f.field.split(/[. ]/)[0], reason: `${f.field}: ${f.reason}` })),
+                    failures: outcome.failures.map((f) => ({ property: "", reason: `${f.field}: ${f.reason}` })),
                 };
             }
             // With values still unknown (preview), what could be checked was; the

@@ -11,6 +11,7 @@ import { machine } from "./resources/machine";
 import { kvmGuest } from "./resources/kvmGuest";
 import { ovsBridge } from "./resources/ovsBridge";
 import { lxcContainer } from "./resources/lxcContainer";
+import { cephOsd } from "./resources/cephOsd";
 export type { KvmGuestInputs, KvmGuestState, GuestDisk, GuestNic, MigrationFigures } from "./resources/kvmGuest";
 export type { OvsBridgeInputs, OvsBridgeState, OvsTunnel } from "./resources/ovsBridge";
 export type { LxcContainerInputs, LxcContainerState, LxcNic, LxcMount, LxcFile, LxcLimits } from "./resources/lxcContainer";
@@ -25,6 +26,7 @@ export { findGuestExports } from "./resources/nbdVolume";
 export type { PxeServerInputs, PxeServerState, PxeProfile, FileSource, StandbyConfig } from "./resources/pxeServer";
 export type { MachineInputs, MachineState, MachineFacts, BootEntry, PxeServerRef } from "./resources/machine";
 export type { IpmiConnection } from "./ipmi/ipmitool";
+export type { CephOsdInputs, CephOsdState } from "./resources/cephOsd";
 
 /** Every resource kind this package implements, by the SDK class name. */
 export const kinds = {
@@ -37,6 +39,7 @@ export const kinds = {
     KvmGuest: kvmGuest,
     OvsBridge: ovsBridge,
     LxcContainer: lxcContainer,
+    CephOsd: cephOsd,
 } as const;
 
 export type KindName = keyof typeof kinds;

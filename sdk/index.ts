@@ -10,3 +10,4 @@ export { OvsBridge, OvsBridgeArgs, OvsTunnelArgs } from "./ovsBridge";
 export { LxcContainer, LxcContainerArgs, LxcNicArgs, LxcMountArgs, LxcFileArgs } from "./lxcContainer";
 export { VolumeGroup, VolumeGroupArgs } from "./volumeGroup";
 export { NbdVolume, NbdVolumeArgs, NbdExportLocation, sanForGuest } from "./nbdVolume";
+export { CephOsd, CephOsdArgs } from "./cephOsd";

@@ -1,6 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionArgs, secretConnection } from "./connection";
-import { BaremetalResource } from "./provider";
+import type { KvmGuestInputs, KvmGuestState } from "../provider/resources/kvmGuest";
+import { BaremetalResource, OutputOnly, outputsOf } from "./provider";
+
+// Kept for modules that imported it from here (it lives in provider.ts).
+export { outputsOf };
 
 /** A disk served by nbd-server; an NbdVolume's outputs fit here. */
 export interface KvmGuestNbdDiskArgs {
@@ -56,15 +60,12 @@ export interface KvmGuestArgs {
     adopt?: pulumi.Input<boolean>;
 }
 
-/**
- * Outputs that are not inputs. Pulumi only fills in the properties of a resource
- * whose keys were passed to its constructor, so these go in as undefined.
- */
-const guestOutputs = ["mac", "serviceName", "qmpSocket", "consoleLog", "status", "running", "blockDevices", "taps", "lastMigration"];
-
-export function outputsOf(keys: string[]): Record<string, undefined> {
-    return Object.fromEntries(keys.map((k) => [k, undefined]));
-}
+/** Outputs that are not inputs, and inputs the provider defaults (see outputsOf). */
+const guestOutputs: OutputOnly<KvmGuestState, KvmGuestInputs> = {
+    mac: undefined, serviceName: undefined, qmpSocket: undefined, consoleLog: undefined, status: undefined,
+    running: undefined, blockDevices: undefined, taps: undefined, lastMigration: undefined,
+};
+const guestDefaults = ["vcpus", "disks", "boot", "machine", "autostart", "shutdownTimeoutSeconds", "migrationPort", "migrationTimeoutSeconds", "adopt"];
 
 /**
  * A qemu guest supervised by the box's init system (systemd or OpenRC), read
@@ -92,6 +93,6 @@ export class KvmGuest extends BaremetalResource {
     >;
 
     constructor(name: string, args: KvmGuestArgs, opts?: pulumi.CustomResourceOptions) {
-        super("KvmGuest", name, { ...outputsOf(guestOutputs), ...args, connection: secretConnection(args.connection) }, opts);
+        super("KvmGuest", name, { ...outputsOf(guestOutputs), ...outputsOf(guestDefaults), ...args, connection: secretConnection(args.connection) }, opts);
     }
 }

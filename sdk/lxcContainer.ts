@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionArgs, secretConnection } from "./connection";
-import { outputsOf } from "./kvmGuest";
-import { BaremetalResource } from "./provider";
+import type { LxcContainerInputs, LxcContainerState } from "../provider/resources/lxcContainer";
+import { BaremetalResource, OutputOnly, outputsOf } from "./provider";
 
-/** Outputs that are not inputs (see kvmGuest.ts outputsOf). */
-const containerOutputs = ["state", "pid", "addresses", "configPath"];
+/** Outputs that are not inputs, and inputs the provider defaults (see outputsOf). */
+const containerOutputs: OutputOnly<LxcContainerState, LxcContainerInputs> = { state: undefined, pid: undefined, addresses: undefined, configPath: undefined };
+const containerDefaults = ["template", "templateArgs", "rootfs", "network", "mounts", "autostart", "limits", "files", "commands", "timeoutSeconds", "adopt"];
 
 export interface LxcNicArgs {
     /** A Linux or Open vSwitch bridge on the box. */
@@ -72,6 +73,6 @@ export class LxcContainer extends BaremetalResource {
     declare readonly configPath: pulumi.Output<string>;
 
     constructor(name: string, args: LxcContainerArgs, opts?: pulumi.CustomResourceOptions) {
-        super("LxcContainer", name, { ...outputsOf(containerOutputs), ...args, connection: secretConnection(args.connection) }, opts);
+        super("LxcContainer", name, { ...outputsOf(containerOutputs), ...outputsOf(containerDefaults), ...args, connection: secretConnection(args.connection) }, opts);
     }
 }

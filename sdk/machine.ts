@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { BootEntry, MachineFacts } from "../provider/resources/machine";
+import type { BootEntry, MachineFacts, MachineInputs, MachineState } from "../provider/resources/machine";
 import { ConnectionArgs, secretConnection } from "./connection";
 import type { ConsulConnectionArgs } from "./consulKeys";
-import { BaremetalResource } from "./provider";
+import { BaremetalResource, OutputOnly, outputsOf } from "./provider";
 import { PxeServer } from "./pxeServer";
 
 /** A PXE server as a Machine needs it (a PxeServer resource can be passed instead). */
@@ -70,6 +70,10 @@ export interface MachineArgs {
     adopt?: pulumi.Input<boolean>;
 }
 
+/** Outputs that are not inputs, and inputs the provider defaults (see outputsOf). */
+const machineOutputs: OutputOnly<MachineState, MachineInputs> = { entries: undefined, consulNode: undefined, facts: undefined, bootSeconds: undefined };
+const machineDefaults = ["role", "kernelArgs", "consulPrefix", "config", "power", "adopt"];
+
 /**
  * A box that boots over the network: its static lease and per-MAC boot entry on
  * every PXE server it names, its Consul catalog node and configuration, optional
@@ -99,7 +103,7 @@ export class Machine extends BaremetalResource {
         super(
             "Machine",
             name,
-            { ...args, pxeServers, ipmi, waitForSsh, consul, entries: undefined, consulNode: undefined, facts: undefined, bootSeconds: undefined },
+            { ...outputsOf(machineDefaults), ...args, pxeServers, ipmi, waitForSsh, consul, ...outputsOf(machineOutputs) },
             { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "pxeServers", "ipmi", "waitForSsh"] },
         );
     }

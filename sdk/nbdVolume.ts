@@ -1,11 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConsulConnection } from "../provider/consul/client";
-import type { NbdExportLocation } from "../provider/resources/nbdVolume";
+import type { NbdExportLocation, NbdVolumeInputs, NbdVolumeState } from "../provider/resources/nbdVolume";
 import { ConnectionArgs, secretConnection } from "./connection";
 import { ConsulConnectionArgs } from "./consulKeys";
-import { BaremetalResource } from "./provider";
+import { BaremetalResource, OutputOnly, outputsOf } from "./provider";
 
 export type { NbdExportLocation };
+
+/** Outputs that are not inputs, and inputs the provider defaults (see outputsOf). */
+const volumeOutputs: OutputOnly<NbdVolumeState, NbdVolumeInputs> = {
+    sizeBytes: undefined, lvUuid: undefined, lvPath: undefined, serving: undefined, uri: undefined, serviceId: undefined, registered: undefined,
+};
+const volumeDefaults = ["requestedBytes", "exportName", "readOnly", "allowedClients", "exportAddress", "consulNode", "serviceName", "adopt", "deleteData"];
 
 export interface NbdVolumeArgs {
     /** The SAN box or VM running LVM and nbd-server. Changing its host re-creates the volume (needs deleteData). */
@@ -78,15 +84,12 @@ export class NbdVolume extends BaremetalResource {
             "NbdVolume",
             name,
             {
-                // Defaulted by the provider; named here so that they are outputs even when not given.
-                exportName: undefined, readOnly: undefined, allowedClients: undefined, exportAddress: undefined, consulNode: undefined, serviceName: undefined,
+                ...outputsOf(volumeDefaults),
                 ...args,
                 connection: secretConnection(args.connection),
                 // The whole Consul connection is secret when it carries a token.
                 consul: args.consul === undefined ? undefined : pulumi.output(args.consul).apply((c) => (c.token ? pulumi.secret(c) : c)),
-                // Outputs must be named in the props (as undefined) or the engine never exposes them.
-                sizeBytes: undefined, requestedBytes: undefined, lvUuid: undefined, lvPath: undefined, serving: undefined, uri: undefined,
-                serviceId: undefined, registered: undefined,
+                ...outputsOf(volumeOutputs),
             },
             opts,
         );

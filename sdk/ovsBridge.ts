@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionArgs, secretConnection } from "./connection";
-import { outputsOf } from "./kvmGuest";
-import { BaremetalResource } from "./provider";
+import type { OvsBridgeInputs, OvsBridgeState } from "../provider/resources/ovsBridge";
+import { BaremetalResource, OutputOnly, outputsOf } from "./provider";
 
-/** Outputs that are not inputs (see kvmGuest.ts outputsOf). */
-const bridgeOutputs = ["ports", "addresses", "movedAddresses", "tunnelStates"];
+/** Outputs that are not inputs, and inputs the provider defaults (see outputsOf). */
+const bridgeOutputs: OutputOnly<OvsBridgeState, OvsBridgeInputs> = { ports: undefined, addresses: undefined, movedAddresses: undefined, tunnelStates: undefined };
+const bridgeDefaults = ["network", "uplink", "moveAddresses", "adopt"];
 
 /** An OpenVPN tunnel (tap, static key) that is a port of the bridge. */
 export interface OvsTunnelArgs {
@@ -58,7 +59,7 @@ export class OvsBridge extends BaremetalResource {
         super(
             "OvsBridge",
             name,
-            { ...outputsOf(bridgeOutputs), ...args, connection: secretConnection(args.connection), tunnels: args.tunnels === undefined ? [] : pulumi.secret(args.tunnels) },
+            { ...outputsOf(bridgeOutputs), ...outputsOf(bridgeDefaults), ...args, connection: secretConnection(args.connection), tunnels: args.tunnels === undefined ? [] : pulumi.secret(args.tunnels) },
             { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "tunnels"] },
         );
     }

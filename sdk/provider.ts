@@ -21,6 +21,24 @@ export function dynamicProvider(kind: string): pulumi.dynamic.ResourceProvider {
     };
 }
 
+/**
+ * Every key of a resource's state that is not one of its inputs, each mapped to
+ * undefined. Typed against the provider's State and Inputs, so the compiler says
+ * when a new output is not listed (or a listed one no longer exists).
+ */
+export type OutputOnly<State, Inputs> = { [K in Exclude<keyof State, keyof Inputs>]-?: undefined };
+
+/**
+ * Props that name outputs as undefined. Pulumi only fills in the properties of a
+ * resource whose keys were passed to its constructor: an output the provider
+ * returns under any other key never reaches the program. Pass every output-only
+ * key (see OutputOnly) and every input the provider defaults, through this.
+ */
+export function outputsOf(keys: readonly string[] | Record<string, undefined>): Record<string, undefined> {
+    const names = Array.isArray(keys) ? keys : Object.keys(keys);
+    return Object.fromEntries(names.map((k) => [k, undefined]));
+}
+
 /** The module part of every type token: `pulumi-nodejs:dynamic/baremetal:<Kind>`. */
 export const typeModule = "baremetal";
 

@@ -1,9 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { DhcpLease } from "../provider/parsers/dnsmasq";
 import type { HostConnection } from "../provider/host";
-import type { PxeProfile, StandbyConfig } from "../provider/resources/pxeServer";
+import type { PxeProfile, PxeServerInputs, PxeServerState, StandbyConfig } from "../provider/resources/pxeServer";
 import { ConnectionArgs, secretConnection } from "./connection";
-import { BaremetalResource } from "./provider";
+import { BaremetalResource, OutputOnly, outputsOf } from "./provider";
+
+/** Outputs that are not inputs, and inputs the provider defaults (see outputsOf). */
+const pxeOutputs: OutputOnly<PxeServerState, PxeServerInputs> = { family: undefined, baseUrl: undefined, dhcpRole: undefined, leases: undefined, files: undefined };
+const pxeDefaults = ["interface", "gateway", "dnsServers", "domain", "leaseSeconds", "httpPort", "ipxeBootloaders", "adopt"];
 
 /** Where a profile file comes from: a URL the PXE box downloads (optionally checked), or a file already on the box. */
 export type FileSourceArgs = { url: pulumi.Input<string>; sha256?: pulumi.Input<string> } | { path: pulumi.Input<string> };
@@ -88,6 +92,8 @@ export class PxeServer extends BaremetalResource {
     declare readonly leases: pulumi.Output<DhcpLease[]>;
     /** OS family of the box. */
     declare readonly family: pulumi.Output<"alpine" | "debian">;
+    /** sha256 of each generated file as last read ("missing" when gone): edits by hand show here. */
+    declare readonly files: pulumi.Output<Record<string, string>>;
 
     constructor(name: string, args: PxeServerArgs, opts?: pulumi.CustomResourceOptions) {
         const standby = args.standby === undefined ? undefined : pulumi.output(args.standby).apply((s) => (s.token === undefined ? s : { ...s, token: pulumi.secret(s.token) }));
@@ -95,14 +101,12 @@ export class PxeServer extends BaremetalResource {
             "PxeServer",
             name,
             {
+                ...outputsOf(pxeDefaults),
                 ...args,
                 name: args.name ?? name,
                 connection: secretConnection(args.connection),
                 standby,
-                baseUrl: undefined,
-                dhcpRole: undefined,
-                leases: undefined,
-                family: undefined,
+                ...outputsOf(pxeOutputs),
             },
             { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection", "standby"] },
         );

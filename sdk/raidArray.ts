@@ -1,6 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionArgs, secretConnection } from "./connection";
-import { BaremetalResource } from "./provider";
+import type { RaidArrayInputs, RaidArrayState } from "../provider/resources/raidArray";
+import { BaremetalResource, OutputOnly, outputsOf } from "./provider";
+
+/** Outputs that are not inputs, and inputs the provider defaults (see outputsOf). */
+const raidOutputs: OutputOnly<RaidArrayState, RaidArrayInputs> = {
+    uuid: undefined, state: undefined, activeMembers: undefined, failedMembers: undefined, sizeBytes: undefined, syncPercent: undefined,
+};
+const raidDefaults = ["level", "metadata", "name", "wipeOnDelete", "waitForSync", "syncTimeoutSeconds"];
 
 export interface RaidArrayArgs {
     /** The machine that holds the member disks. Changing its host re-creates the array (needs wipeOnDelete). */
@@ -48,8 +55,6 @@ export class RaidArray extends BaremetalResource {
     declare readonly syncPercent: pulumi.Output<number | undefined>;
 
     constructor(name: string, args: RaidArrayArgs, opts?: pulumi.CustomResourceOptions) {
-        // Outputs must be named in the props (as undefined) or the engine never exposes them.
-        const outputs = { uuid: undefined, state: undefined, activeMembers: undefined, failedMembers: undefined, sizeBytes: undefined, syncPercent: undefined };
-        super("RaidArray", name, { ...args, connection: secretConnection(args.connection), ...outputs }, opts);
+        super("RaidArray", name, { ...outputsOf(raidDefaults), ...args, connection: secretConnection(args.connection), ...outputsOf(raidOutputs) }, opts);
     }
 }

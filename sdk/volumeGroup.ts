@@ -1,6 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionArgs, secretConnection } from "./connection";
-import { BaremetalResource } from "./provider";
+import type { VolumeGroupInputs, VolumeGroupState } from "../provider/resources/volumeGroup";
+import { BaremetalResource, OutputOnly, outputsOf } from "./provider";
+
+/** Outputs that are not inputs, and inputs the provider defaults (see outputsOf). */
+const vgOutputs: OutputOnly<VolumeGroupState, VolumeGroupInputs> = {
+    uuid: undefined, sizeBytes: undefined, freeBytes: undefined, extentBytes: undefined, lvCount: undefined, physicalVolumes: undefined,
+};
+const vgDefaults = ["adopt", "wipeOnDelete"];
 
 export interface VolumeGroupArgs {
     /** The machine that holds the devices. Changing its host re-creates the VG (needs wipeOnDelete). */
@@ -35,8 +42,6 @@ export class VolumeGroup extends BaremetalResource {
     declare readonly physicalVolumes: pulumi.Output<string[]>;
 
     constructor(name: string, args: VolumeGroupArgs, opts?: pulumi.CustomResourceOptions) {
-        // Outputs must be named in the props (as undefined) or the engine never exposes them.
-        const outputs = { uuid: undefined, sizeBytes: undefined, freeBytes: undefined, extentBytes: undefined, lvCount: undefined, physicalVolumes: undefined };
-        super("VolumeGroup", name, { adopt: undefined, wipeOnDelete: undefined, ...args, connection: secretConnection(args.connection), ...outputs }, opts);
+        super("VolumeGroup", name, { ...outputsOf(vgDefaults), ...args, connection: secretConnection(args.connection), ...outputsOf(vgOutputs) }, opts);
     }
 }

@@ -3,7 +3,7 @@
 // failures to errors an operator can act on, and keeps the ACL token out of them.
 import Consul from "consul";
 import { RemoteError } from "../core/errors";
-import { isUnknown, Validator } from "../core/validate";
+import { isHostAddress, isUnknown, Validator } from "../core/validate";
 
 /** How to reach a Consul agent. Shared by every resource that registers in Consul. */
 export interface ConsulConnection {
@@ -31,7 +31,8 @@ export function checkConsulConnection(v: Validator, field: string, value: unknow
         patternHint: "is not host:port, e.g. 10.0.0.2:8500",
     });
     const m = address ? hostPort.exec(address) : null;
-    if (m && (Number(m[2]) < 1 || Number(m[2]) > 65535)) v.fail(`${field}.address`, `port ${m[2]} is out of range 1-65535`);
+    if (m && !isHostAddress(m[1].replace(/^\[(.*)\]$/, "$1"))) v.fail(`${field}.address`, `${JSON.stringify(m[1])} is not a host name or IP address`);
+    else if (m && (Number(m[2]) < 1 || Number(m[2]) > 65535)) v.fail(`${field}.address`, `port ${m[2]} is out of range 1-65535`);
     const scheme = v.string(`${field}.scheme`, raw.scheme, {
         optional: true,
         pattern: /^https?$/,
@@ -42,6 +43,7 @@ export function checkConsulConnection(v: Validator, field: string, value: unknow
         maxLength: 256,
         pattern: /^[A-Za-z0-9._~+/=-]+$/,
         patternHint: "is not a Consul ACL token",
+        secret: true,
     });
     const datacenter = v.string(`${field}.datacenter`, raw.datacenter, {
         optional: true,

@@ -1,5 +1,6 @@
 // Input validation shared by every resource's `check`. Pure: no I/O.
 // A Validator collects every failure at once, so one preview shows them all.
+import { isIPv6 } from "net";
 import { FieldFailure } from "./errors";
 
 /**
@@ -49,9 +50,22 @@ export class Validator {
             return this.fail(field, "must not contain control characters (newline, tab, NUL ...)");
         }
         if (rule.pattern && !rule.pattern.test(value)) {
-            return this.fail(field, `${JSON.stringify(truncate(value))} ${rule.patternHint ?? `does not match ${rule.pattern}`}`);
+            // A secret (a token) is never repeated, not even the part that is wrong.
+            const shown = rule.secret ? "the value" : JSON.stringify(truncate(value));
+            return this.fail(field, `${shown} ${rule.patternHint ?? `does not match ${rule.pattern}`}`);
         }
         return value;
+    }
+
+    /**
+     * A host: a DNS name, an IPv4 address (four decimal octets up to 255) or an
+     * IPv6 address. `999.1.1.1` and `a..b` are neither, though a loose pattern
+     * would let them through to a resolver.
+     */
+    host(field: string, value: unknown, rule: { optional?: boolean } = {}): string | undefined {
+        const s = this.string(field, value, { optional: rule.optional, maxLength: 253 });
+        if (s === undefined || isUnknown(s)) return s;
+        return isHostAddress(s) ? s : this.fail(field, `${JSON.stringify(truncate(s))} is not a host name or IP address`);
     }
 
     boolean(field: string, value: unknown, fallback: boolean): boolean {
@@ -114,6 +128,24 @@ export interface StringRule {
     patternHint?: string;
     allowControl?: boolean;
     allowEmpty?: boolean;
+    /** The value is a secret: messages never repeat it. */
+    secret?: boolean;
+}
+
+const dnsLabel = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** Four decimal octets, each 0-255, without leading zeros (which some tools read as octal). */
+export function isIpv4Address(s: string): boolean {
+    const parts = s.split(".");
+    return parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+/** A DNS name (RFC 1123 labels), an IPv4 address or an IPv6 address. */
+export function isHostAddress(s: string): boolean {
+    if (s.includes(":")) return isIPv6(s);
+    // All digits and dots can only be an IPv4 address: no top-level domain is numeric.
+    if (/^[0-9.]+$/.test(s)) return isIpv4Address(s);
+    return s.length <= 253 && s.split(".").every((label) => dnsLabel.test(label));
 }
 
 export function truncate(s: string, n = 60): string {

@@ -50,7 +50,6 @@ const fields = [
     "dialErrorLimit", "perDialTimeout", "hostKey", "proxy", "sudo", "trustOnFirstUse",
 ] as const;
 
-const hostPattern = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9a-fA-F:.]{2,45})$/;
 const userPattern = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 const keyTypes = [
     "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -70,7 +69,7 @@ export function checkHostConnection(v: Validator, field: string, value: unknown,
     for (const k of Object.keys(raw)) {
         if (!(fields as readonly string[]).includes(k)) v.fail(`${field}.${k}`, `is not a connection field (${fields.join(", ")})`);
     }
-    const host = v.string(`${field}.host`, raw.host, { maxLength: 253, pattern: hostPattern, patternHint: "is not a host name or IP address" });
+    const host = v.host(`${field}.host`, raw.host);
     const port = v.integer(`${field}.port`, raw.port, { optional: true, min: 1, max: 65535 });
     const user = v.string(`${field}.user`, raw.user, { optional: true, pattern: userPattern, patternHint: "is not a user name" });
     const password = checkSecretText(v, `${field}.password`, raw.password, 1024);

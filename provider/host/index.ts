@@ -27,3 +27,4 @@ export { describeStep, planAsData, renderPlan, step, type Plan, type Step } from
 export { SshPool, type HostKeySeen, type PoolOptions, type PoolStats } from "./pool";
 export { quote } from "./quote";
 export { Secret, type MaybeSecret } from "./redact";
+export { traceEnvVar, traceFormatVersion, type CommandEvent, type ConnectEvent, type TraceEvent, type TraceTarget } from "./trace";

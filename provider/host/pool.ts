@@ -19,6 +19,7 @@ import { RemoteError } from "../core/errors";
 import { AuthError, CommandTimeoutError, ConnectionLostError, DialError, formatSeconds, HostKeyError } from "./errors";
 import { Semaphore } from "./locks";
 import { Redactor } from "./redact";
+import { recordTrace, traceFile, traceTarget, TraceTarget } from "./trace";
 
 export interface PoolOptions {
     /** Concurrent sessions per connection; sshd's MaxSessions defaults to 10. */
@@ -135,6 +136,8 @@ export class PooledHost {
     private idleTimer?: NodeJS.Timeout;
     private seen?: HostKeySeen;
     private readonly redactor: Redactor;
+    /** Address fields of this target's trace lines (no credentials). */
+    private readonly traceAt: TraceTarget;
     /** Per-host facts that do not change while the process lives (e.g. the OS family), keyed by name. */
     readonly memo = new Map<string, Promise<unknown>>();
 
@@ -146,6 +149,7 @@ export class PooledHost {
         this.depth = chainDepth(conn);
         this.sessions = new Semaphore(pool.options.maxSessionsPerHost);
         this.redactor = new Redactor().add(...connectionSecrets(conn));
+        this.traceAt = traceTarget(conn);
     }
 
     get isConnected(): boolean {
@@ -162,12 +166,41 @@ export class PooledHost {
         const release = await this.sessions.acquire();
         this.pool.counters.commands++;
         this.cancelIdleClose();
+        const started: CommandStart = {};
         try {
-            return await this.execWithRedial(req);
+            const result = await this.execWithRedial(req, started);
+            this.traceCommand(req, started, result);
+            return result;
+        } catch (err) {
+            this.traceCommand(req, started, err as Error);
+            throw err;
         } finally {
             release();
             this.scheduleIdleClose();
         }
+    }
+
+    /**
+     * The trace line of one command (see trace.ts): its own duration on success,
+     * the time from its start to the failure otherwise. A command whose channel
+     * never opened ran nothing and gets no line (its failed dial has one).
+     */
+    private traceCommand(req: ExecRequest, started: CommandStart, outcome: ExecResult | Error): void {
+        if (started.at === undefined || traceFile() === undefined) return;
+        const redactor = req.redactor ? this.redactor.merge(req.redactor) : this.redactor;
+        const common = { ...this.traceAt, event: "command" as const, operation: req.operation === undefined ? undefined : redactor.redact(req.operation), command: redactor.redact(req.display) };
+        if (outcome instanceof Error) {
+            recordTrace({ ...common, start: started.at, durationMs: Date.now() - started.at, exitCode: null, error: firstLine(redactor.redact(outcome.message)) });
+        } else {
+            recordTrace({ ...common, start: Date.now() - outcome.durationMs, durationMs: outcome.durationMs, exitCode: outcome.exitCode, signal: outcome.signal });
+        }
+    }
+
+    /** The trace line of one dial attempt (see trace.ts). */
+    private traceDial(started: number, failure?: Error): void {
+        if (traceFile() === undefined) return;
+        const common = { ...this.traceAt, event: "connect" as const, start: started, durationMs: Date.now() - started };
+        recordTrace(failure ? { ...common, ok: false, error: firstLine(this.redactor.redact(failure.message)) } : { ...common, ok: true });
     }
 
     /** Opens a TCP tunnel from this host to another (for a connection that jumps through this one). */
@@ -212,12 +245,12 @@ export class PooledHost {
      *   slot only once it has reaped the previous command's process, which can
      *   lag behind the channel close we saw; wait a moment and retry.
      */
-    private async execWithRedial(req: ExecRequest): Promise<ExecResult> {
+    private async execWithRedial(req: ExecRequest, started: CommandStart): Promise<ExecResult> {
         let redialled = false;
         for (let attempt = 0; ; attempt++) {
             const client = await this.connected();
             try {
-                return await this.execOn(client, req);
+                return await this.execOn(client, req, started);
             } catch (err) {
                 if (!(err instanceof ChannelOpenError)) throw err;
                 if (this.client !== client && !redialled) {
@@ -243,7 +276,7 @@ export class PooledHost {
         );
     }
 
-    private execOn(client: Client, req: ExecRequest): Promise<ExecResult> {
+    private execOn(client: Client, req: ExecRequest, commandStart: CommandStart): Promise<ExecResult> {
         const redactor = req.redactor ? this.redactor.merge(req.redactor) : this.redactor;
         return new Promise<ExecResult>((resolve, reject) => {
             const started = Date.now();
@@ -280,6 +313,7 @@ export class PooledHost {
                     return;
                 }
                 channel = stream;
+                commandStart.at = started;
                 stream.on("data", (d: Buffer) => stdout.push(d));
                 stream.stderr.on("data", (d: Buffer) => stderr.push(d));
                 stream.on("exit", (code: number | null, sig?: string) => {
@@ -327,11 +361,14 @@ export class PooledHost {
         const limit = this.conn.dialErrorLimit ?? connectionDefaults.dialErrorLimit;
         let lastError: Error | undefined;
         for (let attempt = 1; limit < 0 || attempt <= limit; attempt++) {
+            const started = Date.now();
             try {
                 const client = await this.dialOnce();
                 this.adopt(client);
+                this.traceDial(started);
                 return client;
             } catch (err) {
+                this.traceDial(started, err as Error);
                 // Wrong host key or credentials will not get better by retrying.
                 if (err instanceof HostKeyError || err instanceof AuthError || err instanceof DialError) throw err;
                 lastError = err as Error;
@@ -486,6 +523,11 @@ export class PooledHost {
     }
 }
 
+/** When the command's channel opened (it may have started running); unset while nothing ran. */
+interface CommandStart {
+    at?: number;
+}
+
 /** The channel could not be opened: nothing ran. */
 class ChannelOpenError extends Error {
     constructor(
@@ -531,6 +573,12 @@ function operationOf(req: ExecRequest): string {
 
 function chainDepth(c: HostConnection): number {
     return c.proxy ? 1 + chainDepth(c.proxy) : 0;
+}
+
+/** The first line of a message, bounded: a trace line stays one short line. */
+function firstLine(message: string): string {
+    const line = message.split("\n")[0];
+    return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -28,13 +28,19 @@ export function checkIpmiConnection(v: Validator, field: string, value: unknown)
     const raw = value as Record<string, unknown>;
     const known = ["address", "port", "user", "password", "interface", "cipherSuite"];
     for (const k of Object.keys(raw)) if (!known.includes(k)) v.fail(`${field}.${k}`, `is not an IPMI field (${known.join(", ")})`);
-    const address = v.string(`${field}.address`, raw.address, { maxLength: 253, pattern: /^[A-Za-z0-9][A-Za-z0-9.:-]*$/, patternHint: "is not a host name or IP address" });
+    const address = v.host(`${field}.address`, raw.address);
     const port = v.integer(`${field}.port`, raw.port, { optional: true, min: 1, max: 65535 });
     const user = v.string(`${field}.user`, raw.user, { maxLength: 16, pattern: /^[A-Za-z0-9_.@-]+$/, patternHint: "is not an IPMI user name (at most 16 letters, digits, _ . @ -)" });
     let password: string | undefined;
     if (isUnknown(raw.password)) password = raw.password as string;
     else if (typeof raw.password !== "string" || raw.password === "") v.fail(`${field}.password`, "is required (a string; pass it as a secret)");
-    else if (raw.password.length > 20) v.fail(`${field}.password`, `is ${raw.password.length} characters long; IPMI 2.0 passwords have at most 20`);
+    // It travels in ipmitool's environment (IPMI_PASSWORD), where a NUL cannot go: Node
+    // would refuse it with an error that quotes the value.
+    else if (/[\u0000-\u001f\u007f]/.test(raw.password)) v.fail(`${field}.password`, "must not contain control characters (NUL, newline ...)");
+    else if (Buffer.byteLength(raw.password) > 20) {
+        const bytes = Buffer.byteLength(raw.password);
+        v.fail(`${field}.password`, bytes === raw.password.length ? `is ${bytes} characters long; IPMI 2.0 passwords have at most 20` : `is ${bytes} bytes long in UTF-8; IPMI 2.0 passwords have at most 20 bytes`);
+    }
     else password = raw.password;
     const iface = v.string(`${field}.interface`, raw.interface, { optional: true, pattern: /^(lanplus|lan)$/, patternHint: "must be lanplus or lan" }) as IpmiConnection["interface"];
     const cipherSuite = v.integer(`${field}.cipherSuite`, raw.cipherSuite, { optional: true, min: 0, max: 17 });

@@ -48,7 +48,9 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
     const keyRule = { maxLength: 512, pattern: keyPattern, patternHint: "must be a relative key like \"db/host\"" };
     const keys = v.stringMap("keys", news.keys, keyRule, { maxLength: 512 * 1024, allowControl: true });
     const secrets = v.stringMap("secrets", news.secrets, keyRule, { maxLength: 512 * 1024, allowControl: true });
-    for (const k of [...Object.keys(keys ?? {}), ...Object.keys(secrets ?? {})]) checkRelativeKey(v, `keys.${k}`, k);
+    // Each map names itself: a bad key under secrets must not be reported as keys.
+    for (const k of Object.keys(keys ?? {})) checkRelativeKey(v, `keys.${k}`, k);
+    for (const k of Object.keys(secrets ?? {})) checkRelativeKey(v, `secrets.${k}`, k);
     for (const k of Object.keys(secrets ?? {})) {
         if (keys && k in keys) v.fail(`secrets.${k}`, "is also declared in keys; declare each key once");
     }

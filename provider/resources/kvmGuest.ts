@@ -103,7 +103,6 @@ const namePattern = /^[a-z][a-z0-9-]{0,30}$/;
 const macPattern = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 /** Linux interface names: at most 15 bytes, no '/', no whitespace. */
 const ifnamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
-const nbdHostPattern = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9a-fA-F:.]{2,45})$/;
 const exportPattern = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$/;
 const devicePattern = /^\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}$/;
 const machinePattern = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -124,7 +123,7 @@ function checkDisk(v: Validator, field: string, raw: unknown): GuestDisk | undef
     if (!d.nbd || typeof d.nbd !== "object") return v.fail(`${field}.nbd`, "must be { host, port, export }");
     const n = d.nbd as Record<string, unknown>;
     for (const k of Object.keys(n)) if (!["host", "port", "export"].includes(k)) v.fail(`${field}.nbd.${k}`, "is not an NBD field (host, port, export)");
-    const host = v.string(`${field}.nbd.host`, n.host, { maxLength: 253, pattern: nbdHostPattern, patternHint: "is not a host name or IP address" });
+    const host = v.host(`${field}.nbd.host`, n.host);
     const port = v.integer(`${field}.nbd.port`, n.port ?? 10809, { min: 1, max: 65535 });
     const exportName = v.string(`${field}.nbd.export`, n.export, { pattern: exportPattern, patternHint: "is not an NBD export name (letters, digits, _ . + -)" });
     if (host === undefined || port === undefined || exportName === undefined) return undefined;
@@ -140,6 +139,7 @@ function checkNic(v: Validator, field: string, raw: unknown): GuestNic | undefin
     const bridgeType = v.string(`${field}.bridgeType`, n.bridgeType ?? "ovs", { pattern: /^(ovs|linux)$/, patternHint: "must be ovs or linux" }) as GuestNic["bridgeType"] | undefined;
     const mac = v.string(`${field}.mac`, typeof n.mac === "string" ? n.mac.toLowerCase() : n.mac, { pattern: macPattern, patternHint: "is not a MAC address like 52:54:00:12:34:56" });
     if (mac && !isUnknown(mac) && parseInt(mac.slice(0, 2), 16) & 1) v.fail(`${field}.mac`, `${mac} is a multicast address; a NIC needs a unicast one (even first octet)`);
+    if (mac === "00:00:00:00:00:00") v.fail(`${field}.mac`, "00:00:00:00:00:00 is not a NIC's address");
     const model = v.string(`${field}.model`, n.model ?? "virtio-net-pci", { pattern: /^(virtio-net-pci|e1000)$/, patternHint: "must be virtio-net-pci or e1000" }) as GuestNic["model"] | undefined;
     if (!bridge || !bridgeType || !mac || !model) return undefined;
     return { bridge, bridgeType, mac, model };

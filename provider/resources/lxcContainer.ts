@@ -108,6 +108,7 @@ function checkNic(v: Validator, field: string, raw: unknown): LxcNic | undefined
     const bridge = v.string(`${field}.bridge`, n.bridge, { pattern: ifnamePattern, patternHint: "is not an interface name (at most 15 characters)" });
     const hwaddr = v.string(`${field}.hwaddr`, typeof n.hwaddr === "string" ? n.hwaddr.toLowerCase() : n.hwaddr, { optional: true, pattern: macPattern, patternHint: "is not a MAC address like 52:54:00:12:34:56" });
     if (hwaddr && !isUnknown(hwaddr) && parseInt(hwaddr.slice(0, 2), 16) & 1) v.fail(`${field}.hwaddr`, `${hwaddr} is a multicast address; use a unicast one (even first octet)`);
+    if (hwaddr === "00:00:00:00:00:00") v.fail(`${field}.hwaddr`, "00:00:00:00:00:00 is not a NIC's address");
     const addr = v.string(`${field}.ipv4`, n.ipv4, { optional: true, pattern: cidrPattern, patternHint: "is not an IPv4 address with prefix length like 198.18.1.50/24" });
     const gateway = v.string(`${field}.gateway`, n.gateway, { optional: true, pattern: ipv4Pattern, patternHint: "is not an IPv4 address" });
     if (gateway && !addr) v.fail(`${field}.gateway`, "needs ipv4 as well");

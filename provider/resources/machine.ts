@@ -98,6 +98,7 @@ function checkServers(v: Validator, value: unknown): PxeServerRef[] | undefined 
             if (isUnknown(x)) return x as PxeServerRef;
             if (x === null || typeof x !== "object" || Array.isArray(x)) return v.fail(f, "must be { connection, name } (a PxeServer's outputs)");
             const raw = x as Record<string, unknown>;
+            for (const k of Object.keys(raw)) if (!["connection", "name"].includes(k)) v.fail(`${f}.${k}`, "is not a PXE server field (connection, name)");
             const connection = checkHostConnection(v, `${f}.connection`, raw.connection);
             const name = checkName(v, `${f}.name`, raw.name, true) ?? "pxe";
             return connection ? { connection, name } : undefined;
@@ -137,6 +138,7 @@ function checkWait(v: Validator, value: unknown): WaitForSsh | undefined {
     if (isUnknown(value)) return value as WaitForSsh;
     if (typeof value !== "object" || Array.isArray(value)) return v.fail("waitForSsh", "must be { connection, timeoutSeconds? }");
     const raw = value as Record<string, unknown>;
+    for (const k of Object.keys(raw)) if (!["connection", "timeoutSeconds"].includes(k)) v.fail(`waitForSsh.${k}`, "is not a waitForSsh field (connection, timeoutSeconds)");
     const connection = checkHostConnection(v, "waitForSsh.connection", raw.connection);
     const timeoutSeconds = v.integer("waitForSsh.timeoutSeconds", raw.timeoutSeconds ?? 600, { min: 10, max: 7200 });
     return connection && timeoutSeconds !== undefined ? { connection, timeoutSeconds } : undefined;
@@ -155,7 +157,10 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
     const defaultPrefix = hostname && !isUnknown(hostname) ? `machines/${hostname}/` : undefined;
     let consulPrefix = v.string("consulPrefix", news.consulPrefix ?? defaultPrefix, { optional: true, maxLength: 512, pattern: /^([A-Za-z0-9_.@-]+\/)*[A-Za-z0-9_.@-]+\/?$/, patternHint: "is not a K/V prefix like machines/web01/" });
     if (consulPrefix && !isUnknown(consulPrefix) && !consulPrefix.endsWith("/")) consulPrefix += "/";
+    // "." and ".." segments would walk out of the subtree in Consul's HTTP paths (as ConsulKeys refuses them too).
+    if (consulPrefix && !isUnknown(consulPrefix) && hasDotSegment(consulPrefix)) v.fail("consulPrefix", 'must not contain "." or ".." segments');
     const config = v.stringMap("config", news.config, { maxLength: 512, pattern: /^[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)*$/, patternHint: "is not a relative key like net/gateway" }, { maxLength: 512 * 1024, allowControl: true });
+    for (const k of Object.keys(config ?? {})) if (hasDotSegment(k)) v.fail(`config.${k}`, 'must not contain "." or ".." segments');
     if (config && Object.keys(config).length > 0 && consul === undefined && news.consul === undefined) v.fail("config", "needs consul (where the keys go)");
     const ipmi = news.ipmi === undefined || news.ipmi === null ? undefined : checkIpmiConnection(v, "ipmi", news.ipmi);
     const power = checkPower(v, news.power, news.ipmi !== undefined && news.ipmi !== null);
@@ -167,6 +172,10 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
     if (ipmi) inputs.ipmi = ipmi;
     if (waitForSsh) inputs.waitForSsh = waitForSsh;
     return { inputs, failures: [] };
+}
+
+function hasDotSegment(key: string): boolean {
+    return key.split("/").some((s) => s === "." || s === "..");
 }
 
 // ---- diff --------------------------------------------------------------------------------

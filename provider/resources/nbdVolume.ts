@@ -17,7 +17,7 @@
 import { checkConsulConnection, ConsulConnection, ConsulServiceCatalog, ExternalService } from "../consul/client";
 import { InputError, RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
-import { isUnknown, unknownValue, Validator } from "../core/validate";
+import { isHostAddress, isIpv4Address, isUnknown, unknownValue, Validator } from "../core/validate";
 import { checkHostConnection, Host, HostConnection, Plan, PlanResult, step } from "../host";
 import type { OsFamily } from "../host";
 import { exportOf, NbdExportConfig, parseAuthfile, renderAuthfile, renderExportConfig } from "../parsers/nbd";
@@ -75,8 +75,15 @@ export interface NbdVolumeState extends NbdVolumeInputs {
 const lvNamePattern = /^(?!-)(?!snapshot$|pvmove$)[A-Za-z0-9_.-]{1,63}$/;
 const exportNamePattern = /^(?!generic$)[A-Za-z0-9_.-]{1,64}$/;
 const macPattern = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
-const hostPattern = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9a-fA-F:.]{2,45})$/;
 const clientPattern = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:\/(?:[0-9]|[12][0-9]|3[0-2]))?|[0-9a-fA-F:]{2,39}(?:\/(?:[0-9]{1,2}|1[01][0-9]|12[0-8]))?)$/;
+
+/** An allowed client: an address or a network whose address part is a real IPv4 or IPv6 address. */
+function checkClient(v: Validator, field: string, value: unknown): string | undefined {
+    const c = v.string(field, value, { pattern: clientPattern, patternHint: "is not an IP address or network like 198.18.1.12 or 198.18.1.0/24" });
+    if (c === undefined || isUnknown(c)) return c;
+    const address = c.split("/")[0];
+    return (address.includes(":") ? isHostAddress(address) : isIpv4Address(address)) ? c : v.fail(field, `${JSON.stringify(c)} is not an IP address or network (octets go up to 255)`);
+}
 const nodePattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const units: Record<string, number> = { M: 2 ** 20, MiB: 2 ** 20, G: 2 ** 30, GiB: 2 ** 30, T: 2 ** 40, TiB: 2 ** 40 };
 const minBytes = 4 * 2 ** 20;
@@ -112,11 +119,14 @@ export function check(olds: Record<string, unknown>, news: Record<string, unknow
     const exportName = v.string("exportName", news.exportName ?? name, { pattern: exportNamePattern, patternHint: "is not an export name (letters, digits, _ . -; not \"generic\")" });
     const port = v.integer("port", news.port, { min: 1024, max: 65535 });
     const readOnly = v.boolean("readOnly", news.readOnly, false);
-    const allowedClients = v.list("allowedClients", news.allowedClients, (f, c) => v.string(f, c, { pattern: clientPattern, patternHint: "is not an IP address or network like 198.18.1.12 or 198.18.1.0/24" }), { optional: true, max: 256 }) ?? [];
+    const allowedClients = v.list("allowedClients", news.allowedClients, (f, c) => checkClient(v, f, c), { optional: true, max: 256 }) ?? [];
     const owner = v.string("owner", news.owner, { pattern: macPattern, patternHint: "is not a MAC address like 52:54:00:12:34:56" });
+    // The owner is a guest's eth0: a NIC's address is unicast and not all zero.
+    if (owner && !isUnknown(owner) && parseInt(owner.slice(0, 2), 16) & 1) v.fail("owner", `${owner} is a multicast address; a NIC's MAC has the lowest bit of its first octet clear`);
+    if (owner === "00:00:00:00:00:00") v.fail("owner", "00:00:00:00:00:00 is not a NIC's address");
     const consul = news.consul === undefined || news.consul === null ? undefined : checkConsulConnection(v, "consul", news.consul);
     const defaultAddress = isUnknown(connection) ? unknownValue : connection?.host;
-    const exportAddress = v.string("exportAddress", news.exportAddress ?? defaultAddress, { pattern: hostPattern, patternHint: "is not a host name or IP address" });
+    const exportAddress = v.host("exportAddress", news.exportAddress ?? defaultAddress);
     const consulNode = v.string("consulNode", news.consulNode ?? (exportAddress && !isUnknown(exportAddress) ? `${exportAddress.replace(/[^A-Za-z0-9]+/g, "-")}-nbd` : exportAddress), {
         pattern: nodePattern,
         patternHint: "is not a Consul node name (letters, digits, - _)",

@@ -58,7 +58,6 @@ export interface OvsBridgeState extends OvsBridgeInputs {
 
 const ifnamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 const ifnameHint = "is not an interface name (at most 15 characters: letters, digits, _ . -)";
-const hostPattern = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9a-fA-F:.]{2,45})$/;
 const staticKeyPattern = /^-----BEGIN OpenVPN Static key V1-----\r?\n([0-9a-f]{32}\r?\n){16}-----END OpenVPN Static key V1-----\s*$/;
 
 function checkTunnel(v: Validator, field: string, raw: unknown): OvsTunnel | undefined {
@@ -68,7 +67,7 @@ function checkTunnel(v: Validator, field: string, raw: unknown): OvsTunnel | und
     for (const k of Object.keys(t)) if (!["name", "port", "remote", "remotePort", "key"].includes(k)) v.fail(`${field}.${k}`, "is not a tunnel field (name, port, remote, remotePort, key)");
     const name = v.string(`${field}.name`, t.name, { pattern: ifnamePattern, patternHint: ifnameHint });
     const port = v.integer(`${field}.port`, t.port ?? 1194, { min: 1, max: 65535 });
-    const remote = v.string(`${field}.remote`, t.remote, { optional: true, maxLength: 253, pattern: hostPattern, patternHint: "is not a host name or IP address" });
+    const remote = v.host(`${field}.remote`, t.remote, { optional: true });
     const remotePort = v.integer(`${field}.remotePort`, t.remotePort, { optional: true, min: 1, max: 65535 });
     // The key is never echoed back in a message, even in part.
     let key: string | undefined;

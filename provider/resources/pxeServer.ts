@@ -19,7 +19,7 @@
 import { createHash } from "crypto";
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind, sameValue } from "../core/resource";
-import { isUnknown, Validator } from "../core/validate";
+import { isHostAddress, isUnknown, Validator } from "../core/validate";
 import { checkHostConnection, Host, HostConnection, Plan, Secret, step } from "../host";
 import type { OsFamily, PlanResult } from "../host";
 import { DhcpLease, parseLeases } from "../parsers/dnsmasq";
@@ -160,9 +160,16 @@ function checkStandby(v: Validator, field: string, value: unknown): StandbyConfi
     const raw = value as Record<string, unknown>;
     for (const k of Object.keys(raw)) if (!["consulAddress", "lockKey", "consulBinary", "token"].includes(k)) v.fail(`${field}.${k}`, "is not a standby field (consulAddress, lockKey, consulBinary, token)");
     const consulAddress = v.string(`${field}.consulAddress`, raw.consulAddress, { optional: true, pattern: /^[A-Za-z0-9.-]+:[0-9]{1,5}$/, patternHint: "is not host:port, e.g. 127.0.0.1:8500" }) ?? "127.0.0.1:8500";
+    if (!isUnknown(consulAddress) && /:/.test(consulAddress)) {
+        const [h, port] = consulAddress.split(":");
+        if (!isHostAddress(h)) v.fail(`${field}.consulAddress`, `${JSON.stringify(h)} is not a host name or IP address`);
+        else if (Number(port) < 1 || Number(port) > 65535) v.fail(`${field}.consulAddress`, `port ${port} is out of range 1-65535`);
+    }
     const lockKey = v.string(`${field}.lockKey`, raw.lockKey, { optional: true, maxLength: 256, pattern: keyPath, patternHint: "is not a Consul K/V path like baremetal/pxe/leader" }) ?? "baremetal/pxe/leader";
+    if (!isUnknown(lockKey) && lockKey.split("/").some((s) => s === "." || s === "..")) v.fail(`${field}.lockKey`, 'must not contain "." or ".." segments');
     const consulBinary = v.string(`${field}.consulBinary`, raw.consulBinary, { optional: true, pattern: /^(\/[A-Za-z0-9_.@+-]+)+$/, patternHint: "is not an absolute path" }) ?? "/usr/bin/consul";
-    const token = v.string(`${field}.token`, raw.token, { optional: true, maxLength: 256, pattern: /^[A-Za-z0-9._~+/=-]+$/, patternHint: "is not a Consul ACL token" });
+    if (!isUnknown(consulBinary) && consulBinary.split("/").includes("..")) v.fail(`${field}.consulBinary`, "must not contain ..");
+    const token = v.string(`${field}.token`, raw.token, { optional: true, maxLength: 256, pattern: /^[A-Za-z0-9._~+/=-]+$/, patternHint: "is not a Consul ACL token", secret: true });
     const out: StandbyConfig = { consulAddress, lockKey, consulBinary };
     if (token !== undefined) out.token = token;
     return out;

@@ -24,6 +24,11 @@ export class Checkout {
         return new Checkout(root, program);
     }
 
+    /** Copies one more directory beside the program (e.g. a library the program imports by relative path). */
+    include(dir: string, fromDir = "test/e2e/fixtures"): void {
+        execFileSync("cp", ["-r", path.join(repo, fromDir, dir), path.join(this.root, "examples", path.basename(dir))]);
+    }
+
     get programDir(): string {
         return path.join(this.root, this.program);
     }

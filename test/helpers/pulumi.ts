@@ -55,14 +55,18 @@ export class PulumiStack {
     async ok(args: string[]): Promise<CliResult> {
         const r = await this.run(args);
         if (r.code !== 0) {
-            const shown = args[0] === "config" && args.includes("--secret") ? args.map((a, i) => (i === 3 ? "[secret]" : a)) : args;
-            throw new Error(`pulumi ${shown.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+            // A failing `config set-all --secret=k=v` may echo the value (e.g. as a bad flag): scrub it everywhere.
+            const hidden = args.filter((a) => a.startsWith("--secret=")).map((a) => a.slice(a.indexOf("=", "--secret=".length) + 1));
+            const scrub = (t: string) => hidden.reduce((out, h) => (h.length > 0 ? out.split(h).join("[secret]") : out), t);
+            const shown = args.map((a) => (a.startsWith("--secret=") ? "--secret=[secret]" : a));
+            throw new Error(`pulumi ${shown.join(" ")} exited ${r.code}\n${scrub(r.stdout)}\n${scrub(r.stderr)}`);
         }
         return r;
     }
 
     async setConfig(key: string, value: string, secret = false): Promise<void> {
-        await this.ok(["config", "set", key, value, ...(secret ? ["--secret"] : ["--plaintext"])]);
+        // `--flag=key=value` keeps a value that starts with "-" (a PEM key) from being read as a flag.
+        await this.ok(["config", "set-all", `${secret ? "--secret" : "--plaintext"}=${key}=${value}`]);
     }
 
     /** `pulumi preview --json`: the planned steps and the change summary. */

@@ -30,8 +30,13 @@ export interface TestSshd {
     log(): string;
     /** TCP connections sshd accepted (its "Connection from" lines). */
     connections(): number;
-    /** Sessions that ran a command ("Starting session: command"). */
+    /** Sessions that ran a command ("Starting session: command", or "forced-command" under audit). */
     commandSessions(): number;
+    /**
+     * Every command a client asked to exec, in order, as sent (only with
+     * `audit`; sshd's own log names sessions, not their commands).
+     */
+    commands(): string[];
     /** A connection for root with the client key and the pinned host key. */
     connection(overrides?: Partial<HostConnection>): HostConnection;
     stop(): Promise<void>;
@@ -42,6 +47,18 @@ export interface SshdOptions {
     extraConfig?: string[];
     /** Reuse a client key (e.g. the same key on a jump host and a target). */
     client?: KeyPair;
+    /**
+     * Record every exec request through a ForceCommand wrapper (see commands()):
+     * `record` then runs the command as usual; `block` runs nothing and exits 126,
+     * a tripwire for tests that must prove no command reaches the host.
+     */
+    audit?: "record" | "block";
+    /**
+     * Directories that sshd and its sessions see as empty private tmpfs mounts (a
+     * mount namespace of their own), so a resource can really write there as root
+     * without touching this machine's copy. Created (empty) here when missing.
+     */
+    privateDirs?: string[];
 }
 
 /** Fails loudly (also outside CI): these tests claim a real sshd, so no sshd means no claim. */
@@ -73,6 +90,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     // public keys are world-readable, the directory only traversable (private keys stay 0600).
     fs.chmodSync(dir, 0o711);
     fs.writeFileSync(path.join(dir, "authorized_keys"), `${client.publicKey}\n`, { mode: 0o644 });
+    const auditPath = path.join(dir, "audit.log");
+    const auditConfig = options.audit ? [`ForceCommand ${writeAuditWrapper(dir, auditPath, options.audit)}`] : [];
     const config = path.join(dir, "sshd_config");
     fs.writeFileSync(
         config,
@@ -95,12 +114,18 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
             "MaxSessions 10",
             // VERBOSE logs every connection and every session start: what the tests count.
             "LogLevel VERBOSE",
+            ...auditConfig,
             "",
         ].join("\n"),
     );
     const logPath = path.join(dir, "sshd.log");
     const logFd = fs.openSync(logPath, "a");
-    const child: ChildProcess = spawn(sshdBinary, ["-D", "-e", "-f", config], { stdio: ["ignore", logFd, logFd] });
+    const sshdArgv = [sshdBinary, "-D", "-e", "-f", config];
+    // unshare and sh exec in turn, so the child's pid is sshd's own.
+    const argv = options.privateDirs?.length
+        ? ["unshare", "--mount", "--propagation", "private", "sh", "-c", privateMounts, "sh", ...options.privateDirs, "--", ...sshdArgv]
+        : sshdArgv;
+    const child: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ["ignore", logFd, logFd] });
     fs.closeSync(logFd);
     const log = (): string => fs.readFileSync(logPath, "utf8");
     const deadline = Date.now() + 10_000;
@@ -123,13 +148,48 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
         logPath,
         log,
         connections: () => count(/Connection from 127\.0\.0\.1 port \d+ on 127\.0\.0\.1 port/),
-        commandSessions: () => count(/Starting session: command/),
+        commandSessions: () => count(/Starting session: (command|forced-command)/),
+        commands: () => {
+            if (!options.audit) throw new Error("this sshd was started without audit: start it with { audit: \"record\" } to see commands");
+            if (!fs.existsSync(auditPath)) return [];
+            const lines = fs.readFileSync(auditPath, "utf8").split("\n").filter((l) => l !== "");
+            return lines.map((l) => Buffer.from(l, "base64").toString("utf8"));
+        },
         connection: (overrides = {}) => ({ host: "127.0.0.1", port, user: "root", privateKey: client.privateKey, hostKey, ...overrides }),
         async stop() {
             await killTree(child.pid!);
             fs.rmSync(dir, { recursive: true, force: true });
         },
     };
+}
+
+/** Mounts a fresh tmpfs on each directory before `--`, then execs the rest. */
+const privateMounts = 'while [ "$1" != -- ]; do mkdir -p "$1" && mount -t tmpfs baremetal-test "$1" || exit 1; shift; done; shift; exec "$@"';
+
+/**
+ * The ForceCommand wrapper: appends the client's command (base64, one line per
+ * exec, so multi-line scripts stay one record) to the audit file, then runs it
+ * with the login shell as sshd would have, or refuses it in `block` mode.
+ */
+function writeAuditWrapper(dir: string, auditPath: string, mode: "record" | "block"): string {
+    const wrapper = path.join(dir, "audit.sh");
+    fs.writeFileSync(auditPath, "", { mode: 0o666 });
+    fs.chmodSync(auditPath, 0o666);
+    fs.writeFileSync(
+        wrapper,
+        [
+            "#!/bin/sh",
+            // One write per record (O_APPEND): parallel sessions never interleave.
+            `line=$(printf '%s' "\${SSH_ORIGINAL_COMMAND-<interactive shell>}" | base64 -w0)`,
+            `printf '%s\\n' "$line" >>'${auditPath}'`,
+            mode === "block"
+                ? 'echo "test sshd tripwire: command refused" >&2; exit 126'
+                : '[ -n "${SSH_ORIGINAL_COMMAND+x}" ] && exec "${SHELL:-/bin/sh}" -c "$SSH_ORIGINAL_COMMAND"; exec "${SHELL:-/bin/sh}" -l',
+            "",
+        ].join("\n"),
+        { mode: 0o755 },
+    );
+    return wrapper;
 }
 
 /** Children of a process, from /proc (sshd forks one process per connection). */

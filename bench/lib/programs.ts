@@ -1,0 +1,122 @@
+// Running a benchmark program under the real `pulumi` CLI: a copy of a fixture
+// project in a temp dir (with the checkout's node_modules linked in, so it
+// imports pulumi-baremetal by name), a stack on a local file backend, and the
+// host trace switched on for every process the CLI starts.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { traceEnvVar } from "../../provider/host";
+import { PreviewJson, PulumiStack } from "../../test/helpers/pulumi";
+
+/** The checkout's root (dist/bench/lib/ is three levels below it). */
+export const checkoutRoot = path.resolve(__dirname, "../../..");
+
+export interface BenchProject {
+    dir: string;
+    stack: PulumiStack;
+    /** The host trace every process of this stack's CLI runs writes to. */
+    traceFile: string;
+    cleanup(): Promise<void>;
+}
+
+/** A fresh project from bench/fixtures/<fixture> (plus extra files), with a new stack. */
+export async function benchProject(fixture: string, files: Record<string, string> = {}): Promise<BenchProject> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${fixture}-`));
+    execFileSync("cp", ["-rT", path.join(checkoutRoot, "bench/fixtures", fixture), dir]);
+    fs.symlinkSync(path.join(checkoutRoot, "node_modules"), path.join(dir, "node_modules"));
+    for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+    const stack = await PulumiStack.init(dir, "bench");
+    const traceFile = path.join(dir, "host-trace.jsonl");
+    stack.env[traceEnvVar] = traceFile;
+    return {
+        dir,
+        stack,
+        traceFile,
+        async cleanup() {
+            await stack.cleanup();
+            fs.rmSync(dir, { recursive: true, force: true });
+        },
+    };
+}
+
+export interface Timed<T> {
+    /** Wall time. */
+    ms: number;
+    /**
+     * CPU time (user + system) of the child processes that ended meanwhile: the
+     * CLI and everything it started and waited for (engine, language host,
+     * program, provider hosts). Steadier than wall time on a busy machine.
+     */
+    cpuMs: number;
+    value: T;
+}
+
+/** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
+const userHz = 100;
+
+/** CPU ms of this process's waited-for children so far (cutime + cstime of /proc/self/stat). */
+export function childrenCpuMs(): number {
+    const stat = fs.readFileSync("/proc/self/stat", "utf8");
+    // Fields after the parenthesised command name; cutime and cstime are fields 16 and 17.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / userHz;
+}
+
+/**
+ * Samples, while a CLI run lasts, the peak resident memory (VmHWM) of every
+ * process whose command line names `dir` (the program and provider processes
+ * the CLI starts for that project). Returns the largest, in MiB.
+ */
+export function peakMemoryOf(dir: string, everyMs = 500): { stop(): number } {
+    let peakKiB = 0;
+    const sample = (): void => {
+        for (const pid of fs.readdirSync("/proc")) {
+            if (!/^\d+$/.test(pid)) continue;
+            try {
+                if (!fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) continue;
+                const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+                if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
+            } catch {
+                /* exited meanwhile */
+            }
+        }
+    };
+    const timer = setInterval(sample, everyMs);
+    return {
+        stop() {
+            clearInterval(timer);
+            sample();
+            return Math.round(peakKiB / 1024);
+        },
+    };
+}
+
+export async function timed<T>(f: () => Promise<T>): Promise<Timed<T>> {
+    const cpu = childrenCpuMs();
+    const started = process.hrtime.bigint();
+    const value = await f();
+    return { ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6), cpuMs: Math.round(childrenCpuMs() - cpu), value };
+}
+
+/** Resources a preview plans (every step but the stack itself). */
+export function resourcesOf(p: PreviewJson): number {
+    return p.steps.filter((s) => !(s.urn.includes("::pulumi:pulumi:Stack::") || s.type === "pulumi:pulumi:Stack")).length;
+}
+
+/** Mean bytes of the serialised dynamic provider (`__provider`) per resource in a preview, and how many carried one. */
+export function providerBytes(p: PreviewJson): { perResource: number; resources: number } {
+    const sizes: number[] = [];
+    for (const s of p.steps) {
+        const inputs = (s.newState as { inputs?: Record<string, unknown> } | undefined)?.inputs;
+        const provider = inputs?.__provider;
+        if (typeof provider === "string") sizes.push(Buffer.byteLength(provider));
+    }
+    return { perResource: sizes.length === 0 ? 0 : Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length), resources: sizes.length };
+}
+
+export function ratio(a: number, b: number): string {
+    return b === 0 ? "n/a" : `${(a / b).toFixed(2)}x`;
+}
+
+export const fullMode = process.env.BENCH_FULL === "1" || process.env.BENCH_FULL === "true";

@@ -1,0 +1,30 @@
+// The seed's data center: the inventory (inventory.yaml, or the file named by
+// config `inventory`) turned into resources by the shared program. Secrets come
+// from stack config; see README.md.
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { declareDataCenter, secretsFromConfig, formatSummary } from "./program/datacenter";
+import { InventoryError, loadInventory } from "./program/inventory";
+
+const config = new pulumi.Config();
+
+function inventory() {
+    try {
+        // A relative `inventory` is taken from where pulumi runs; the default sits next to this file.
+        return loadInventory(path.resolve(config.get("inventory") ?? path.join(__dirname, "inventory.yaml")));
+    } catch (err) {
+        // A RunError prints its message alone: the problems with their lines, no stack trace.
+        if (err instanceof InventoryError) throw new pulumi.RunError(err.message);
+        throw err;
+    }
+}
+
+const dc = declareDataCenter(inventory(), secretsFromConfig(config), {
+    allowDataLoss: config.getBoolean("allowDataLoss") ?? false,
+    raidWaitForSync: config.getBoolean("raidWaitForSync") ?? false,
+});
+
+export const resourceCount = dc.resourceCount;
+export const summary = dc.summary;
+/** `pulumi stack output summaryText` prints it as lines. */
+export const summaryText = dc.summary.apply(formatSummary);

@@ -1,0 +1,663 @@
+// CephOsd: one Ceph OSD (bluestore) made by ceph-volume on one device of a box
+// that already belongs to a cluster (ceph.conf, admin and bootstrap-osd keyrings).
+//
+// ID: the OSD's fsid (`osd fsid` in `ceph-volume lvm list`, `uuid` in `ceph osd
+// dump`): unlike the OSD number it is never reused by another OSD.
+//
+// Data safety, as Rook and cephadm do it (ceph-ansible did not, ceph-ansible#5790):
+// delete marks the OSD out, waits until `ceph osd safe-to-destroy` agrees (the
+// cluster has copied its data elsewhere), and only then stops and purges it. An
+// OSD that cannot drain within drainTimeoutSeconds is reported and left out but
+// running with its data; it is never forced. The device itself is wiped
+// (`ceph-volume lvm zap --destroy`) only with `zapOnDelete`, and changes that
+// re-create the OSD (another device, host or cluster) are refused without it.
+import { RefusedError } from "../core/errors";
+import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { isUnknown, Validator } from "../core/validate";
+import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
+import type { OsFamily } from "../host";
+import {
+    CephVolumeLv, OsdCrushInfo, osdCrushInfo, OsdDump, OsdDumpEntry, parseCephVolumeList, parseOsdDump, parseOsdTree, parseSafeToDestroy, SafeToDestroy,
+} from "../parsers/ceph";
+import { ownTag } from "../parsers/lvm";
+
+export interface CephOsdInputs {
+    /** The box that holds the device; it must belong to the cluster already. */
+    connection: HostConnection;
+    /** `/dev/...` (disk, partition, NBD device, `/dev/<vg>/<lv>`) or `<vg>/<lv>`. */
+    device: string;
+    /** CRUSH device class to keep; left as Ceph sets it when omitted. */
+    deviceClass?: string;
+    /** CRUSH weight to keep; left as Ceph sets it when omitted. */
+    crushWeight?: number;
+    /** CRUSH location (bucket type to name, naming the root) to keep; left as Ceph sets it when omitted. */
+    crushLocation?: Record<string, string>;
+    /** Cluster name: selects /etc/ceph/<cluster>.conf. */
+    cluster: string;
+    /** Take over an OSD already on this device. */
+    adopt: boolean;
+    /** Wipe the device after purge, and allow changes that re-create the OSD. */
+    zapOnDelete: boolean;
+    /** How long delete waits for safe-to-destroy. */
+    drainTimeoutSeconds: number;
+}
+
+export interface CephOsdState extends Omit<CephOsdInputs, "deviceClass" | "crushWeight" | "crushLocation"> {
+    osdId: number;
+    osdFsid: string;
+    clusterFsid: string;
+    /** As last read (the declared value when it is the same to CRUSH's precision). */
+    deviceClass: string;
+    crushWeight: number;
+    crushLocation: Record<string, string>;
+    hostName: string;
+    lvPath: string;
+    devices: string[];
+    up: boolean;
+    in: boolean;
+    reweight: number;
+}
+
+const devicePattern = /^(?:\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}|[A-Za-z0-9_.+-]{1,127}\/[A-Za-z0-9_.+-]{1,127})$/;
+const classPattern = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+const bucketTypePattern = /^[a-z][a-z0-9_]{0,31}$/;
+const bucketNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const clusterPattern = /^[a-z][a-z0-9_-]{0,31}$/;
+/** CRUSH weights are 16.16 fixed point: two values closer than this are the same weight. */
+const weightResolution = 1 / 65536;
+/** The largest weight CRUSH can hold (16 integer bits). */
+const maxWeight = 65535;
+
+/** How often delete asks safe-to-destroy (each ask is itself a `ceph` run of a few seconds on a slow box). */
+export const drainPollMs = 5000;
+/** Give up on a `ceph` command that cannot reach the monitors after this long (seconds). */
+const connectTimeoutSeconds = 120;
+
+export function check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<CephOsdInputs> {
+    const v = new Validator();
+    const connection = checkHostConnection(v, "connection", news.connection);
+    const device = v.string("device", news.device, { pattern: devicePattern, patternHint: "is not a block device like /dev/sdb, /dev/disk/by-id/..., /dev/nbd0 or a logical volume vg/lv" });
+    if (device && !isUnknown(device) && device.split("/").some((s) => s === ".." || s === ".")) v.fail("device", "must not contain . or .. path segments");
+    const deviceClass = v.string("deviceClass", news.deviceClass, { optional: true, pattern: classPattern, patternHint: "is not a device class name like hdd, ssd, nvme (letters, digits, _ . -)" });
+    const crushWeight = checkWeight(v, news.crushWeight);
+    const crushLocation = checkLocation(v, news.crushLocation);
+    const cluster = v.string("cluster", news.cluster ?? "ceph", { pattern: clusterPattern, patternHint: "is not a cluster name (lower-case letters, digits, _ -), e.g. ceph" }) ?? "ceph";
+    const adopt = v.boolean("adopt", news.adopt, false);
+    const zapOnDelete = v.boolean("zapOnDelete", news.zapOnDelete, false);
+    const drainTimeoutSeconds = v.integer("drainTimeoutSeconds", news.drainTimeoutSeconds ?? 3600, { min: 10, max: 7 * 86400 }) ?? 3600;
+
+    // A change that re-creates the OSD replaces it with a new, empty one (and wipes the old device):
+    // data-destroying, so opt-in only, like every resource here that holds data.
+    if (olds.device !== undefined && !zapOnDelete) {
+        for (const f of recreatingFields(olds as Partial<CephOsdInputs>, { device, cluster, connection } as Partial<CephOsdInputs>)) {
+            v.fail(
+                f,
+                `changing ${f} re-creates the OSD on ${String(olds.device)}: the old OSD is drained and purged and a new, empty one is made. ` +
+                    "Set zapOnDelete: true to allow it (the old device is then wiped); nothing was changed",
+            );
+        }
+    }
+    if (!v.ok || !connection || !device) return { failures: v.failures };
+    const inputs: CephOsdInputs = { connection, device, cluster, adopt, zapOnDelete, drainTimeoutSeconds };
+    if (deviceClass !== undefined) inputs.deviceClass = deviceClass;
+    if (crushWeight !== undefined) inputs.crushWeight = crushWeight;
+    if (crushLocation !== undefined) inputs.crushLocation = crushLocation;
+    return { inputs, failures: [] };
+}
+
+function checkWeight(v: Validator, value: unknown): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (isUnknown(value)) return value as number;
+    if (typeof value !== "number" || !Number.isFinite(value)) return v.fail("crushWeight", `must be a number like 1.819 (TiB by convention), got ${JSON.stringify(value)}`);
+    if (value < 0) return v.fail("crushWeight", `must not be negative, got ${value}`);
+    if (value > maxWeight) return v.fail("crushWeight", `must be at most ${maxWeight} (CRUSH holds 16 integer bits), got ${value}`);
+    return value;
+}
+
+function checkLocation(v: Validator, value: unknown): Record<string, string> | undefined {
+    if (value === undefined || value === null) return undefined;
+    const before = v.failures.length;
+    const loc = v.stringMap(
+        "crushLocation",
+        value,
+        { pattern: bucketTypePattern, patternHint: "is not a CRUSH bucket type like root, rack, host" },
+        { pattern: bucketNamePattern, patternHint: "is not a CRUSH bucket name (letters, digits, _ . -)" },
+    );
+    if (v.failures.length > before || !loc || isUnknown(loc)) return loc;
+    if (Object.keys(loc).length === 0) return v.fail("crushLocation", "is empty; omit it to keep the location Ceph gives the OSD");
+    // stringMap allows empty values; an empty bucket name would reach `ceph osd crush` as `root=`.
+    for (const [k, name] of Object.entries(loc)) if (name === "") v.fail(`crushLocation.${k}`, "is empty: name the bucket");
+    if (v.failures.length > before) return undefined;
+    if (!("root" in loc)) return v.fail("crushLocation", 'must name the root bucket (e.g. root: "default"); a new bucket without one would hang outside the CRUSH tree and get no data');
+    return loc;
+}
+
+function recreatingFields(olds: Partial<CephOsdInputs>, news: Partial<CephOsdInputs>): string[] {
+    const out: string[] = [];
+    if (olds.device !== news.device) out.push("device");
+    if ((olds.cluster ?? "ceph") !== news.cluster) out.push("cluster");
+    if (olds.connection?.host !== news.connection?.host) out.push("connection.host");
+    return out;
+}
+
+/** Two CRUSH weights equal to CRUSH's precision (16.16 fixed point). */
+export function sameWeight(a: number, b: number): boolean {
+    return Math.abs(a - b) <= weightResolution;
+}
+
+/** Does the live location carry every declared bucket? (Levels not declared are not managed.) */
+export function locationMatches(declared: Record<string, string>, live: Record<string, string>): boolean {
+    return Object.entries(declared).every(([k, v]) => live[k] === v);
+}
+
+export function diff(_id: string, olds: CephOsdState, news: CephOsdInputs): DiffOutcome {
+    const replaces = recreatingFields(olds, news);
+    const changed: string[] = changedFields(olds, news, ["connection", "adopt", "zapOnDelete", "drainTimeoutSeconds"]);
+    if (news.deviceClass !== undefined && news.deviceClass !== olds.deviceClass) changed.push("deviceClass");
+    if (news.crushWeight !== undefined && (isUnknown(news.crushWeight) || !sameWeight(news.crushWeight, olds.crushWeight))) changed.push("crushWeight");
+    if (news.crushLocation !== undefined && (isUnknown(news.crushLocation) || !locationMatches(news.crushLocation, olds.crushLocation ?? {}))) changed.push("crushLocation");
+    // The new OSD wants the same device (or the same host's disks): the old one must go first.
+    return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true, stables: ["device", "cluster"] };
+}
+
+// ---- commands (plans as data) ---------------------------------------------------
+
+/** `ceph` with the cluster named and a bound on waiting for the monitors. */
+export function cephArgv(cluster: string, ...args: string[]): string[] {
+    return ["ceph", "--cluster", cluster, "--connect-timeout", String(connectTimeoutSeconds), ...args];
+}
+
+function osdName(id: number): string {
+    return `osd.${id}`;
+}
+
+/** Where the box keeps what a cluster member needs. */
+export function clusterFiles(cluster: string) {
+    return {
+        conf: `/etc/ceph/${cluster}.conf`,
+        adminKeyring: `/etc/ceph/${cluster}.client.admin.keyring`,
+        bootstrapOsdKeyring: `/var/lib/ceph/bootstrap-osd/${cluster}.keyring`,
+    };
+}
+
+/** ceph-volume makes the LVM volume group and LV, runs mkfs, registers the OSD and starts it. */
+export function planCreate(inputs: CephOsdInputs): Plan {
+    return [
+        step.run(
+            [
+                "ceph-volume", "--cluster", inputs.cluster, "lvm", "create", "--bluestore", "--data", inputs.device,
+                ...(inputs.deviceClass !== undefined ? ["--crush-device-class", inputs.deviceClass] : []),
+            ],
+            // LVM metadata changes: one at a time per box, like every other LVM user here. mkfs is slow on a small box.
+            { lock: "lvm", timeoutMs: 30 * 60_000, what: `create a bluestore OSD on ${inputs.device} (ceph-volume lvm create)` },
+        ),
+    ];
+}
+
+/** Marks the LV as ours, so that a create re-run after a crash adopts it instead of refusing. */
+export function planTag(lvPath: string): Plan {
+    return [step.run(["lvchange", "--addtag", ownTag, lvPath], { lock: "lvm", what: `tag ${lvPath} as made by pulumi-baremetal` })];
+}
+
+/** Brings the OSD's CRUSH entry to what is declared; undeclared fields are left alone. */
+export function planCrush(cluster: string, id: number, live: OsdCrushInfo, want: Pick<CephOsdInputs, "deviceClass" | "crushWeight" | "crushLocation">): Plan {
+    const name = osdName(id);
+    const plan: Plan[number][] = [];
+    const weight = want.crushWeight ?? live.crushWeight;
+    if (want.crushLocation !== undefined && !locationMatches(want.crushLocation, live.location)) {
+        const loc = Object.entries(want.crushLocation).map(([k, v]) => `${k}=${v}`);
+        // The option keeps the location across restarts (osd_crush_update_on_start would move it back to its host).
+        plan.push(step.run(cephArgv(cluster, "config", "set", name, "crush_location", loc.join(" ")), { what: `keep ${name}'s CRUSH location ${loc.join(" ")} across restarts` }));
+        plan.push(step.run(cephArgv(cluster, "osd", "crush", "set", name, String(weight), ...loc), { what: `move ${name} to ${loc.join(" ")} (weight ${weight})` }));
+    } else if (want.crushWeight !== undefined && !sameWeight(want.crushWeight, live.crushWeight)) {
+        plan.push(step.run(cephArgv(cluster, "osd", "crush", "reweight", name, String(want.crushWeight)), { what: `set ${name}'s CRUSH weight to ${want.crushWeight} (was ${live.crushWeight})` }));
+    }
+    if (want.deviceClass !== undefined && want.deviceClass !== live.deviceClass) {
+        // Ceph refuses to overwrite a class: remove the old one first.
+        if (live.deviceClass !== "") plan.push(step.run(cephArgv(cluster, "osd", "crush", "rm-device-class", name), { what: `remove ${name}'s device class ${live.deviceClass}` }));
+        plan.push(step.run(cephArgv(cluster, "osd", "crush", "set-device-class", want.deviceClass, name), { what: `set ${name}'s device class to ${want.deviceClass}` }));
+    }
+    return plan;
+}
+
+/** First step of a delete: no new data goes to the OSD, the cluster starts copying its data away. */
+export function planOut(cluster: string, id: number): Plan {
+    return [step.run(cephArgv(cluster, "osd", "out", osdName(id)), { what: `mark ${osdName(id)} out (its data moves to the other OSDs)` })];
+}
+
+/** The OSD's daemon and boot-time activation, by init system. */
+export function osdServices(family: OsFamily, cluster: string, id: number, osdFsid: string): { daemon: string; activation?: string } {
+    if (family === "alpine") return { daemon: `ceph-osd.${id}` };
+    // Debian's units read CLUSTER from /etc/default/ceph; the instance is the OSD number.
+    return { daemon: `ceph-osd@${id}`, activation: `ceph-volume@lvm-${id}-${osdFsid}` };
+}
+
+/** After safe-to-destroy said yes: stop, purge, tidy; wipe the device only when opted in. */
+export function planRemove(state: Pick<CephOsdState, "cluster" | "osdId" | "osdFsid" | "device" | "zapOnDelete">, family: OsFamily): Plan {
+    const { cluster, osdId: id } = state;
+    const svc = osdServices(family, cluster, id, state.osdFsid);
+    const dataDir = `/var/lib/ceph/osd/${cluster}-${id}`;
+    return [
+        family === "alpine"
+            ? step.run(["rc-service", svc.daemon, "stop"], { okExitCodes: [0, 1], what: `stop ${svc.daemon}` })
+            : step.run(["systemctl", "stop", svc.daemon], { okExitCodes: [0, 5], what: `stop ${svc.daemon}` }),
+        family === "alpine"
+            ? step.run(["rc-update", "del", svc.daemon], { okExitCodes: [0, 1], what: `do not start ${svc.daemon} at boot` })
+            : step.run(["systemctl", "disable", "--quiet", svc.daemon, ...(svc.activation ? [svc.activation] : [])], { okExitCodes: [0, 1], what: `do not start ${svc.daemon} at boot` }),
+        step.run(cephArgv(cluster, "osd", "purge", String(id), "--yes-i-really-mean-it"), { what: `purge ${osdName(id)} from the cluster (CRUSH, auth key, OSD map)` }),
+        // ceph-volume's activation mounts a tmpfs with the OSD's keyring here.
+        step.run(["sh", "-c", 'if mountpoint -q "$1"; then umount "$1"; fi; rmdir "$1" 2>/dev/null; exit 0', "baremetal-osd-dir", dataDir], { what: `unmount ${dataDir}` }),
+        ...(state.zapOnDelete
+            ? [step.run(["ceph-volume", "--cluster", cluster, "lvm", "zap", "--destroy", state.device], { lock: "lvm", timeoutMs: 15 * 60_000, what: `wipe ${state.device} (ceph-volume lvm zap --destroy)` })]
+            : []),
+        step.persist(),
+    ];
+}
+
+// ---- reading the box and the cluster ----------------------------------------------
+
+/**
+ * Everything create needs before it acts, in one SSH command: are the cluster's
+ * files there, what is the device really, which OSD LVs exist (and the devices
+ * their paths resolve to), what signature the device carries, the OSD map.
+ */
+export const probeScript = [
+    'c=$1 dev=$2 conf=$3 key=$4',
+    '[ -f "$conf" ] || { echo "no $conf" >&2; exit 10; }',
+    '[ -f "$key" ] || { echo "no $key" >&2; exit 11; }',
+    'command -v ceph-volume >/dev/null 2>&1 || { echo "ceph-volume is not installed" >&2; exit 12; }',
+    'case "$dev" in /*) path=$dev ;; *) path=/dev/$dev ;; esac',
+    'real=$(readlink -e -- "$path") || { echo "$path does not exist" >&2; exit 13; }',
+    '[ -b "$real" ] || { echo "$path ($real) is not a block device" >&2; exit 14; }',
+    'echo "real=$real"',
+    't=$(mktemp); trap \'rm -f "$t"\' EXIT',
+    'ceph-volume --cluster "$c" lvm list --format json >"$t" || exit 15',
+    'echo ==list==; cat "$t"',
+    'echo ==lvreal==',
+    'sed -n \'s/^ *"lv_path": "\\(.*\\)",*$/\\1/p\' "$t" | sort -u | while read -r p; do echo "$p $(readlink -f -- "$p")"; done',
+    'echo ==blkid==',
+    'blkid -p -o export -- "$real" 2>/dev/null',
+    'echo ==use==',
+    'grep -E "^$real[0-9p]*[[:space:]]" /proc/mounts',
+    'h=$(ls "/sys/class/block/${real##*/}/holders" 2>/dev/null | tr "\\n" " "); [ -z "$h" ] || echo "held by $h"',
+    'echo ==dump==',
+    `ceph --cluster "$c" --connect-timeout ${connectTimeoutSeconds} osd dump -f json || exit 16`,
+    'exit 0',
+].join("\n");
+
+export interface Probe {
+    /** The kernel device the declared path resolves to. */
+    real: string;
+    lvs: CephVolumeLv[];
+    /** LV path to the device it resolves to. */
+    lvReal: Map<string, string>;
+    /** blkid's signature of the device (TYPE, PTTYPE ...); empty when it carries none. */
+    signature: Record<string, string>;
+    /** Mounts and holders of the device, one per line; empty when unused. */
+    inUse: string;
+    dump: OsdDump;
+}
+
+/** Parses the probe script's output (exported for tests on captured output). */
+export function parseProbe(text: string): Probe {
+    const section = (name: string, next?: string): string => {
+        const start = text.indexOf(`==${name}==\n`);
+        if (start < 0) throw new Error(`the probe printed no ${name} section`);
+        const from = start + name.length + 5;
+        const end = next ? text.indexOf(`==${next}==\n`, from) : text.length;
+        return text.slice(from, end < 0 ? text.length : end);
+    };
+    const real = /^real=(.*)$/m.exec(text)?.[1] ?? "";
+    const lvReal = new Map<string, string>();
+    for (const line of section("lvreal", "blkid").split("\n")) {
+        const [p, r] = line.trim().split(" ");
+        if (p && r) lvReal.set(p, r);
+    }
+    const signature: Record<string, string> = {};
+    for (const line of section("blkid", "use").split("\n")) {
+        const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+        if (m && m[1] !== "DEVNAME") signature[m[1]] = m[2];
+    }
+    return { real, lvs: parseCephVolumeList(section("list", "lvreal")), lvReal, signature, inUse: section("use", "dump").trim(), dump: parseOsdDump(section("dump")) };
+}
+
+/** The block LV of the OSD that lives on the declared device, if any. */
+export function osdOnDevice(probe: Pick<Probe, "real" | "lvs" | "lvReal">, device: string): CephVolumeLv | undefined {
+    return probe.lvs.find(
+        (lv) =>
+            lv.type === "block" &&
+            (lv.devices.includes(probe.real) || lv.lvPath === device || `${lv.vgName}/${lv.lvName}` === device || probe.lvReal.get(lv.lvPath) === probe.real),
+    );
+}
+
+/**
+ * The OSD map and the CRUSH tree from ONE `ceph` process: the CLI reads commands
+ * from stdin when given none. Each `ceph` run costs a Python start and a fetch of
+ * the monitors' command table (5-15 s on a small TCG box, measured), so two
+ * commands in one run nearly halve a read.
+ */
+export function readArgv(cluster: string): string[] {
+    return cephArgv(cluster, "-f", "json");
+}
+export const readCommands = "osd dump\nosd tree\n";
+
+export interface LiveOsd {
+    dump: OsdDump;
+    entry?: OsdDumpEntry;
+    crush?: OsdCrushInfo;
+}
+
+/**
+ * Parses what `ceph -f json` printed for readCommands (one JSON document per line,
+ * in order; told apart by their keys so that a missing one is an error, not a
+ * mix-up), and finds the OSD with this fsid in them.
+ */
+export function parseRead(text: string, osdFsid: string): LiveOsd {
+    const docs = text.split("\n").filter((l) => l.trim().startsWith("{"));
+    const dumpText = docs.find((d) => d.includes('"osds"'));
+    const treeText = docs.find((d) => d.includes('"nodes"'));
+    if (!dumpText || !treeText) throw new Error(`ceph printed no ${dumpText ? "osd tree" : "osd dump"} (expected one JSON document per command):\n${text.slice(0, 400)}`);
+    const dump = parseOsdDump(dumpText);
+    const entry = dump.osds.find((o) => o.uuid === osdFsid);
+    const out: LiveOsd = { dump };
+    if (entry) {
+        out.entry = entry;
+        const crush = osdCrushInfo(parseOsdTree(treeText), entry.id);
+        if (crush) out.crush = crush;
+    }
+    return out;
+}
+
+/**
+ * Reads in flight, by box and cluster. A refresh reads every OSD of a box at once;
+ * they all need the same cluster-wide maps, so they share one `ceph` run. Only a
+ * read already under way is shared (never a finished one): nothing is cached.
+ */
+const inFlight = new Map<string, Promise<string>>();
+
+async function clusterMaps(host: Host, cluster: string, shared: boolean): Promise<string> {
+    const key = `${host.target}|${cluster}`;
+    const running = shared ? inFlight.get(key) : undefined;
+    if (running) return running;
+    const p = host.run(readArgv(cluster), { stdin: readCommands, what: `read the OSD map and CRUSH tree of cluster ${cluster}`, timeoutMs: 5 * 60_000 }).then((o) => o.stdout);
+    if (shared) {
+        inFlight.set(key, p);
+        const forget = () => inFlight.get(key) === p && inFlight.delete(key);
+        p.then(forget, forget);
+    }
+    return p;
+}
+
+/** The live OSD; `shared` only for a plain read (after a change, a read must start after it). */
+async function readLive(host: Host, cluster: string, osdFsid: string, shared = false): Promise<LiveOsd> {
+    return parseRead(await clusterMaps(host, cluster, shared), osdFsid);
+}
+
+async function probe(host: Host, inputs: CephOsdInputs): Promise<Probe> {
+    const f = clusterFiles(inputs.cluster);
+    const out = await host.exec(["sh", "-c", probeScript, "baremetal-ceph-probe", inputs.cluster, inputs.device, f.conf, f.bootstrapOsdKeyring], {
+        what: `look at ${inputs.device} and cluster ${inputs.cluster}`,
+        timeoutMs: 5 * 60_000,
+    });
+    const why = out.stderr.trim().split("\n").slice(-3).join("; ");
+    switch (out.exitCode) {
+        case 0:
+            return parseProbe(out.stdout);
+        case 10:
+        case 11:
+            throw new RefusedError(
+                `${host.target} does not belong to Ceph cluster ${inputs.cluster}: ${why}`,
+                `Make the box a cluster member first: copy ${f.conf}, ${f.adminKeyring} and ${f.bootstrapOsdKeyring} (ceph auth get client.bootstrap-osd) from a monitor`,
+            );
+        case 12:
+            throw new RefusedError(`ceph-volume is not installed on ${host.target}`, "Install the ceph-osd package (it ships ceph-volume) on that box");
+        case 13:
+        case 14:
+            throw new RefusedError(`device ${inputs.device} on ${host.target}: ${why}`, "Check the device field against `lsblk` on that box");
+        default:
+            throw new Error(`looking at ${inputs.device} and cluster ${inputs.cluster} on ${host.target} failed (exit ${out.exitCode}): ${why || out.stdout.trim().slice(-400)}\n  next: check that the monitors answer (\`ceph -s\` on that box)`);
+    }
+}
+
+// ---- operations -------------------------------------------------------------------
+
+function hostFor(conn: HostConnection, ctx: OperationContext): Host {
+    return new Host(conn, { log: ctx.log });
+}
+
+function stateFrom(inputs: CephOsdInputs, lv: Pick<CephVolumeLv, "lvPath" | "devices">, live: LiveOsd): CephOsdState {
+    const entry = live.entry as OsdDumpEntry;
+    const crush = live.crush;
+    const weight = crush?.crushWeight ?? 0;
+    const location = crush?.location ?? {};
+    return {
+        connection: inputs.connection,
+        device: inputs.device,
+        cluster: inputs.cluster,
+        adopt: inputs.adopt,
+        zapOnDelete: inputs.zapOnDelete,
+        drainTimeoutSeconds: inputs.drainTimeoutSeconds,
+        osdId: entry.id,
+        osdFsid: entry.uuid,
+        clusterFsid: live.dump.fsid,
+        deviceClass: crush?.deviceClass ?? "",
+        // The declared weight when CRUSH holds the same (it stores 16.16 fixed point): no diff on every refresh.
+        crushWeight: inputs.crushWeight !== undefined && sameWeight(inputs.crushWeight, weight) ? inputs.crushWeight : weight,
+        crushLocation: location,
+        hostName: location.host ?? "",
+        lvPath: lv.lvPath,
+        devices: lv.devices,
+        up: entry.up,
+        in: entry.in,
+        reweight: entry.weight,
+    };
+}
+
+async function create(inputs: CephOsdInputs, ctx: OperationContext): Promise<{ id: string; outs: CephOsdState }> {
+    const host = hostFor(inputs.connection, ctx);
+    const before = await probe(host, inputs);
+    let lv = osdOnDevice(before, inputs.device);
+    if (lv) {
+        await adoptExisting(host, inputs, lv, before, ctx);
+    } else {
+        assertDeviceFree(host, inputs.device, before);
+        ctx.log.info(`creating a bluestore OSD on ${inputs.device} (${before.real}) in cluster ${inputs.cluster} (${before.dump.fsid}); this takes a minute or more`);
+        const t0 = Date.now();
+        await host.apply(planCreate(inputs));
+        lv = osdOnDevice(await probe(host, inputs), inputs.device);
+        if (!lv) throw new Error(`ceph-volume reported success but no OSD is found on ${inputs.device} on ${host.target}; see \`ceph-volume lvm list\` there`);
+        ctx.log.info(`created osd.${lv.osdId} on ${inputs.device} in ${seconds(Date.now() - t0)}`);
+        await host.apply(planTag(lv.lvPath));
+    }
+    const live = await settleCrush(host, inputs, lv.osdFsid, ctx);
+    ctx.log.info(`osd.${live.entry?.id} (${lv.osdFsid}) on ${inputs.device}: ${live.entry?.up ? "up" : "down"}, ${live.entry?.in ? "in" : "out"}`);
+    return { id: lv.osdFsid, outs: stateFrom(inputs, lv, live) };
+}
+
+/** Applies the declared CRUSH settings that differ from the live ones; returns the live state after. */
+async function settleCrush(host: Host, inputs: CephOsdInputs, osdFsid: string, ctx: OperationContext): Promise<LiveOsd> {
+    let live = await readLive(host, inputs.cluster, osdFsid);
+    if (!live.entry) throw new Error(`OSD ${osdFsid} on ${inputs.device} is not in the OSD map of cluster ${inputs.cluster} on ${host.target}; run \`pulumi refresh\``);
+    if (!live.crush) {
+        // A new OSD enters CRUSH when its daemon first boots; until then there is nothing to compare with.
+        live = await waitInCrush(host, inputs, osdFsid, ctx);
+    }
+    const plan = planCrush(inputs.cluster, live.entry?.id as number, live.crush as OsdCrushInfo, inputs);
+    if (plan.length === 0) return live;
+    await host.apply(plan);
+    return readLive(host, inputs.cluster, osdFsid);
+}
+
+async function waitInCrush(host: Host, inputs: CephOsdInputs, osdFsid: string, ctx: OperationContext): Promise<LiveOsd> {
+    const deadline = Date.now() + 10 * 60_000;
+    for (;;) {
+        const live = await readLive(host, inputs.cluster, osdFsid);
+        if (live.crush) return live;
+        if (Date.now() > deadline) {
+            throw new Error(`osd.${live.entry?.id} on ${host.target} has not entered the CRUSH map after 10 minutes: its daemon probably did not start; see \`journalctl -u ceph-osd@${live.entry?.id}\` there`);
+        }
+        ctx.log.progress(`waiting for osd.${live.entry?.id} to boot and enter the CRUSH map`);
+        await sleep(drainPollMs);
+    }
+}
+
+/** Takes over an OSD found on the device: ours from an interrupted run, or anyone's with adopt. */
+async function adoptExisting(host: Host, inputs: CephOsdInputs, lv: CephVolumeLv, before: Probe, ctx: OperationContext): Promise<void> {
+    const where = `${inputs.device} on ${host.target}`;
+    if (lv.clusterFsid !== before.dump.fsid) {
+        throw new RefusedError(
+            `${where} carries osd.${lv.osdId} of another cluster (fsid ${lv.clusterFsid}; this cluster is ${before.dump.fsid})`,
+            `If that data is not needed, wipe the device by hand (ceph-volume lvm zap --destroy ${inputs.device}), or choose another device`,
+        );
+    }
+    const entry = before.dump.osds.find((o) => o.uuid === lv.osdFsid);
+    if (!entry) {
+        throw new RefusedError(
+            `${where} carries the remains of osd.${lv.osdId} (fsid ${lv.osdFsid}), which is no longer in cluster ${inputs.cluster} (purged)`,
+            `If that data is not needed, wipe the device by hand (ceph-volume lvm zap --destroy ${inputs.device}) and run \`pulumi up\` again`,
+        );
+    }
+    const ours = lv.tags.includes(ownTag);
+    if (!ours && !inputs.adopt) {
+        throw new RefusedError(
+            `${where} already holds osd.${entry.id} (fsid ${lv.osdFsid}, ${entry.up ? "up" : "down"}, ${entry.in ? "in" : "out"}), not created by pulumi-baremetal`,
+            "Set adopt: true to manage that OSD (it is kept as it is, with its data), or choose another device",
+        );
+    }
+    ctx.log.info(`${where} already holds osd.${entry.id} (${lv.osdFsid}): adopting it, not re-creating it`);
+    if (!entry.up) {
+        // Prepared but never activated (an interrupted create), or stopped: activate it (starts the daemon).
+        await host.apply([
+            step.run(["ceph-volume", "--cluster", inputs.cluster, "lvm", "activate", String(entry.id), lv.osdFsid], { lock: "lvm", timeoutMs: 15 * 60_000, what: `activate osd.${entry.id}` }),
+        ]);
+    }
+    if (!ours) await host.apply(planTag(lv.lvPath));
+}
+
+function assertDeviceFree(host: Host, device: string, p: Probe): void {
+    const sig = Object.entries(p.signature).filter(([k]) => ["TYPE", "PTTYPE", "PART_ENTRY_TYPE"].includes(k));
+    if (sig.length > 0 || p.inUse !== "") {
+        const what = [...sig.map(([k, v]) => `${k}=${v}`), ...(p.inUse ? [p.inUse] : [])].join(", ");
+        throw new RefusedError(
+            `${device} (${p.real}) on ${host.target} is not empty: ${what}`,
+            "An OSD needs a device with no partition table, file system or LVM on it. If its data is not needed, wipe it by hand (wipefs -a, or ceph-volume lvm zap), or choose another device",
+        );
+    }
+}
+
+async function read(_id: string, props: CephOsdState, ctx: OperationContext): Promise<CephOsdState | undefined> {
+    const host = hostFor(props.connection, ctx);
+    const live = await readLive(host, props.cluster, props.osdFsid, true);
+    if (!live.entry) return undefined;
+    // The last value stands for the declared weight: it is kept when CRUSH still holds the same.
+    return stateFrom({ ...props, deviceClass: props.deviceClass, crushLocation: props.crushLocation }, props, live);
+}
+
+async function update(_id: string, olds: CephOsdState, news: CephOsdInputs, ctx: OperationContext): Promise<CephOsdState> {
+    const host = hostFor(news.connection, ctx);
+    const live = await settleCrush(host, news, olds.osdFsid, ctx);
+    return stateFrom(news, olds, live);
+}
+
+/** One answer of safe-to-destroy, with the text Ceph gave for it. */
+export interface DrainAnswer extends SafeToDestroy {
+    message: string;
+}
+
+export interface DrainDeps {
+    ask(): Promise<DrainAnswer>;
+    now(): number;
+    sleep(ms: number): Promise<void>;
+    progress(message: string): void;
+}
+
+export type DrainOutcome = { safe: true; waitedMs: number; asks: number } | { safe: false; waitedMs: number; asks: number; last: DrainAnswer };
+
+/**
+ * Asks safe-to-destroy until it says yes or the time is up. Pure sequencing:
+ * the unit tier drives it with a fake answer sequence, the lab with the real ceph.
+ */
+export async function waitSafeToDestroy(id: number, timeoutMs: number, deps: DrainDeps, pollMs = drainPollMs): Promise<DrainOutcome> {
+    const start = deps.now();
+    for (let asks = 1; ; asks++) {
+        const a = await deps.ask();
+        const waitedMs = deps.now() - start;
+        if (a.safe.includes(id)) return { safe: true, waitedMs, asks };
+        if (waitedMs >= timeoutMs) return { safe: false, waitedMs, asks, last: a };
+        deps.progress(`osd.${id}: not yet safe to destroy after ${Math.round(waitedMs / 1000)}s: ${describeDrain(id, a)}`);
+        await deps.sleep(pollMs);
+    }
+}
+
+export function describeDrain(id: number, a: DrainAnswer): string {
+    const why: string[] = [];
+    if (a.storedPgs.includes(id)) why.push("it still stores PGs");
+    if (a.active.includes(id)) why.push("PGs are still mapped to it");
+    if (a.missingStats.includes(id)) why.push("the manager has no PG stats for it yet");
+    const msg = a.message.trim();
+    return [why.join(", ") || "not safe", msg ? `(ceph: ${msg})` : ""].filter((s) => s !== "").join(" ");
+}
+
+async function askSafeToDestroy(host: Host, cluster: string, id: number): Promise<DrainAnswer> {
+    // Exit 16 (EBUSY) means "not safe yet"; the JSON still says why.
+    const out = await host.run(cephArgv(cluster, "osd", "safe-to-destroy", osdName(id), "-f", "json"), { okExitCodes: [0, 16], what: `ask whether osd.${id} is safe to destroy`, timeoutMs: 5 * 60_000 });
+    const text = out.stdout.trim();
+    const answer = text.startsWith("{") ? parseSafeToDestroy(text) : { safe: [], active: [], missingStats: [], storedPgs: [] };
+    return { ...answer, message: out.stderr.trim().split("\n").filter((l) => !/^\d{4}-\d\d-\d\dT/.test(l)).join(" ") };
+}
+
+async function remove(_id: string, props: CephOsdState, ctx: OperationContext): Promise<void> {
+    const host = hostFor(props.connection, ctx);
+    const family = (await host.facts()).family;
+    const live = await readLive(host, props.cluster, props.osdFsid);
+    const entry = live.entry;
+    if (!entry) {
+        ctx.log.info(`OSD ${props.osdFsid} (osd.${props.osdId}) is no longer in cluster ${props.cluster}: nothing to purge`);
+        if (props.zapOnDelete) await zapIfStillOurs(host, props, ctx);
+        return;
+    }
+    const id = entry.id;
+    const where = `osd.${id} (${props.device} on ${host.target})`;
+    if (entry.in) await host.apply(planOut(props.cluster, id));
+    ctx.log.info(`${where} is out; waiting until \`ceph osd safe-to-destroy\` agrees (at most ${props.drainTimeoutSeconds}s)`);
+    const outcome = await waitSafeToDestroy(id, props.drainTimeoutSeconds * 1000, {
+        ask: () => askSafeToDestroy(host, props.cluster, id),
+        now: () => Date.now(),
+        sleep,
+        progress: (m) => ctx.log.progress(m),
+    });
+    if (!outcome.safe) {
+        throw new Error(
+            `${where} is still not safe to destroy after ${Math.round(outcome.waitedMs / 1000)}s: ${describeDrain(id, outcome.last)}. ` +
+                "It was NOT destroyed: it is marked out and still running, with its data.\n" +
+                `  next: see why with \`ceph -s\` and \`ceph pg ls-by-osd ${id}\` (a full cluster, too few OSDs for a pool's size, or recovery paused by noout/nobackfill/norecover flags); ` +
+                `when recovery is done run the delete again (or raise drainTimeoutSeconds). To keep the OSD instead: \`ceph osd in ${id}\``,
+        );
+    }
+    ctx.log.info(`${where} is safe to destroy (after ${Math.round(outcome.waitedMs / 1000)}s, ${outcome.asks} asks): stopping and purging it${props.zapOnDelete ? ", then wiping the device" : "; the device keeps its LVM volumes (zapOnDelete is not set)"}`);
+    const t0 = Date.now();
+    await host.apply(planRemove({ ...props, osdId: id }, family));
+    ctx.log.info(`removed osd.${id}: drained in ${seconds(outcome.waitedMs)}, stopped and purged${props.zapOnDelete ? " and wiped" : ""} in ${seconds(Date.now() - t0)}`);
+}
+
+/** With zapOnDelete, an OSD purged by hand still gets its device wiped, but only if the LV is still this OSD's. */
+async function zapIfStillOurs(host: Host, props: CephOsdState, ctx: OperationContext): Promise<void> {
+    const p = await probe(host, props as unknown as CephOsdInputs);
+    const lv = osdOnDevice(p, props.device);
+    if (!lv || lv.osdFsid !== props.osdFsid) {
+        ctx.log.info(`${props.device} no longer holds OSD ${props.osdFsid}: not wiping it`);
+        return;
+    }
+    const family = (await host.facts()).family;
+    await host.apply(planRemove(props, family).filter((s) => s.kind === "run" && s.argv[0] === "ceph-volume"));
+}
+
+function seconds(ms: number): string {
+    return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+export const cephOsd: ResourceKind<CephOsdInputs, CephOsdState> = { check, diff, create, read, update, delete: remove };
