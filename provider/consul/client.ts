@@ -95,13 +95,25 @@ abstract class ConsulApi {
         this.target = `Consul at ${conn.scheme ?? "http"}://${conn.address}`;
     }
 
+    /**
+     * Every call here is idempotent (plain set/delete, register/deregister, reads),
+     * so a connection reset is retried: under many parallel resources a pooled
+     * keep-alive socket that the agent has just closed is reset on reuse (9 of 100
+     * Machine creates failed so in bench/noopUp.ts before this).
+     */
     protected async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-        try {
-            return await fn();
-        } catch (err) {
-            const status = statusOf(err);
-            if (this.notFoundAsNull && status === 404) return null as T;
-            throw this.explain(operation, err, status);
+        for (let attempt = 1; ; attempt++) {
+            try {
+                return await fn();
+            } catch (err) {
+                const status = statusOf(err);
+                if (this.notFoundAsNull && status === 404) return null as T;
+                if (status === undefined && isReset(err) && attempt < resetRetries) {
+                    await new Promise((r) => setTimeout(r, 100 * attempt));
+                    continue;
+                }
+                throw this.explain(operation, err, status);
+            }
         }
     }
 
@@ -120,6 +132,13 @@ abstract class ConsulApi {
         }
         return new RemoteError(this.target, operation, redact(detail, this.conn.token), hint);
     }
+}
+
+const resetRetries = 3;
+
+function isReset(err: unknown): boolean {
+    const e = err as { code?: string; message?: string };
+    return ["ECONNRESET", "EPIPE", "ECONNABORTED"].includes(e.code ?? "") || /socket hang up/i.test(e.message ?? "");
 }
 
 function statusOf(err: unknown): number | undefined {
