@@ -263,11 +263,16 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
     });
 
     it("a delete that cannot become safe fails after its timeout: the OSD is left out but running, with its data", async () => {
-        // Recovery paused by the cluster's own flags: the OSD's PGs cannot move away.
         await stack.setConfig("drainTimeoutSeconds", "30");
         await stack.up();
         const b = (await outputsOf())["osd-b"];
-        await ceph("ceph osd set nobackfill && ceph osd set norecover && ceph osd set norebalance");
+        // Make osd-b hold the only copy of some PG: stop the OSD it shares one with (noout: it stays in),
+        // and pause recovery so that the copy cannot be rebuilt elsewhere in time. Ceph's own answer
+        // must then be "not safe". (With every OSD up and min_size 1, the other replica suffices: safe.)
+        const pgs = JSON.parse(await ceph(`ceph pg ls-by-osd osd.${b.osdId} -f json`)) as { pg_stats: { pgid: string; acting: number[] }[] };
+        const partner = pgs.pg_stats.flatMap((p) => p.acting).find((id) => id !== b.osdId);
+        assert.notStrictEqual(partner, undefined, `osd-b shares a PG with another OSD: ${JSON.stringify(pgs.pg_stats)}`);
+        await ceph(`ceph osd set noout && ceph osd set nobackfill && ceph osd set norecover && ceph osd set norebalance && systemctl stop ceph-osd@${partner}`);
         try {
             const without = osds.filter((o) => o.name !== "osd-b");
             await stack.setConfig("osds", JSON.stringify(without));
@@ -278,15 +283,16 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
             const live = (await dump()).osds.find((o) => o.uuid === b.osdFsid);
             assert.deepStrictEqual([live?.up, live?.in], [1, 0]);
             assert.match(await stack.exportState(), /::osd-b"/, "still in the stack");
-            if (capture) await save("safe-to-destroy-busy-remapped.txt", (await sh.try(vmName, `ceph osd safe-to-destroy osd.${b.osdId} -f json >/tmp/bm-std.out 2>/tmp/bm-std.err; rc=$?; cat /tmp/bm-std.out; echo; echo exit=$rc; cat /tmp/bm-std.err`)).stdout);
+            if (capture) await save("safe-to-destroy-busy-last-copy.txt", (await sh.try(vmName, `ceph osd safe-to-destroy osd.${b.osdId} -f json >/tmp/bm-std.out 2>/tmp/bm-std.err; rc=$?; cat /tmp/bm-std.out; echo; echo exit=$rc; cat /tmp/bm-std.err`)).stdout);
         } finally {
-            await ceph("ceph osd unset nobackfill; ceph osd unset norecover; ceph osd unset norebalance");
+            await ceph(`systemctl start ceph-osd@${partner}; ceph osd unset nobackfill; ceph osd unset norecover; ceph osd unset norebalance; ceph osd unset noout`);
         }
         await ceph(`ceph osd in osd.${b.osdId}`);
         await stack.setConfig("osds", JSON.stringify(osds));
         await stack.setConfig("drainTimeoutSeconds", "900");
         await stack.up();
         await waitActiveClean(sh, vmName, 600_000);
+        assert.strictEqual(await poolChecksums(), sums, "the pool's data is intact");
     });
 
     it("deletes an OSD holding data: waits until safe-to-destroy, then purges; no zap without the opt-in; data readable", async () => {

@@ -243,6 +243,11 @@ describe("Ceph parsers on output captured in the lab (ceph 16.2)", () => {
         // With -f json, Pacific answers "not safe" with exit status 0: the JSON is what counts.
         assert.match(text, /^exit=0$/m);
     });
+    it("ceph osd safe-to-destroy: an out OSD holding the last copy of a PG (its partner down) is not safe", () => {
+        const text = fixture("safe-to-destroy-busy-last-copy.txt");
+        const a = parseSafeToDestroy(text.split("\n").find((l) => l.startsWith("{")) ?? "");
+        assert.deepStrictEqual([a.safe, a.active], [[], [1]]);
+    });
     it("ceph health: status and checks (the lab's manager runs without Python modules on purpose)", () => {
         const h = parseHealth(fixture("health-warn.json"));
         assert.deepStrictEqual(h, { status: "HEALTH_ERR", checks: { MGR_MODULE_ERROR: "10 mgr modules have failed" } });
