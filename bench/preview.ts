@@ -19,6 +19,7 @@ import { generateInventory, inventoryYaml, loopbackAddress, sshEndpoints } from 
 import { CountingListeners } from "./lib/listeners";
 import { benchProject, checkoutRoot, fullMode, peakMemoryOf, providerBytes, ratio, resourcesOf, timed } from "./lib/programs";
 import { summarise } from "./lib/traceSummary";
+import { openvpnStaticKey } from "../test/helpers/keys";
 
 /** BENCH_PREVIEW_SIZES=10,250 picks other sizes; BENCH_PREVIEW_NO_UP=1 skips the floor's `up` (state size). */
 const sizes = process.env.BENCH_PREVIEW_SIZES ? process.env.BENCH_PREVIEW_SIZES.split(",").map(Number) : fullMode ? [10, 100, 1000] : [10, 100];
@@ -104,7 +105,7 @@ async function seedPreview(machines: number, key: { hostKey: string; privateKey:
         fs.symlinkSync(seedDir, path.join(project.dir, "program"));
         await project.stack.setConfig("sshPrivateKey", Buffer.from(key.privateKey).toString("base64"), true);
         await project.stack.setConfig("bmcPassword", "bench-bmc-password", true);
-        await project.stack.setConfig("openvpnKey", Buffer.from("-----BEGIN OpenVPN Static key V1-----\nbench\n-----END OpenVPN Static key V1-----\n").toString("base64"), true);
+        await project.stack.setConfig("openvpnKey", Buffer.from(openvpnStaticKey()).toString("base64"), true);
         const memory = peakMemoryOf(project.dir);
         const t = await timed(() => project.stack.preview());
         const peakMiB = memory.stop();

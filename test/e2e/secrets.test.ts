@@ -21,6 +21,7 @@ import { PulumiStack } from "../helpers/pulumi";
 import { assertNoSecretIn, assertStateEncrypted, secretFragments } from "../helpers/secrets";
 import { generateKeyPair, startSshd, TestSshd } from "../helpers/sshd";
 import { requireTools } from "../helpers/tools";
+import { openvpnStaticKey } from "../helpers/keys";
 
 const instance = "e2esecrets";
 const mac = "52:54:00:b0:00:99";
@@ -68,12 +69,7 @@ describe("secrets stay secret under the real pulumi CLI, on success and on failu
             wrongKey: stranger.privateKey,
             consulToken: "e2e-consul-token-5f0c2a",
             bmcPassword: "bmc-e2e-Pw-81d3",
-            staticKey: [
-                "-----BEGIN OpenVPN Static key V1-----",
-                ...Array.from({ length: 16 }, (_, i) => `${(i * 7919).toString(16).padStart(8, "0")}${"5ec7e7".repeat(4)}`.slice(0, 32)),
-                "-----END OpenVPN Static key V1-----",
-                "",
-            ].join("\n"),
+            staticKey: openvpnStaticKey(),
         };
         // The PXE server's descriptor, as a PxeServer would have left it (inside the sandbox).
         const pool = new SshPool();

@@ -18,6 +18,7 @@ import { assertNoSecretIn, secretFragments } from "../helpers/secrets";
 import { startSshd, TestSshd } from "../helpers/sshd";
 import { casesFor, FieldSpec, HostileCase, hostileTables, secretCanary } from "./hostileCases";
 import { inputFieldsOf } from "./inputFields";
+import { openvpnStaticKey } from "../helpers/keys";
 
 type Json = Record<string, unknown>;
 type Segment = string | number;
@@ -31,12 +32,7 @@ const figures: Record<string, { fields: number; cases: number; rejected: number;
 
 // ---- baselines: one valid input per kind (two where fields exclude each other) ----------
 
-const staticKey = [
-    "-----BEGIN OpenVPN Static key V1-----",
-    ...Array.from({ length: 16 }, (_, i) => `${i.toString(16).repeat(2)}4f3e2d1c0b0a09080706050403020100`.slice(0, 32)),
-    "-----END OpenVPN Static key V1-----",
-    "",
-].join("\n");
+const staticKey = openvpnStaticKey();
 const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 interface Secrets {

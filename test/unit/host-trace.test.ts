@@ -7,6 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { recordTrace, traceEnvVar, traceFile, traceFormatVersion, traceTarget } from "../../provider/host/trace";
 import { readTrace, summarise, summariseEvents, targetOf } from "../../bench/lib/traceSummary";
+import { throwawayPrivateKey } from "../helpers/keys";
 
 describe("host trace", () => {
     let dir: string;
@@ -32,16 +33,17 @@ describe("host trace", () => {
     });
 
     it("names the target by address, port, user and jump chain, never by a credential", () => {
+        const privateKey = throwawayPrivateKey();
         const t = traceTarget({
             host: "198.51.100.11",
             port: 2222,
             user: "admin",
-            privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAsecretkeymaterial\n-----END OPENSSH PRIVATE KEY-----",
+            privateKey,
             password: "hunter2-password",
             proxy: { host: "198.51.100.12", password: "jump-password", proxy: { host: "198.51.100.10", user: "bastion" } },
         });
         assert.deepStrictEqual(t, { host: "198.51.100.11", port: 2222, user: "admin", via: ["bastion@198.51.100.10:22", "root@198.51.100.12:22"] });
-        assert.ok(!JSON.stringify(t).includes("secret") && !JSON.stringify(t).includes("password"));
+        assert.ok(!JSON.stringify(t).includes("PRIVATE KEY") && !JSON.stringify(t).includes("password"));
         assert.strictEqual(targetOf({ ...t, v: 1, event: "connect", start: 0, durationMs: 0, ok: true, pid: 1 }), "admin@198.51.100.11:2222 via root@198.51.100.12:22 via bastion@198.51.100.10:22");
     });
 

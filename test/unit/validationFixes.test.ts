@@ -14,6 +14,7 @@ import { machine } from "../../provider/resources/machine";
 import { nbdVolume } from "../../provider/resources/nbdVolume";
 import { ovsBridge } from "../../provider/resources/ovsBridge";
 import { pxeServer } from "../../provider/resources/pxeServer";
+import { openvpnStaticKey } from "../helpers/keys";
 
 const connection = { host: "198.51.100.11", hostKey: "SHA256:" + "A".repeat(43), password: "pw" };
 
@@ -37,7 +38,7 @@ describe("validation fixes found by the hostile-input suite", () => {
         assert.match(messages(nbdVolume.check, { ...nbd, exportAddress: "198.18.1.256" }).join("\n"), /^exportAddress: "198\.18\.1\.256" is not a host name or IP address/m);
         const guest = { connection, name: "g", memoryMiB: 64, nics: [{ bridge: "br0", mac: "52:54:00:00:00:01" }] };
         assert.match(messages(kvmGuest.check, { ...guest, disks: [{ nbd: { host: "999.1.1.1", export: "x" } }] }).join("\n"), /^disks\[0\]\.nbd\.host: /m);
-        const key = ["-----BEGIN OpenVPN Static key V1-----", ...Array(16).fill("0".repeat(32)), "-----END OpenVPN Static key V1-----"].join("\n");
+        const key = openvpnStaticKey();
         assert.match(messages(ovsBridge.check, { connection, name: "br0", tunnels: [{ name: "t0", key, remote: "a..b" }] }).join("\n"), /^tunnels\[0\]\.remote: /m);
     });
 
