@@ -55,13 +55,19 @@ bmc_port_base=9000   # ipmi_sim's VM channel, on the namespace's loopback
 
 # ---- topology ------------------------------------------------------------------------
 vms=()
-declare -A vm_index vm_role vm_boot vm_power vm_mem vm_nics vm_ndisks vm_disksize vm_consul
+declare -A vm_index vm_role vm_boot vm_power vm_mem vm_nics vm_ndisks vm_disksizes vm_consul
 while read -r name index role boot power mem nics disks consul; do
     case "$name" in ''|'#'*) continue ;; esac
     vms+=("$name")
     vm_index[$name]=$index vm_role[$name]=$role vm_boot[$name]=$boot vm_power[$name]=$power
     vm_mem[$name]=$mem vm_nics[$name]=$nics vm_consul[$name]=$consul
-    vm_ndisks[$name]=${disks%%x*} vm_disksize[$name]=${disks#*x}
+    # disks: NxSIZE, or groups of them joined by + (4x6G+2x1G: vda-vdd 6G, vde-vdf 1G)
+    sizes=()
+    IFS=+ read -ra groups <<<"$disks"
+    for g in "${groups[@]}"; do
+        for ((j = 0; j < ${g%%x*}; j++)); do sizes+=("${g#*x}"); done
+    done
+    vm_ndisks[$name]=${#sizes[@]} vm_disksizes[$name]="${sizes[*]}"
 done <"$here/topology.txt"
 consul_server=
 for v in "${vms[@]}"; do [ "${vm_consul[$v]}" = server ] && consul_server=$v; done
@@ -314,8 +320,9 @@ write_vm() {
                -device "virtio-net-pci,netdev=n$i,mac=$(mac "$v" "$n")")
         i=$((i + 1))
     done
+    local sizes; read -ra sizes <<<"${vm_disksizes[$v]}"
     for ((i = 0; i < vm_ndisks[$v]; i++)); do
-        [ -f "$d/disk$i.raw" ] || truncate -s "${vm_disksize[$v]}" "$d/disk$i.raw"
+        [ -f "$d/disk$i.raw" ] || truncate -s "${sizes[$i]}" "$d/disk$i.raw"
         args+=(-drive "file=$d/disk$i.raw,if=none,id=d$i,format=raw,discard=unmap"
                -device "virtio-blk-pci,drive=d$i,serial=bm-$v-$i")
     done

@@ -1,0 +1,141 @@
+// The fault harness of the lab tier: runs a resource kind's create, update or
+// delete in this process against a lab VM through a TCP proxy (test/helpers/
+// tcpProxy.ts, a test double for a bad network), and cuts every connection to
+// that VM while a chosen plan step is running. Then the same operation runs
+// again, as the engine would on the next `pulumi up` (a failed create left
+// nothing in the state, so it creates again; a failed update keeps the old
+// state and updates again; a failed delete keeps the resource and deletes
+// again), and the test looks at the VM directly (not through the proxy) for
+// duplicates and lost data.
+//
+// Why in-process and not through the CLI: the cut must land inside one named
+// step, and only this process sees the step labels as they start (the
+// Reporter's `progress`, which the engine shows as transient status). The
+// kind's code, the host layer, OpenSSH in the VM and the real tools are the
+// same as under `pulumi up`.
+import * as assert from "assert";
+import * as fs from "fs";
+import { HostConnection, sharedPool } from "../../provider/host";
+import type { OperationContext, Reporter } from "../../provider/core/resource";
+import { TcpProxy } from "../helpers/tcpProxy";
+import { Lab, LabShell, readLab, labJsonPath } from "./lab";
+
+/** What one interrupted operation did: the step it was cut in and the error it gave. */
+export interface CutOutcome {
+    /** The label of the step running when the cut came (`[3/7] create array /dev/md20 …`). */
+    step: string;
+    error: Error;
+    /** Connections dropped by the cut. */
+    dropped: number;
+    seconds: number;
+}
+
+export class FaultLab {
+    readonly sh: LabShell;
+    private readonly proxies = new Map<string, TcpProxy>();
+    private readonly privateKey: string;
+
+    private constructor(readonly lab: Lab) {
+        this.sh = new LabShell(lab);
+        this.privateKey = fs.readFileSync(lab.ssh.privateKeyPath, "utf8");
+    }
+
+    /** A proxy in front of each named VM's sshd. */
+    static async open(vmNames: string[]): Promise<FaultLab> {
+        if (!fs.existsSync(labJsonPath)) throw new Error(`the lab is not running (no ${labJsonPath}); start it with \`bash lab/lab.sh start\` or run \`npm test\``);
+        const f = new FaultLab(readLab());
+        for (const name of vmNames) {
+            const vm = f.sh.vm(name);
+            f.proxies.set(name, await new TcpProxy(vm.ssh.port, vm.ssh.host).start());
+        }
+        return f;
+    }
+
+    /** How the provider reaches the VM: through its proxy, with the VM's pinned host key. */
+    connection(vmName: string): HostConnection {
+        const vm = this.sh.vm(vmName);
+        return { host: "127.0.0.1", port: this.proxy(vmName).port, user: vm.ssh.user, privateKey: this.privateKey, hostKey: vm.ssh.hostKey };
+    }
+
+    proxy(vmName: string): TcpProxy {
+        const p = this.proxies.get(vmName);
+        if (!p) throw new Error(`no proxy for ${vmName}; name it in FaultLab.open`);
+        return p;
+    }
+
+    /**
+     * Runs `op` and cuts every connection to `vmName` `delayMs` after a step whose
+     * label matches `step` starts (so that its command is on the wire and running).
+     * The operation must fail because of the cut; the error is returned.
+     */
+    async cutDuring(vmName: string, step: RegExp, op: (ctx: OperationContext) => Promise<unknown>, delayMs = 700): Promise<CutOutcome> {
+        const proxy = this.proxy(vmName);
+        let cutStep: string | undefined;
+        let dropped = 0;
+        let timer: NodeJS.Timeout | undefined;
+        const seen: string[] = [];
+        const log = reporter((label) => {
+            seen.push(label);
+            if (cutStep !== undefined || timer !== undefined || !step.test(label)) return;
+            timer = setTimeout(() => {
+                cutStep = label;
+                dropped = proxy.cutAll();
+            }, delayMs);
+        });
+        const t0 = Date.now();
+        let error: Error | undefined;
+        try {
+            await op({ log });
+        } catch (e) {
+            error = e as Error;
+        } finally {
+            if (timer) clearTimeout(timer);
+        }
+        const steps = seen.map((s) => `  ${s}`).join("\n");
+        assert.ok(cutStep !== undefined, `no step matching ${step} ran long enough to be cut (${delayMs} ms); steps seen:\n${steps}\n${error ? `error: ${error.message}` : "the operation succeeded"}`);
+        assert.ok(error, `the operation succeeded although the connection was cut during ${cutStep}`);
+        assert.match(error.message, /dropped|connection lost|may or may not have completed/i, `the operation failed for another reason than the cut: ${error.message}`);
+        return { step: stripTarget(cutStep), error, dropped, seconds: (Date.now() - t0) / 1000 };
+    }
+
+    /** Runs `op` again with nothing cut, as the next `pulumi up` would; prints its steps. */
+    async rerun<T>(op: (ctx: OperationContext) => Promise<T>): Promise<{ result: T; seconds: number; steps: string[] }> {
+        const steps: string[] = [];
+        const t0 = Date.now();
+        const result = await op({ log: reporter((label) => steps.push(stripTarget(label))) });
+        return { result, seconds: (Date.now() - t0) / 1000, steps };
+    }
+
+    async close(): Promise<void> {
+        await sharedPool().closeAll();
+        for (const p of this.proxies.values()) await p.stop();
+        this.sh.cleanup();
+    }
+}
+
+/** A Reporter that hands each step label to `onStep` as the step starts. */
+function reporter(onStep: (label: string) => void): Reporter {
+    return {
+        info() {},
+        warn(message: string) {
+            console.log(`      warn: ${message}`);
+        },
+        progress: onStep,
+    };
+}
+
+function stripTarget(label: string): string {
+    return label.replace(/^\S+@127\.0\.0\.1:\d+: /, "");
+}
+
+/** Prints a figure line the way every lab test does. */
+export function figure(name: string, value: string | number): void {
+    console.log(`      figure: ${name}: ${typeof value === "number" ? `${value.toFixed(1)} s` : value}`);
+}
+
+/** Prints what an interrupted operation did and how long the re-run took. */
+export function reportCut(what: string, cut: CutOutcome, rerunSeconds: number): void {
+    figure(`${what}: cut during`, cut.step);
+    figure(`${what}: failed after`, cut.seconds);
+    figure(`${what}: re-run converged in`, rerunSeconds);
+}
