@@ -1,7 +1,9 @@
 // A fault-injecting TCP proxy on loopback: forwards to a target port and can
 // cut every live connection on demand, stall them silently, or swallow new
-// connections without ever answering (a host whose sshd hangs). A test double for a bad network, which
-// cannot be produced on demand otherwise.
+// connections without ever answering (a host whose sshd hangs), or reset the
+// next few connections as their first bytes arrive (a server or middlebox that
+// closed a kept-alive socket). A test double for a bad network, which cannot be
+// produced on demand otherwise.
 import * as net from "net";
 
 export type ProxyMode = "forward" | "blackhole";
@@ -11,6 +13,10 @@ export class TcpProxy {
     /** Connections accepted since start. */
     accepted = 0;
     mode: ProxyMode = "forward";
+    /** The next this many client sends are answered with a TCP RST, on new or kept-alive connections. */
+    resetNext = 0;
+    /** Connections reset so far by `resetNext`. */
+    resets = 0;
     private readonly live = new Set<net.Socket>();
     private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
     private readonly server = net.createServer((client) => this.onClient(client));
@@ -37,7 +43,8 @@ export class TcpProxy {
      */
     stallAll(): number {
         for (const { client, upstream } of this.pairs) {
-            client.unpipe(upstream);
+            client.removeAllListeners("data");
+            upstream.removeAllListeners("drain");
             upstream.unpipe(client);
             client.pause();
             upstream.pause();
@@ -56,7 +63,17 @@ export class TcpProxy {
         if (this.mode === "blackhole") return; // hold it open, say nothing
         const upstream = net.connect({ host: this.targetHost, port: this.targetPort });
         this.track(upstream);
-        client.pipe(upstream);
+        // By hand rather than pipe(): a request that is reset must not reach the server.
+        client.on("data", (chunk: Buffer) => {
+            if (this.resetNext > 0) {
+                this.resetNext--;
+                this.resets++;
+                client.resetAndDestroy();
+                return;
+            }
+            if (!upstream.write(chunk)) client.pause();
+        });
+        upstream.on("drain", () => client.resume());
         upstream.pipe(client);
         const pair = { client, upstream };
         this.pairs.add(pair);

@@ -4,6 +4,7 @@ import { ConsulKv } from "../../provider/consul/client";
 import { RemoteError } from "../../provider/core/errors";
 import { DevConsul, startConsul } from "../helpers/consul";
 import { freePort } from "../helpers/net";
+import { TcpProxy } from "../helpers/tcpProxy";
 import { requireTools } from "../helpers/tools";
 
 describe("Consul layer (real agent)", function () {
@@ -38,6 +39,40 @@ describe("Consul layer (real agent)", function () {
         const tree = await kv.tree("rt/");
         for (const [k, v] of Object.entries(values)) assert.strictEqual(tree.get(`rt/${k}`), v);
         assert.strictEqual(await consul.get("rt/c"), values.c);
+    });
+
+    it("retries a request whose connection is reset, and the write lands once", async () => {
+        const proxy = await new TcpProxy(Number(consul.address.split(":")[1])).start();
+        try {
+            const kv = new ConsulKv({ address: `127.0.0.1:${proxy.port}` });
+            proxy.resetNext = 2;
+            await kv.apply([{ verb: "set", key: "reset/k", value: "once" }]);
+            assert.strictEqual(proxy.resets, 2);
+            assert.strictEqual(await consul.get("reset/k"), "once");
+            proxy.resetNext = 1;
+            assert.strictEqual((await kv.tree("reset/")).get("reset/k"), "once");
+            assert.strictEqual(proxy.resets, 3);
+        } finally {
+            await proxy.stop();
+        }
+    });
+
+    it("gives up after three resets in a row with an error naming the agent, never the token", async () => {
+        const token = "5b1e9c7d-dddd-eeee-ffff-0123456789ab";
+        const proxy = await new TcpProxy(Number(consul.address.split(":")[1])).start();
+        try {
+            const kv = new ConsulKv({ address: `127.0.0.1:${proxy.port}`, token });
+            proxy.resetNext = 3;
+            await assert.rejects(kv.tree("reset/"), (err: Error) => {
+                assert.ok(err instanceof RemoteError, String(err));
+                assert.match(err.message, /read K\/V under "reset\/" on Consul at http:\/\/127\.0\.0\.1:\d+ failed: ECONNRESET/);
+                assert.ok(!err.message.includes(token));
+                return true;
+            });
+            assert.strictEqual(proxy.resets, 3);
+        } finally {
+            await proxy.stop();
+        }
     });
 
     it("explains an unreachable agent, names it, and never shows the token", async () => {
