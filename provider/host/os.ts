@@ -5,7 +5,7 @@
 // parameters ("$1"), never spliced into the script text.
 import { LockName, hostLocks, remoteLockPath } from "./locks";
 import { Plan, Step, describeStep, ServiceAction } from "./plan";
-import { MaybeSecret } from "./redact";
+import { MaybeSecret, reveal } from "./redact";
 import { displayCommandLine } from "./quote";
 
 export type OsFamily = "alpine" | "debian";
@@ -98,15 +98,24 @@ function rootFsType(mounts: string): string | undefined {
  * file system, so `mv` is a rename), gets its mode and owner, then replaces the
  * target in one step. A reader never sees a half-written file. An identical file
  * is left alone and reported unchanged.
+ *
+ * The byte count travels as an argument because a connection cut while the
+ * content is streaming ends `cat` with a clean end of input: without the count
+ * the script would install the truncated file (found by the lab's fault tests).
  */
 export const writeFileScript = [
     "set -eu",
-    'target=$1; mode=$2; owner=$3; want_mode=$4',
+    'target=$1; mode=$2; owner=$3; want_mode=$4; want_bytes=$5',
     'dir=$(dirname "$target")',
     'mkdir -p "$dir"',
     'tmp=$(mktemp "$dir/.baremetal-write.XXXXXX")',
     "trap 'rm -f \"$tmp\"' EXIT",
     'cat >"$tmp"',
+    'got=$(($(wc -c <"$tmp")))',
+    'if [ "$got" -ne "$want_bytes" ]; then',
+    '  echo "received $got of $want_bytes bytes for $target (the input was cut short); $target was left as it was" >&2',
+    "  exit 75",
+    "fi",
     'if [ -f "$target" ] && [ ! -L "$target" ] && cmp -s "$tmp" "$target" && [ "$(stat -c \'%a %U:%G\' "$target")" = "$want_mode $owner" ]; then',
     `  echo ${unchangedMarker}; exit 0`,
     "fi",
@@ -155,7 +164,8 @@ const alpineDisableScript = `if [ -L "/etc/runlevels/$2/$1" ]; then rc-update de
 
 function writeFileCommand(path: string, content: MaybeSecret, mode: string, owner: string): RemoteCommand {
     const wantMode = String(parseInt(mode, 8).toString(8));
-    return { argv: ["sh", "-c", writeFileScript, "baremetal-write", path, mode, owner, wantMode], stdin: content };
+    const bytes = String(Buffer.byteLength(reveal(content), "utf8"));
+    return { argv: ["sh", "-c", writeFileScript, "baremetal-write", path, mode, owner, wantMode, bytes], stdin: content };
 }
 
 /** Steps that are the same on every family. */

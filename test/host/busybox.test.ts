@@ -55,6 +55,16 @@ describe("Alpine scripts under BusyBox over a real sshd", function () {
         assert.deepStrictEqual(fs.readdirSync(path.dirname(file)), ["config"]);
     });
 
+    it("keeps the old file when the content arrives cut short (a connection dropped mid-write)", async () => {
+        const file = path.join(work, "etc", "short.conf");
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, "original\n");
+        const [cmd] = alpine.lower(step.writeFile(file, "[generic]\nuser = nbd\n"));
+        await assert.rejects(underBusybox({ ...cmd, stdin: "[gen" }), /received 4 of 21 bytes for .*short\.conf/);
+        assert.strictEqual(fs.readFileSync(file, "utf8"), "original\n");
+        assert.deepStrictEqual(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(".baremetal")), []);
+    });
+
     it("installs a boot script in local.d form, executable", async () => {
         const file = path.join(work, "local.d", "bridges.start");
         const [cmd] = alpine.lower(step.writeFile(file, "#!/bin/sh\nexit 0\n", { mode: "0755" }));

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { CommandError, CommandTimeoutError, Host, NamedLocks, Secret, SshPool, step } from "../../provider/host";
 import { Reporter } from "../../provider/core/resource";
+import { DebianAdapter } from "../../provider/host/os";
 import { startSshd, TestSshd } from "../helpers/sshd";
 
 /** A Reporter that keeps every line, to check what an operator would see. */
@@ -101,6 +102,21 @@ describe("host layer over a real sshd", function () {
             assert.ok(err instanceof CommandError);
             assert.match(err.message, /step 1\/1 \(write .*keep\.conf/);
             assert.match(err.message, /no-such-user/);
+            return true;
+        });
+        assert.strictEqual(fs.readFileSync(file, "utf8"), "original\n");
+        assert.deepStrictEqual(fs.readdirSync(work).filter((f) => f.startsWith(".baremetal")), []);
+    });
+
+    it("keeps the old file when the content arrives cut short (a connection dropped mid-write)", async () => {
+        const host = new Host(sshd.connection(), { pool });
+        const file = path.join(work, "short.conf");
+        fs.writeFileSync(file, "original\n");
+        // The write as planned, but only part of its content reaches the host's stdin.
+        const [cmd] = new DebianAdapter().lower(step.writeFile(file, "dhcp-range=198.51.100.100,198.51.100.200\n"));
+        await assert.rejects(host.run(cmd.argv, { stdin: "dhcp-range=198.51" }), (err: Error) => {
+            assert.ok(err instanceof CommandError, String(err));
+            assert.match(err.message, /received 17 of 41 bytes for .*short\.conf \(the input was cut short\)/);
             return true;
         });
         assert.strictEqual(fs.readFileSync(file, "utf8"), "original\n");

@@ -53,7 +53,7 @@ describe("host plans as data", () => {
             "# 6. persist configuration across reboots",
             "sh -c 'mkdir -p /run/lock && exec flock \"$@\"' baremetal-lock /run/lock/baremetal-persist.lock lbu commit",
         ]);
-        assert.ok(lines[5].endsWith(" baremetal-write /etc/nbd-server/conf.d/guest-var.conf 0644 root:root 644 < (content)"), lines[5]);
+        assert.ok(lines[5].endsWith(" baremetal-write /etc/nbd-server/conf.d/guest-var.conf 0644 root:root 644 44 < (content)"), lines[5]);
     });
 
     it("Alpine with its root on disk has nothing to persist", () => {
@@ -72,7 +72,7 @@ describe("host plans as data", () => {
 
     it("Alpine boot scripts go to /etc/local.d and enable the local service", () => {
         const cmds = new AlpineAdapter(true).lower(step.bootScript("ovs-bridges", "#!/bin/sh\novs-vsctl --may-exist add-br lan\n"));
-        assert.deepStrictEqual(cmds[0].argv.slice(3), ["baremetal-write", "/etc/local.d/ovs-bridges.start", "0755", "root:root", "755"]);
+        assert.deepStrictEqual(cmds[0].argv.slice(3), ["baremetal-write", "/etc/local.d/ovs-bridges.start", "0755", "root:root", "755", "43"]);
         assert.strictEqual(cmds[0].stdin, "#!/bin/sh\novs-vsctl --may-exist add-br lan\n");
         assert.deepStrictEqual(cmds[1].argv.slice(3), ["baremetal-enable", "local", "default"]);
     });
@@ -140,7 +140,7 @@ describe("host plans as data", () => {
 
     it("shows the constant scripts by name in logs and errors", () => {
         const [cmd] = new DebianAdapter().lower(step.writeFile("/etc/x", "y"));
-        assert.strictEqual(briefCommand(cmd.argv), "sh -c <baremetal-write> /etc/x 0644 root:root 644");
+        assert.strictEqual(briefCommand(cmd.argv), "sh -c <baremetal-write> /etc/x 0644 root:root 644 1");
         assert.strictEqual(describeStep(step.run(["echo", "a b"])), "run echo 'a b'");
     });
 

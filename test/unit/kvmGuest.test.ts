@@ -169,7 +169,7 @@ describe("KvmGuest plans", () => {
         assert.match(script, /use ovs-vswitchd/);
         const cmds = renderCommands(planInstall(i, "alpine"), new AlpineAdapter(true)).join("\n");
         assert.match(cmds, /apk add --quiet --no-progress qemu-system-x86_64 python3 iproute2 openvswitch/);
-        assert.match(cmds, /' baremetal-write \/etc\/init\.d\/baremetal-guest-web01 0755 root:root 755 < \(content\)/);
+        assert.match(cmds, /' baremetal-write \/etc\/init\.d\/baremetal-guest-web01 0755 root:root 755 \d+ < \(content\)/);
         assert.match(cmds, /baremetal-enable baremetal-guest-web01 default/);
         assert.match(cmds, / lbu commit$/);
         assert.doesNotMatch(cmds, /systemctl/);
