@@ -22,7 +22,7 @@ import { Lab, LabShell, readLab, labJsonPath } from "./lab";
 
 /** What one interrupted operation did: the step it was cut in and the error it gave. */
 export interface CutOutcome {
-    /** The label of the step running when the cut came (`[3/7] create array /dev/md20 …`). */
+    /** The label of the last step started when the cut came (`[3/7] create array /dev/md20 …`). */
     step: string;
     error: Error;
     /** Connections dropped by the cut. */
@@ -78,7 +78,8 @@ export class FaultLab {
             seen.push(label);
             if (cutStep !== undefined || timer !== undefined || !step.test(label)) return;
             timer = setTimeout(() => {
-                cutStep = label;
+                // The step running now: the matched one may have finished within the delay.
+                cutStep = seen[seen.length - 1];
                 dropped = proxy.cutAll();
             }, delayMs);
         });
