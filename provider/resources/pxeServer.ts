@@ -622,9 +622,35 @@ function restartsFrom(result: PlanResult, inputs: PxeServerInputs, family: OsFam
     };
 }
 
-async function apply(host: Host, inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[]): Promise<void> {
+/**
+ * Which services must restart because their files differ between the last applied
+ * inputs and the new ones. An update cut after the files were written but before
+ * the restart leaves the old state in place; its re-run finds the files already so
+ * (restartsFrom sees nothing changed), and only this keeps the daemons from running
+ * the old configuration for good.
+ */
+export function restartsBetween(olds: PxeServerInputs, news: PxeServerInputs, family: OsFamily): { dhcp: boolean; http: boolean } {
+    const layout = pxeLayout(news.name);
+    let before: Map<string, string>;
+    try {
+        before = generatedFiles(olds, family);
+    } catch {
+        // a state this version cannot render: restarting is the safe side
+        return { dhcp: true, http: true };
+    }
+    const after = generatedFiles(news, family);
+    const differs = (path: string) => before.get(path) !== after.get(path);
+    return {
+        dhcp: differs(layout.dnsmasqConf) || differs(serviceFile(family, layout.dhcpService)) || (olds.standby?.token ?? "") !== (news.standby?.token ?? ""),
+        http: differs(serviceFile(family, layout.httpService)),
+    };
+}
+
+async function apply(host: Host, inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[], olds?: PxeServerInputs): Promise<void> {
     const result = await host.apply(planFiles(inputs, family, removedProfiles));
-    await host.apply(planServices(inputs, restartsFrom(result, inputs, family)));
+    const changed = restartsFrom(result, inputs, family);
+    const differ = olds ? restartsBetween(olds, inputs, family) : { dhcp: false, http: false };
+    await host.apply(planServices(inputs, { dhcp: changed.dhcp || differ.dhcp, http: changed.http || differ.http }));
 }
 
 async function stateOf(host: Host, inputs: PxeServerInputs, family: OsFamily, ctx: OperationContext): Promise<PxeServerState> {
@@ -659,7 +685,7 @@ async function update(_id: string, olds: PxeServerState, news: PxeServerInputs, 
     const host = hostFor(news, ctx);
     const family = (await host.facts()).family;
     const removed = Object.keys(olds.profiles ?? {}).filter((n) => !(n in news.profiles));
-    await apply(host, news, family, removed);
+    await apply(host, news, family, removed, olds);
     return stateOf(host, news, family, ctx);
 }
 

@@ -7,6 +7,7 @@ import { parseDhcpHosts, parseDhcpLog, parseLeases, parseTftpSent } from "../../
 import { buildApkovl } from "../../provider/pxe/apkovl";
 import {
     check, diff, dnsmasqConf, expectedDigests, generatedFiles, parseServerRead, planDelete, planFiles, planServices, profileBootScript, PxeServerInputs, PxeServerState,
+    restartsBetween,
 } from "../../provider/resources/pxeServer";
 import { pxeLayout } from "../../provider/pxe/shared";
 
@@ -192,6 +193,21 @@ describe("PxeServer plans (Debian and Alpine)", () => {
             "3. enable service baremetal-pxe-pxe-a-dhcp", "4. start service baremetal-pxe-pxe-a-dhcp", "5. persist configuration across reboots",
         ].join("\n"));
         assert.match(renderPlan(planServices(i, { dhcp: true, http: false })), /4\. restart service baremetal-pxe-pxe-a-dhcp/);
+    });
+    it("an update restarts what the change touches even when the files are already so (re-run after a cut between write and restart)", () => {
+        const base = inputs({ standby: {} });
+        const none = { dhcp: false, http: false };
+        assert.deepStrictEqual(restartsBetween(base, inputs({ standby: {} }), "debian"), none);
+        // served over HTTP as files: no daemon restart
+        assert.deepStrictEqual(restartsBetween(base, inputs({ standby: {}, profiles: { ...good.profiles, lab: { ...good.profiles.lab, cmdline: ["console=ttyS1"] } } }), "debian"), none);
+        // dnsmasq reads its config only at start
+        assert.deepStrictEqual(restartsBetween(base, inputs({ standby: {}, leaseSeconds: 7200 }), "debian"), { dhcp: true, http: false });
+        assert.deepStrictEqual(restartsBetween(base, inputs({ standby: { lockKey: "other/leader" } }), "alpine"), { dhcp: true, http: false });
+        assert.deepStrictEqual(restartsBetween(base, inputs({ standby: { token: "tok-secret-123" } }), "debian"), { dhcp: true, http: false });
+        // the port is in the HTTP unit and in dnsmasq's boot URL
+        assert.deepStrictEqual(restartsBetween(base, inputs({ standby: {}, httpPort: 8080 }), "debian"), { dhcp: true, http: true });
+        // a state this version cannot render restarts both
+        assert.deepStrictEqual(restartsBetween({ ...base, subnet: "" }, base, "debian"), { dhcp: true, http: true });
     });
     it("downloads go through the fetch script with the expected sha256; files on the box are copied", () => {
         const steps = planFiles(i, "debian").filter((s) => s.kind === "run" && s.argv[3] === "baremetal-fetch");
