@@ -139,12 +139,16 @@ export function planRecord(device: string, family: OsFamily): Plan {
     ];
 }
 
-/** The steps that take the array down; superblocks are zeroed only when wiping. */
-export function planDelete(state: RaidArrayState, family: OsFamily, memberDevices: string[]): Plan {
+/**
+ * The steps that take the array down; superblocks are zeroed only when wiping.
+ * `running: false` is the re-run of a delete cut after `mdadm --stop` ran: the
+ * array is stopped, but its ARRAY line (and, when wiping, the superblocks) remain.
+ */
+export function planDelete(state: RaidArrayState, family: OsFamily, memberDevices: string[], running = true): Plan {
     return [
-        step.run(["mdadm", "--stop", state.device], { lock: "mdadm", what: `stop ${state.device}` }),
+        ...(running ? [step.run(["mdadm", "--stop", state.device], { lock: "mdadm", what: `stop ${state.device}` })] : []),
         step.run(["sh", "-c", confScript, "baremetal-mdadm-conf", mdadmConf(family), state.uuid, ""], { lock: "mdadm", what: `remove ${state.device} from ${mdadmConf(family)}` }),
-        ...(state.wipeOnDelete
+        ...(state.wipeOnDelete && memberDevices.length > 0
             ? [step.run(["mdadm", "--zero-superblock", ...memberDevices], { lock: "mdadm", what: `zero the md superblocks of ${memberDevices.join(", ")}` })]
             : []),
         step.persist(),
@@ -344,13 +348,32 @@ async function remove(_id: string, props: RaidArrayState, ctx: OperationContext)
     const family = (await host.facts()).family;
     const live = await readLive(host, props.device);
     if (!live) {
-        ctx.log.info(`${props.device} is already gone from ${host.target}`);
+        // Stopped already (e.g. an earlier delete lost its connection after `mdadm --stop`):
+        // finish what that delete did not, or the array comes back at boot from mdadm.conf.
+        const carrying = props.wipeOnDelete ? await membersCarrying(host, props) : [];
+        const done = await host.apply(planDelete(props, family, carrying, false));
+        if (!done.changed) ctx.log.info(`${props.device} is already gone from ${host.target}`);
         return;
     }
     if (live.detail.uuid !== props.uuid) {
         throw new RefusedError(`${props.device} on ${host.target} is now a different array (uuid ${live.detail.uuid}, expected ${props.uuid})`, "Refresh the stack to see what happened; nothing was stopped.");
     }
     await host.apply(planDelete(props, family, live.detail.members.map((m) => m.device)));
+}
+
+/** The declared members (any that were ever in the state) that still carry this array's superblock. */
+async function membersCarrying(host: Host, props: RaidArrayState): Promise<string[]> {
+    const examined: { device: string; uuid?: string }[] = [];
+    for (const device of new Set([...props.members, ...props.activeMembers, ...props.failedMembers])) {
+        const out = await host.run(["mdadm", "--examine", "--export", device], { okExitCodes: [0, 1, 2], what: `examine ${device}` });
+        examined.push({ device, uuid: out.exitCode === 0 ? parseExamineExport(out.stdout).uuid : undefined });
+    }
+    return superblocksOf(props.uuid, examined);
+}
+
+/** Which examined devices carry the superblock of array `uuid` (never another array's). */
+export function superblocksOf(uuid: string, examined: { device: string; uuid?: string }[]): string[] {
+    return examined.filter((e) => e.uuid === uuid).map((e) => e.device);
 }
 
 export const raidArray: ResourceKind<RaidArrayInputs, RaidArrayState> = { check, diff, create, read, update, delete: remove };

@@ -10,7 +10,7 @@ import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKin
 import { Validator } from "../core/validate";
 import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
 import type { OsFamily } from "../host";
-import { DeviceProbe, ownTag, parseDeviceProbe, parsePvs, parseVgs, pvFields, reportOptions, VgReport, vgFields, vgNamePattern } from "../parsers/lvm";
+import { DeviceProbe, ownTag, parseDeviceProbe, parsePvs, parseVgs, PvReport, pvFields, reportOptions, VgReport, vgFields, vgNamePattern } from "../parsers/lvm";
 
 export interface VolumeGroupInputs {
     /** The machine that holds the devices. */
@@ -114,11 +114,20 @@ export function planRemoveDevices(name: string, devices: string[]): Plan {
 }
 
 export function planDelete(name: string, pvs: string[]): Plan {
-    return [
-        step.run(["vgremove", "-q", name], { lock: "lvm", what: `remove volume group ${name}` }),
-        step.run(["pvremove", "-q", ...pvs], { lock: "lvm", what: `wipe the LVM labels of ${pvs.join(", ")}` }),
-        step.persist(),
-    ];
+    return [step.run(["vgremove", "-q", name], { lock: "lvm", what: `remove volume group ${name}` }), ...planWipeLabels(pvs)];
+}
+
+/** pvremove of PVs that belong to no VG (any more); nothing when there are none. */
+export function planWipeLabels(pvs: string[]): Plan {
+    return pvs.length === 0 ? [] : [step.run(["pvremove", "-q", ...pvs], { lock: "lvm", what: `wipe the LVM labels of ${pvs.join(", ")}` }), step.persist()];
+}
+
+/**
+ * The PVs of a deleted VG that still carry their LVM label (a delete cut after
+ * vgremove ran): only ours (listed in the state) and only those in no VG.
+ */
+export function orphanedPvs(pvs: PvReport[], ours: string[]): string[] {
+    return pvs.filter((pv) => pv.vg === "" && ours.includes(pv.device)).map((pv) => pv.device).sort();
 }
 
 // ---- reading the host -----------------------------------------------------------
@@ -281,7 +290,11 @@ async function remove(_id: string, props: VolumeGroupState, ctx: OperationContex
     }
     const vg = await readVg(host, props.name);
     if (!vg) {
-        ctx.log.info(`volume group ${props.name} is already gone from ${host.target}`);
+        // Removed already (e.g. an earlier delete lost its connection after vgremove): its PVs keep their labels until wiped here.
+        const out = await host.run(["pvs", ...reportOptions, "-o", pvFields], { okExitCodes: [0, 5], what: "read the physical volumes" });
+        const left = orphanedPvs(parsePvs(out.stdout), props.physicalVolumes ?? []);
+        if (left.length > 0) await host.apply(planWipeLabels(left));
+        else ctx.log.info(`volume group ${props.name} is already gone from ${host.target}`);
         return;
     }
     if (vg.uuid !== props.uuid) {

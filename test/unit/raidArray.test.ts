@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { renderPlan } from "../../provider/host";
-import { check, diff, parseRead, planCreate, planDelete, planMembers, RaidArrayInputs, RaidArrayState } from "../../provider/resources/raidArray";
+import { check, diff, parseRead, planCreate, planDelete, planMembers, RaidArrayInputs, RaidArrayState, superblocksOf } from "../../provider/resources/raidArray";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures/mdadm", name), "utf8");
 const connection = { host: "198.51.100.11", hostKey: "SHA256:" + "A".repeat(43), password: "pw" };
@@ -94,6 +94,22 @@ describe("RaidArray plans", () => {
     it("keeps superblocks on delete unless wipeOnDelete is set", () => {
         assert.doesNotMatch(renderPlan(planDelete(state, "debian", ["/dev/vdb"])), /zero/);
         assert.match(renderPlan(planDelete({ ...state, wipeOnDelete: true }, "debian", ["/dev/vdb"])), /zero the md superblocks of \/dev\/vdb/);
+    });
+    // A delete whose connection was cut after `mdadm --stop` ran: the re-run finds no array, but its ARRAY line and superblocks remain.
+    it("re-run of a cut delete: no stop, removes the ARRAY line, zeroes only the superblocks of this array", () => {
+        const wiping = { ...state, uuid: "71df7593:c56926d4:d520530d:103b4c60", wipeOnDelete: true };
+        const carrying = superblocksOf(wiping.uuid, [
+            { device: "/dev/vdb", uuid: "71df7593:c56926d4:d520530d:103b4c60" },
+            { device: "/dev/vdc" },
+            { device: "/dev/vdd", uuid: "0a0a0a0a:0b0b0b0b:0c0c0c0c:0d0d0d0d" },
+        ]);
+        assert.deepStrictEqual(carrying, ["/dev/vdb"], "never another array's superblock");
+        assert.strictEqual(
+            renderPlan(planDelete(wiping, "debian", carrying, false)),
+            "1. remove /dev/md0 from /etc/mdadm/mdadm.conf\n2. zero the md superblocks of /dev/vdb\n3. persist configuration across reboots",
+        );
+        assert.doesNotMatch(renderPlan(planDelete(wiping, "debian", [], false)), /stop|zero/);
+        assert.doesNotMatch(renderPlan(planDelete({ ...wiping, wipeOnDelete: false }, "debian", ["/dev/vdb"], false)), /zero/);
     });
 });
 

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { AlpineAdapter, DebianAdapter, renderCommands, renderPlan } from "../../provider/host";
 import { DeviceProbe, parseDeviceProbe, parseLvs, parsePvs, parseVgs } from "../../provider/parsers/lvm";
-import { check, diff, planCreate, planDelete, planAddDevices, planRemoveDevices, refusalFor, VolumeGroupInputs, VolumeGroupState } from "../../provider/resources/volumeGroup";
+import { check, diff, orphanedPvs, planCreate, planDelete, planAddDevices, planRemoveDevices, planWipeLabels, refusalFor, VolumeGroupInputs, VolumeGroupState } from "../../provider/resources/volumeGroup";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures/lvm", name), "utf8");
 const connection = { host: "198.51.100.11", hostKey: "SHA256:" + "A".repeat(43), password: "pw" };
@@ -93,6 +93,15 @@ describe("VolumeGroup plans", () => {
     });
     it("deletes with vgremove then pvremove", () => {
         assert.match(renderPlan(planDelete("vg0", ["/dev/md0"])), /^1\. remove volume group vg0\n2\. wipe the LVM labels of \/dev\/md0\n3\. persist/);
+    });
+    // A delete whose connection was cut after vgremove ran: the re-run finds no VG, but the PVs still carry labels.
+    it("re-run of a cut delete: wipes the labels of our PVs that are left in no VG, and nothing else", () => {
+        const pvs = parsePvs(fixture("pvs-orphan.json"));
+        assert.deepStrictEqual(orphanedPvs(pvs, ["/dev/vdf2", "/dev/md30"]), ["/dev/vdf2"]);
+        assert.deepStrictEqual(orphanedPvs(pvs, ["/dev/vdf1"]), [], "a PV in a VG (bmfaultvg) is never wiped");
+        assert.deepStrictEqual(orphanedPvs(pvs, []), [], "an orphan PV not in the state is someone else's");
+        assert.strictEqual(renderPlan(planWipeLabels(["/dev/vdf2"])), "1. wipe the LVM labels of /dev/vdf2\n2. persist configuration across reboots");
+        assert.deepStrictEqual(planWipeLabels([]), []);
     });
 });
 
