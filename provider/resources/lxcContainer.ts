@@ -10,7 +10,8 @@
 // directory (it was not ours to delete).
 //
 // Provisioning `commands` run after every start this resource does (create, a
-// restart for a config change) and when they change: make them idempotent.
+// restart for a config change), when they change, and when a create finds its
+// own container (a re-run after a cut): make them idempotent.
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { isUnknown, Validator } from "../core/validate";
@@ -251,6 +252,7 @@ const configScript = [
 /** The config of a container made from an existing rootfs (no template writes one). */
 export function rootfsConfig(c: LxcContainerInputs): string {
     return [
+        createdMarker(c.name),
         `# Container ${c.name} on the root file system ${c.rootfs}, written by pulumi-baremetal.`,
         "lxc.include = /usr/share/lxc/config/common.conf",
         `lxc.rootfs.path = dir:${c.rootfs}`,
@@ -266,16 +268,36 @@ export function packagesFor(c: LxcContainerInputs, family: OsFamily): string[] {
         : ["lxc", ...(c.template ? ["lxc-templates"] : []), ...(nfs ? ["nfs-common"] : [])];
 }
 
+/**
+ * The first line of every config this resource makes (lxc-create copies the
+ * comments of its -f file into the container's config). A create cut off before
+ * the managed block was written finds this line on its re-run and carries on
+ * with its own container instead of refusing it as someone else's.
+ */
+export function createdMarker(name: string): string {
+    return `# pulumi-baremetal container ${name}: the managed block is written next`;
+}
+
+/**
+ * Held (in this process and by flock on the box) around lxc-create and around
+ * create's first look: a create re-run after a cut connection waits for an
+ * lxc-create still running on the box instead of finding it half made.
+ */
+export function createLock(name: string): string {
+    return `lxc-${name}`.slice(0, 32);
+}
+
 /** Packages, kernel modules for veth and bridges, then the container itself. */
 export function planCreate(c: LxcContainerInputs, family: OsFamily): Plan {
     const empty = `/run/baremetal-lxc-${c.name}.conf`;
     const make: Plan = c.template
         ? [
               // An empty config for lxc-create: the box's default.conf must not add a network of its own.
-              step.writeFile(empty, "# network and the rest: the managed block written next\n"),
+              step.writeFile(empty, `${createdMarker(c.name)}\n# network and the rest: the managed block\n`),
               step.run(["lxc-create", "-q", "-n", c.name, "-t", c.template, "-f", empty, ...(c.templateArgs.length > 0 ? ["--", ...c.templateArgs] : [])], {
                   what: `create container ${c.name} from template ${c.template}`,
                   timeoutMs: 30 * 60_000,
+                  lock: createLock(c.name),
               }),
               step.removeFile(empty),
           ]
@@ -344,8 +366,9 @@ export function parseRead(text: string): LiveContainer {
     return { info: parseLxcInfo(info), config };
 }
 
-async function readLive(host: Host, name: string): Promise<LiveContainer | undefined> {
-    const out = await host.run(["sh", "-c", containerReadScript, "baremetal-lxc-read", name], { okExitCodes: [0, 3], what: `read container ${name}`, timeoutMs: 60_000 });
+async function readLive(host: Host, name: string, waitForCreate = false): Promise<LiveContainer | undefined> {
+    const lock = waitForCreate ? { lock: createLock(name), timeoutMs: 31 * 60_000 } : { timeoutMs: 60_000 };
+    const out = await host.run(["sh", "-c", containerReadScript, "baremetal-lxc-read", name], { okExitCodes: [0, 3], what: `read container ${name}`, ...lock });
     return out.exitCode === 0 ? parseRead(out.stdout) : undefined;
 }
 
@@ -372,7 +395,16 @@ function hostFor(conn: HostConnection, ctx: OperationContext): Host {
     return new Host(conn, { log: ctx.log });
 }
 
-/** Whether the config's rootfs is the one declared (how create recognises its own container). */
+/**
+ * Whether create made this container: its managed block, or the marker of a
+ * create that was cut off before writing it, and the declared rootfs or template.
+ */
+export function madeByCreate(c: LxcContainerInputs, config: string): boolean {
+    const marked = parseManagedBlock(config) !== undefined || config.split("\n").includes(createdMarker(c.name));
+    return marked && sameSource(c, config);
+}
+
+/** Whether the config's rootfs is the one declared. */
 function sameSource(c: LxcContainerInputs, config: string): boolean {
     const rootfs = configValues(config, "lxc.rootfs.path")[0] ?? "";
     return c.rootfs ? rootfs === `dir:${c.rootfs}` : rootfs === `dir:/var/lib/lxc/${c.name}/rootfs` && config.includes(`/lxc-${c.template}\n`);
@@ -381,9 +413,9 @@ function sameSource(c: LxcContainerInputs, config: string): boolean {
 async function create(inputs: LxcContainerInputs, ctx: OperationContext): Promise<{ id: string; outs: LxcContainerState }> {
     const host = hostFor(inputs.connection, ctx);
     const family = (await host.facts()).family;
-    const existing = await readLive(host, inputs.name);
+    const existing = await readLive(host, inputs.name, true);
     if (existing) {
-        const ours = parseManagedBlock(existing.config) !== undefined && sameSource(inputs, existing.config);
+        const ours = madeByCreate(inputs, existing.config);
         if (!ours && !inputs.adopt) {
             throw new RefusedError(
                 `container ${inputs.name} already exists on ${host.target} (${existing.info.state})`,
@@ -392,7 +424,8 @@ async function create(inputs: LxcContainerInputs, ctx: OperationContext): Promis
         }
         ctx.log.info(`${inputs.name}: ${ours ? "found the container an earlier run created" : "adopting the existing container"} on ${host.target}`);
         const changed = (await host.apply([step.ensurePackages(...packagesFor(inputs, family)), planConfig(inputs), step.persist()])).changed;
-        await converge(host, inputs, existing.info.state, changed, ctx);
+        // The earlier run may have been cut after the start, before or while provisioning: provision in any case.
+        await converge(host, inputs, existing.info.state, changed, ctx, true);
     } else {
         await host.apply(planCreate(inputs, family));
         await converge(host, inputs, "STOPPED", true, ctx);
@@ -402,16 +435,23 @@ async function create(inputs: LxcContainerInputs, ctx: OperationContext): Promis
     return { id: `${inputs.name}@${inputs.connection.host}`, outs: stateOf(inputs, live) };
 }
 
-/** (Re)starts the container when needed, then provisions it. */
-async function converge(host: Host, c: LxcContainerInputs, state: string, configChanged: boolean, ctx: OperationContext): Promise<void> {
+/** (Re)starts the container when needed, then provisions it (or provisions it anyway). */
+async function converge(host: Host, c: LxcContainerInputs, state: string, configChanged: boolean, ctx: OperationContext, provisionAnyway = false): Promise<void> {
     if (state === "RUNNING" && configChanged) {
         ctx.log.info(`${c.name}: config changed; restarting`);
         await host.apply(planStop(c));
     }
-    if (state !== "RUNNING" || configChanged) {
-        await host.apply(planStart(c));
-        await host.apply(planProvision(c));
-    }
+    if (state !== "RUNNING" || configChanged) await host.apply(planStart(c));
+    if (state !== "RUNNING" || configChanged || provisionAnyway) await host.apply(planProvision(c));
+}
+
+/**
+ * Whether the running container must restart: its config changed now, or it
+ * differs from the last applied one (olds) because an earlier attempt wrote the
+ * config and was cut off before the restart that applies it.
+ */
+export function needsRestart(olds: LxcContainerState, news: LxcContainerInputs, writtenNow: boolean): boolean {
+    return writtenNow || changedFields(olds, news, configFields).length > 0;
 }
 
 async function read(_id: string, props: LxcContainerState, ctx: OperationContext): Promise<LxcContainerState | undefined> {
@@ -424,7 +464,8 @@ async function update(_id: string, olds: LxcContainerState, news: LxcContainerIn
     const family = (await host.facts()).family;
     const before = await readLive(host, news.name);
     if (!before) throw new Error(`container ${news.name} no longer exists on ${host.target}; run \`pulumi refresh\` and then \`pulumi up\` to create it again`);
-    const configChanged = (await host.apply([step.ensurePackages(...packagesFor(news, family)), planConfig(news), step.persist()])).changed;
+    const written = (await host.apply([step.ensurePackages(...packagesFor(news, family)), planConfig(news), step.persist()])).changed;
+    const configChanged = needsRestart(olds, news, written);
     const running = before.info.state === "RUNNING";
     await converge(host, news, before.info.state, configChanged, ctx);
     // Running and not restarted: provision only when what is provisioned changed.

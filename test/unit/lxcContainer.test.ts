@@ -2,13 +2,18 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { AlpineAdapter, DebianAdapter, renderCommands, renderPlan } from "../../provider/host";
+import { remoteLockPath } from "../../provider/host/locks";
 import { configValues, managedBegin, managedEnd, parseLxcInfo, parseManagedBlock } from "../../provider/parsers/lxc";
 import {
     check,
+    createdMarker,
+    createLock,
     diff,
     LxcContainerInputs,
     LxcContainerState,
+    madeByCreate,
     managedBlock,
+    needsRestart,
     parseRead,
     planCreate,
     planDestroy,
@@ -180,5 +185,40 @@ describe("LxcContainer read (output captured in the lab)", () => {
         assert.strictEqual(s.state, "RUNNING");
         assert.notStrictEqual(s.limits.memoryMiB, 999, "the configured limit must come from the box");
         assert.deepStrictEqual(s.addresses, ["198.18.1.50"]);
+    });
+});
+
+// A create cut off (SSH dropped) between lxc-create and the managed block left a
+// container the re-run refused as someone else's; a config cut off before the
+// restart left the old limits live. See test/lab/ceph1FaultsGuests.test.ts.
+describe("LxcContainer after a create or update cut off half way", () => {
+    it("lxc-create runs under the container's create lock (flock on the box), its -f file carries the marker", () => {
+        const plan = planCreate(inputs(), "debian");
+        const cmds = renderCommands(plan, new DebianAdapter()).join("\n");
+        assert.match(cmds, new RegExp(`flock .*${remoteLockPath(createLock("web"))}.* lxc-create -q -n web -t busybox`));
+        const empty = plan.find((s) => s.kind === "writeFile" && s.path === "/run/baremetal-lxc-web.conf");
+        assert.ok(empty && empty.kind === "writeFile" && String(empty.content).startsWith(`${createdMarker("web")}\n`));
+        assert.strictEqual(createLock("a".repeat(63)).length, 32);
+    });
+    it("recognises the container lxc-create made from its -f file before the managed block was written (captured in the lab)", () => {
+        const config = fixture("config-created-cut.txt");
+        assert.strictEqual(parseManagedBlock(config), undefined);
+        assert.strictEqual(madeByCreate(inputs({ name: "bmfault-probe" }), config), true);
+        // Not someone else's container with the same name and no marker, nor one from another template.
+        assert.strictEqual(madeByCreate(inputs({ name: "bmfault-probe" }), config.replace(createdMarker("bmfault-probe"), "# made by hand")), false);
+        assert.strictEqual(madeByCreate(inputs({ name: "bmfault-probe", template: "alpine" }), config), false);
+        // A container with the managed block (made before the marker existed) is still recognised.
+        assert.strictEqual(madeByCreate(inputs({ name: "guests-web" }), parseRead(fixture("read-running.txt")).config), true);
+    });
+    it("a rootfs container's config carries the marker too", () => {
+        const i = inputs({ template: undefined, rootfs: "/srv/rootfs/web" });
+        assert.strictEqual(madeByCreate(i, rootfsConfig(i)), true);
+    });
+    it("an update restarts when the config differs from the last applied one, even if an earlier attempt already wrote it", () => {
+        const olds = running(inputs({ limits: { memoryMiB: 32 } }));
+        assert.strictEqual(needsRestart(olds, inputs({ limits: { memoryMiB: 48 } }), false), true);
+        assert.strictEqual(needsRestart(olds, inputs({ limits: { memoryMiB: 32 } }), true), true);
+        assert.strictEqual(needsRestart(olds, inputs({ limits: { memoryMiB: 32 } }), false), false);
+        assert.strictEqual(needsRestart(olds, inputs({ limits: { memoryMiB: 32 }, files: [{ path: "/www/index.html", content: "v2\n" }] }), false), false);
     });
 });
