@@ -12,6 +12,8 @@ export interface OsdDumpEntry {
     in: boolean;
     /** The reweight (0 when out, 1 when fully in). */
     weight: number;
+    /** The epoch it last came up in; 0 for an OSD that never booted (`osd new` only). */
+    upFrom: number;
 }
 
 export interface OsdDump {
@@ -132,7 +134,7 @@ export function parseOsdDump(text: string): OsdDump {
         flags: list(d.flags_set).map(str),
         osds: list(d.osds).map((o) => {
             const e = obj(o, "ceph osd dump osds[]");
-            return { id: num(e.osd, "osd"), uuid: str(e.uuid), up: e.up === 1 || e.up === true, in: e.in === 1 || e.in === true, weight: num(e.weight ?? 0, "weight") };
+            return { id: num(e.osd, "osd"), uuid: str(e.uuid), up: e.up === 1 || e.up === true, in: e.in === 1 || e.in === true, weight: num(e.weight ?? 0, "weight"), upFrom: num(e.up_from ?? 0, "up_from") };
         }),
         pools: list(d.pools).map((p) => {
             const e = obj(p, "ceph osd dump pools[]");

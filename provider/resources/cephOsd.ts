@@ -11,6 +11,14 @@
 // running with its data; it is never forced. The device itself is wiped
 // (`ceph-volume lvm zap --destroy`) only with `zapOnDelete`, and changes that
 // re-create the OSD (another device, host or cluster) are refused without it.
+//
+// Interrupted creates: create notes on the box which OSD fsid it is about to make
+// on which device (intentDir) and passes that fsid to ceph-volume. A re-run that
+// finds the note finishes an OSD that booted, and clears away one that never did
+// (`osd purge-new`, which Ceph refuses for an OSD that ever booted; the device was
+// empty before the note), then creates again: never a second OSD, never a refusal
+// of its own half-made one.
+import { randomUUID } from "crypto";
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { isUnknown, Validator } from "../core/validate";
@@ -180,18 +188,93 @@ export function clusterFiles(cluster: string) {
     };
 }
 
-/** ceph-volume makes the LVM volume group and LV, runs mkfs, registers the OSD and starts it. */
-export function planCreate(inputs: CephOsdInputs): Plan {
+/**
+ * Where create notes, on the box, the fsid of the OSD it is about to make and the
+ * device it makes it on, until the OSD is complete and tagged as ours. An SSH cut
+ * kills ceph-volume at its next write to the dead session (a BrokenPipeError),
+ * and then its own rollback dies of the same error: the OSD is left half-made (an
+ * id in the OSD map that never booted, an LV carrying ceph-volume's tags but no
+ * bluestore). The note is how the next create knows that half-made OSD is its own
+ * (see interruptedCreate), so that it can clear it away instead of refusing it.
+ */
+export const intentDir = "/var/lib/ceph/baremetal-creating";
+
+/** One note of intentDir: the OSD fsid create chose and the device (kernel name) it was making it on. */
+export interface CreateIntent {
+    osdFsid: string;
+    real: string;
+}
+
+/**
+ * ceph-volume makes the LVM volume group and LV, runs mkfs, registers the OSD and
+ * starts it, with the OSD fsid chosen here (noted first, see intentDir).
+ */
+export function planCreate(inputs: CephOsdInputs, intent: CreateIntent): Plan {
     return [
+        step.run(["sh", "-c", 'mkdir -p "$1" && printf \'%s\\n\' "$3" >"$1/$2"', "baremetal-osd-intent", intentDir, intent.osdFsid, intent.real], {
+            what: `note on the box that osd ${intent.osdFsid} is being made on ${intent.real}`,
+        }),
         step.run(
             [
-                "ceph-volume", "--cluster", inputs.cluster, "lvm", "create", "--bluestore", "--data", inputs.device,
+                "ceph-volume", "--cluster", inputs.cluster, "lvm", "create", "--bluestore", "--data", inputs.device, "--osd-fsid", intent.osdFsid,
                 ...(inputs.deviceClass !== undefined ? ["--crush-device-class", inputs.deviceClass] : []),
             ],
             // LVM metadata changes: one at a time per box, like every other LVM user here. mkfs is slow on a small box.
             { lock: "lvm", timeoutMs: 30 * 60_000, what: `create a bluestore OSD on ${inputs.device} (ceph-volume lvm create)` },
         ),
     ];
+}
+
+/** The OSD is complete and ours (tagged): the note of its create goes. */
+export function planForgetIntent(osdFsid: string): Plan {
+    return [step.run(["rm", "-f", `${intentDir}/${osdFsid}`], { what: `forget the note of osd ${osdFsid}'s create` })];
+}
+
+/** Waits until no ceph-volume of an interrupted create still runs here (it holds the host's LVM lock until it exits). */
+export function planWaitInterrupted(): Plan {
+    return [step.run(["true"], { lock: "lvm", what: "wait for an interrupted ceph-volume on this box to exit (the LVM lock)", changes: false })];
+}
+
+/**
+ * Clears away the half-made OSD an interrupted create left: its daemon and boot
+ * activation, its id (`osd purge-new`, which Ceph refuses for an OSD that ever
+ * booted, so an OSD that could hold data is never purged here), its tmpfs, and
+ * what ceph-volume put on the device (the device was empty before: create checks
+ * that before it notes its intent).
+ */
+export function planRollback(r: { cluster: string; device: string; osdFsid: string; osdId?: number; zap: boolean }, family: OsFamily): Plan {
+    const plan: Plan[number][] = [];
+    if (r.osdId !== undefined) {
+        const svc = osdServices(family, r.cluster, r.osdId, r.osdFsid);
+        plan.push(...stopAndDisable(svc, family));
+        plan.push(step.run(cephArgv(r.cluster, "osd", "purge-new", osdName(r.osdId), "--yes-i-really-mean-it"), { what: `purge the never-booted ${osdName(r.osdId)} an interrupted create left` }));
+        plan.push(unmountDataDir(r.cluster, r.osdId));
+    }
+    if (r.zap) plan.push(zapStep(r.cluster, r.device));
+    plan.push(...planForgetIntent(r.osdFsid));
+    return plan;
+}
+
+/** What an earlier, interrupted create of this device left, judged from the probe. */
+export type Interrupted =
+    | { kind: "none" }
+    /** The OSD was made and has booted: only the tag (and the note) are missing; adopt activates it if it is down. */
+    | { kind: "finish"; intent: CreateIntent }
+    /** Half-made, never booted (or not made at all): clear it away and create again. */
+    | { kind: "rollback"; intent: CreateIntent; osdId?: number; zap: boolean }
+    /** The note is stale (the device holds another OSD now): drop the note, change nothing else. */
+    | { kind: "stale"; intent: CreateIntent };
+
+export function interruptedCreate(p: Pick<Probe, "real" | "lvs" | "lvReal" | "signature" | "dump" | "intents">, device: string): Interrupted {
+    const intent = p.intents.find((i) => i.real === p.real);
+    if (!intent) return { kind: "none" };
+    const lv = osdOnDevice(p, device);
+    if (lv && lv.osdFsid !== intent.osdFsid) return { kind: "stale", intent };
+    const entry = p.dump.osds.find((o) => o.uuid === intent.osdFsid);
+    // An OSD that ever booted was made completely (activation starts it only after mkfs); it may hold data.
+    if (lv && entry && (entry.up || entry.upFrom > 0)) return { kind: "finish", intent };
+    const carries = Object.keys(p.signature).some((k) => ["TYPE", "PTTYPE", "PART_ENTRY_TYPE"].includes(k)) || lv !== undefined;
+    return { kind: "rollback", intent, ...(entry ? { osdId: entry.id } : {}), zap: carries };
 }
 
 /** Marks the LV as ours, so that a create re-run after a crash adopts it instead of refusing. */
@@ -232,11 +315,7 @@ export function osdServices(family: OsFamily, cluster: string, id: number, osdFs
     return { daemon: `ceph-osd@${id}`, activation: `ceph-volume@lvm-${id}-${osdFsid}` };
 }
 
-/** After safe-to-destroy said yes: stop, purge, tidy; wipe the device only when opted in. */
-export function planRemove(state: Pick<CephOsdState, "cluster" | "osdId" | "osdFsid" | "device" | "zapOnDelete">, family: OsFamily): Plan {
-    const { cluster, osdId: id } = state;
-    const svc = osdServices(family, cluster, id, state.osdFsid);
-    const dataDir = `/var/lib/ceph/osd/${cluster}-${id}`;
+function stopAndDisable(svc: { daemon: string; activation?: string }, family: OsFamily): Plan[number][] {
     return [
         family === "alpine"
             ? step.run(["rc-service", svc.daemon, "stop"], { okExitCodes: [0, 1], what: `stop ${svc.daemon}` })
@@ -244,12 +323,28 @@ export function planRemove(state: Pick<CephOsdState, "cluster" | "osdId" | "osdF
         family === "alpine"
             ? step.run(["rc-update", "del", svc.daemon], { okExitCodes: [0, 1], what: `do not start ${svc.daemon} at boot` })
             : step.run(["systemctl", "disable", "--quiet", svc.daemon, ...(svc.activation ? [svc.activation] : [])], { okExitCodes: [0, 1], what: `do not start ${svc.daemon} at boot` }),
+    ];
+}
+
+function unmountDataDir(cluster: string, id: number): Plan[number] {
+    const dataDir = `/var/lib/ceph/osd/${cluster}-${id}`;
+    // ceph-volume's activation mounts a tmpfs with the OSD's keyring here.
+    return step.run(["sh", "-c", 'if mountpoint -q "$1"; then umount "$1"; fi; rmdir "$1" 2>/dev/null; exit 0', "baremetal-osd-dir", dataDir], { what: `unmount ${dataDir}` });
+}
+
+function zapStep(cluster: string, device: string): Plan[number] {
+    return step.run(["ceph-volume", "--cluster", cluster, "lvm", "zap", "--destroy", device], { lock: "lvm", timeoutMs: 15 * 60_000, what: `wipe ${device} (ceph-volume lvm zap --destroy)` });
+}
+
+/** After safe-to-destroy said yes: stop, purge, tidy; wipe the device only when opted in. */
+export function planRemove(state: Pick<CephOsdState, "cluster" | "osdId" | "osdFsid" | "device" | "zapOnDelete">, family: OsFamily): Plan {
+    const { cluster, osdId: id } = state;
+    const svc = osdServices(family, cluster, id, state.osdFsid);
+    return [
+        ...stopAndDisable(svc, family),
         step.run(cephArgv(cluster, "osd", "purge", String(id), "--yes-i-really-mean-it"), { what: `purge ${osdName(id)} from the cluster (CRUSH, auth key, OSD map)` }),
-        // ceph-volume's activation mounts a tmpfs with the OSD's keyring here.
-        step.run(["sh", "-c", 'if mountpoint -q "$1"; then umount "$1"; fi; rmdir "$1" 2>/dev/null; exit 0', "baremetal-osd-dir", dataDir], { what: `unmount ${dataDir}` }),
-        ...(state.zapOnDelete
-            ? [step.run(["ceph-volume", "--cluster", cluster, "lvm", "zap", "--destroy", state.device], { lock: "lvm", timeoutMs: 15 * 60_000, what: `wipe ${state.device} (ceph-volume lvm zap --destroy)` })]
-            : []),
+        unmountDataDir(cluster, id),
+        ...(state.zapOnDelete ? [zapStep(cluster, state.device)] : []),
         step.persist(),
     ];
 }
@@ -282,6 +377,8 @@ export const probeScript = [
     'h=$(ls "/sys/class/block/${real##*/}/holders" 2>/dev/null | tr "\\n" " "); [ -z "$h" ] || echo "held by $h"',
     'echo ==dump==',
     `ceph --cluster "$c" --connect-timeout ${connectTimeoutSeconds} osd dump -f json || exit 16`,
+    'echo ==intents==',
+    `for f in ${intentDir}/*; do [ -f "$f" ] && echo "\${f##*/} $(cat "$f")"; done`,
     'exit 0',
 ].join("\n");
 
@@ -296,6 +393,8 @@ export interface Probe {
     /** Mounts and holders of the device, one per line; empty when unused. */
     inUse: string;
     dump: OsdDump;
+    /** Notes of creates not finished (see intentDir). */
+    intents: CreateIntent[];
 }
 
 /** Parses the probe script's output (exported for tests on captured output). */
@@ -318,7 +417,14 @@ export function parseProbe(text: string): Probe {
         const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
         if (m && m[1] !== "DEVNAME") signature[m[1]] = m[2];
     }
-    return { real, lvs: parseCephVolumeList(section("list", "lvreal")), lvReal, signature, inUse: section("use", "dump").trim(), dump: parseOsdDump(section("dump")) };
+    // (Probes captured before intents existed end with the dump.)
+    const intents: CreateIntent[] = [];
+    const at = text.indexOf("==intents==\n");
+    for (const line of at < 0 ? [] : text.slice(at + 12).split("\n")) {
+        const m = /^([0-9a-f-]{36}) (\/\S+)$/.exec(line.trim());
+        if (m) intents.push({ osdFsid: m[1], real: m[2] });
+    }
+    return { real, lvs: parseCephVolumeList(section("list", "lvreal")), lvReal, signature, inUse: section("use", "dump").trim(), dump: parseOsdDump(section("dump", "intents")), intents };
 }
 
 /** The block LV of the OSD that lives on the declared device, if any. */
@@ -455,7 +561,8 @@ function stateFrom(inputs: CephOsdInputs, lv: Pick<CephVolumeLv, "lvPath" | "dev
 
 async function create(inputs: CephOsdInputs, ctx: OperationContext): Promise<{ id: string; outs: CephOsdState }> {
     const host = hostFor(inputs.connection, ctx);
-    const before = await probe(host, inputs);
+    let before = await probe(host, inputs);
+    if (before.intents.some((i) => i.real === before.real)) before = await recoverInterrupted(host, inputs, ctx);
     let lv = osdOnDevice(before, inputs.device);
     if (lv) {
         await adoptExisting(host, inputs, lv, before, ctx);
@@ -463,15 +570,46 @@ async function create(inputs: CephOsdInputs, ctx: OperationContext): Promise<{ i
         assertDeviceFree(host, inputs.device, before);
         ctx.log.info(`creating a bluestore OSD on ${inputs.device} (${before.real}) in cluster ${inputs.cluster} (${before.dump.fsid}); this takes a minute or more`);
         const t0 = Date.now();
-        await host.apply(planCreate(inputs));
+        const osdFsid = randomUUID();
+        await host.apply(planCreate(inputs, { osdFsid, real: before.real }));
         lv = osdOnDevice(await probe(host, inputs), inputs.device);
         if (!lv) throw new Error(`ceph-volume reported success but no OSD is found on ${inputs.device} on ${host.target}; see \`ceph-volume lvm list\` there`);
         ctx.log.info(`created osd.${lv.osdId} on ${inputs.device} in ${seconds(Date.now() - t0)}`);
-        await host.apply(planTag(lv.lvPath));
+        await host.apply([...planTag(lv.lvPath), ...planForgetIntent(osdFsid)]);
     }
     const live = await settleCrush(host, inputs, lv.osdFsid, ctx);
     ctx.log.info(`osd.${live.entry?.id} (${lv.osdFsid}) on ${inputs.device}: ${live.entry?.up ? "up" : "down"}, ${live.entry?.in ? "in" : "out"}`);
     return { id: lv.osdFsid, outs: stateFrom(inputs, lv, live) };
+}
+
+/**
+ * An earlier create of this device was interrupted (its note is there): waits for
+ * its ceph-volume to exit, looks again, and clears a half-made OSD away (or only
+ * the note, when the OSD was finished). Returns a fresh probe.
+ */
+async function recoverInterrupted(host: Host, inputs: CephOsdInputs, ctx: OperationContext): Promise<Probe> {
+    await host.apply(planWaitInterrupted());
+    const p = await probe(host, inputs);
+    const r = interruptedCreate(p, inputs.device);
+    const where = `${inputs.device} on ${host.target}`;
+    switch (r.kind) {
+        case "none":
+        case "finish":
+            // finish: adoptExisting (through the note) tags it and drops the note.
+            return p;
+        case "stale":
+            ctx.log.info(`${where}: dropping the note of an old create of osd ${r.intent.osdFsid} (the device holds another OSD now)`);
+            await host.apply(planForgetIntent(r.intent.osdFsid));
+            return probe(host, inputs);
+        case "rollback": {
+            ctx.log.warn(
+                `${where}: an earlier create was interrupted and left osd ${r.intent.osdFsid}${r.osdId !== undefined ? ` (osd.${r.osdId}, never booted)` : ""} half-made; clearing it away and creating again`,
+            );
+            const family = (await host.facts()).family;
+            await host.apply(planRollback({ cluster: inputs.cluster, device: inputs.device, osdFsid: r.intent.osdFsid, osdId: r.osdId, zap: r.zap }, family));
+            return probe(host, inputs);
+        }
+    }
 }
 
 /** Applies the declared CRUSH settings that differ from the live ones; returns the live state after. */
@@ -517,7 +655,9 @@ async function adoptExisting(host: Host, inputs: CephOsdInputs, lv: CephVolumeLv
             `If that data is not needed, wipe the device by hand (ceph-volume lvm zap --destroy ${inputs.device}) and run \`pulumi up\` again`,
         );
     }
-    const ours = lv.tags.includes(ownTag);
+    // Ours: tagged, or the note of our own create of it is still there (cut before the tag step).
+    const noted = before.intents.find((i) => i.osdFsid === lv.osdFsid);
+    const ours = lv.tags.includes(ownTag) || noted !== undefined;
     if (!ours && !inputs.adopt) {
         throw new RefusedError(
             `${where} already holds osd.${entry.id} (fsid ${lv.osdFsid}, ${entry.up ? "up" : "down"}, ${entry.in ? "in" : "out"}), not created by pulumi-baremetal`,
@@ -531,7 +671,8 @@ async function adoptExisting(host: Host, inputs: CephOsdInputs, lv: CephVolumeLv
             step.run(["ceph-volume", "--cluster", inputs.cluster, "lvm", "activate", String(entry.id), lv.osdFsid], { lock: "lvm", timeoutMs: 15 * 60_000, what: `activate osd.${entry.id}` }),
         ]);
     }
-    if (!ours) await host.apply(planTag(lv.lvPath));
+    if (!lv.tags.includes(ownTag)) await host.apply(planTag(lv.lvPath));
+    if (noted) await host.apply(planForgetIntent(noted.osdFsid));
 }
 
 function assertDeviceFree(host: Host, device: string, p: Probe): void {

@@ -96,14 +96,16 @@ describe("CephOsd diff", () => {
 
 describe("CephOsd plans (data)", () => {
     const debian = new DebianAdapter();
-    it("creates with ceph-volume lvm create --bluestore under the LVM lock", () => {
-        const plan = planCreate({ ...inputs, deviceClass: "ssd" });
+    it("creates with ceph-volume lvm create --bluestore under the LVM lock, with an OSD fsid noted on the box first", () => {
+        const fsid = "0b5e2a4c-1111-4222-8333-444455556666";
+        const plan = planCreate({ ...inputs, deviceClass: "ssd" }, { osdFsid: fsid, real: "/dev/vdb" });
         const lines = renderCommands(plan, debian).filter((c) => !c.startsWith("#"));
-        assert.strictEqual(lines.length, 1);
-        assert.match(lines[0], /flock .*baremetal-lvm\.lock ceph-volume --cluster ceph lvm create --bluestore --data \/dev\/disk\/by-id\/virtio-bm-ceph1-1 --crush-device-class ssd$/);
-        const run = plan[0];
+        assert.strictEqual(lines.length, 2);
+        assert.match(lines[0], new RegExp(`baremetal-osd-intent /var/lib/ceph/baremetal-creating ${fsid} /dev/vdb$`));
+        assert.match(lines[1], new RegExp(`flock .*baremetal-lvm\\.lock ceph-volume --cluster ceph lvm create --bluestore --data /dev/disk/by-id/virtio-bm-ceph1-1 --osd-fsid ${fsid} --crush-device-class ssd$`));
+        const run = plan[1];
         assert.ok(run.kind === "run");
-        assert.deepStrictEqual(run.argv, ["ceph-volume", "--cluster", "ceph", "lvm", "create", "--bluestore", "--data", good.device, "--crush-device-class", "ssd"]);
+        assert.deepStrictEqual(run.argv, ["ceph-volume", "--cluster", "ceph", "lvm", "create", "--bluestore", "--data", good.device, "--osd-fsid", fsid, "--crush-device-class", "ssd"]);
         assert.strictEqual(run.lock, "lvm");
         assert.deepStrictEqual(planTag("/dev/ceph-x/osd-block-y")[0], { kind: "run", argv: ["lvchange", "--addtag", "pulumi-baremetal", "/dev/ceph-x/osd-block-y"], lock: "lvm", what: "tag /dev/ceph-x/osd-block-y as made by pulumi-baremetal" });
     });
