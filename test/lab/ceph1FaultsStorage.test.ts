@@ -113,7 +113,8 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
     let vgState: VolumeGroupState;
     let nbdState: NbdVolumeState;
     let dataSum: string;
-    const t0 = Date.now();
+    // Set when this file starts (the describe body runs when mocha loads every file).
+    let t0 = 0;
 
     const on = (command: string) => f.sh.sh(vm, command, 300_000);
     const probe = async (sections: Record<string, string>) => parseProbe(await on(probeScript(sections)));
@@ -214,6 +215,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
     }
 
     before(async function () {
+        t0 = Date.now();
         f = await FaultLab.open([vm]);
         consulAddr = f.lab.consul.httpAddr;
         const c0 = Date.now();

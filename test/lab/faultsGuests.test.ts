@@ -53,7 +53,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     let ovsWasActive = true;
     let vethsBefore = 0;
     const key = openvpnStaticKey();
-    const t0 = Date.now();
+    let t0 = 0; // set in before(): the describe body runs when mocha loads every file
 
     // What the engine holds between the steps: the state of the last successful operation.
     let bridgeState: OvsBridgeState;
@@ -169,6 +169,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     }
 
     before(async function () {
+        t0 = Date.now();
         f = await FaultLab.open([vm]);
         await f.sh.waitSsh(vm, 180_000);
         await sh(sweep);

@@ -44,7 +44,7 @@ describe("SSH cut mid-create, mid-update and mid-delete: PxeServer and Machine (
     this.timeout(900_000);
     let f: FaultLab;
     let bmc: Bmc;
-    const t0 = Date.now();
+    let t0 = 0; // set in before(): the describe body runs when mocha loads every file
     const px = kinds.PxeServer;
     const mk = kinds.Machine;
     let server: { id: string; state: PxeServerState } | undefined;
@@ -206,6 +206,7 @@ describe("SSH cut mid-create, mid-update and mid-delete: PxeServer and Machine (
     }
 
     before(async () => {
+        t0 = Date.now();
         f = await FaultLab.open(["pxe1", "pxeclient1"]);
         const c = clientVm();
         bmc = new Bmc({ address: c.bmc.address, user: c.bmc.user, password: c.bmc.password });
