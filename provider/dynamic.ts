@@ -2,6 +2,7 @@
 // provider objects serialised into state (sdk/provider.ts) forward every call here,
 // loaded by package name, so the code that serves a stack is always the installed one.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { productionContext } from "./context";
 import { OperationContext, ResourceKind } from "./core/resource";
 import { containsUnknown } from "./core/validate";
 import { engineReporter } from "./engineLog";
@@ -14,7 +15,7 @@ const urnKey = "__urn";
 
 function contextFor(props: unknown): OperationContext {
     const urn = props && typeof props === "object" ? (props as Record<string, unknown>)[urnKey] : undefined;
-    return { log: engineReporter(typeof urn === "string" ? urn : undefined) };
+    return productionContext(engineReporter(typeof urn === "string" ? urn : undefined));
 }
 
 /** Keeps the URN in the stored state (read and delete need it later). */

@@ -4,6 +4,8 @@
 // program's node_modules, so new code serves old state and the state does not
 // depend on where the checkout lives.
 import * as pulumi from "@pulumi/pulumi";
+import type { SecretNode } from "../provider/schema/walk";
+import { secretShapes } from "./generated/types";
 
 /** The dynamic provider for one resource kind (see provider/index.ts `kinds`). */
 export function dynamicProvider(kind: string): pulumi.dynamic.ResourceProvider {
@@ -60,14 +62,73 @@ export function outputsOf(keys: readonly string[] | Record<string, undefined>): 
 export const typeModule = "baremetal";
 
 /**
+ * What the SDK needs at run time from a kind's field table (generated into
+ * sdk/generated): the output-only keys and defaulted inputs to pass as undefined
+ * (Pulumi fills in only the properties whose keys the constructor passed), and
+ * where the secrets sit in the inputs.
+ */
+export interface KindShape {
+    outputs: readonly string[];
+    defaulted: readonly string[];
+    secrets: Readonly<Record<string, SecretNode>>;
+}
+
+export type { SecretNode };
+
+/**
+ * The value with every secret its tree names wrapped as a Pulumi secret, so it is
+ * encrypted in state whatever the caller passed.
+ */
+export function protectSecrets(value: pulumi.Input<unknown>, node: SecretNode): pulumi.Input<unknown> {
+    if (value === undefined) return value;
+    if (node === true) return pulumi.secret(value);
+    if (typeof node === "string") {
+        const tree = secretShapes[node];
+        return tree === undefined ? value : protectSecrets(value, tree);
+    }
+    // A plain object keeps its own shape, so only the secret fields are secret (a
+    // preview still shows `connection.host`); an Output can only be wrapped whole.
+    if (pulumi.Output.isInstance(value) || value instanceof Promise) return pulumi.output(value).apply((v: unknown) => protectFields(v, node));
+    return protectFields(value, node) as pulumi.Input<unknown>;
+}
+
+function protectFields(v: unknown, node: { [field: string]: SecretNode }): unknown {
+    if (v === undefined || v === null || typeof v !== "object") return v;
+    if (Array.isArray(v)) return node["[]"] === undefined ? v : v.map((x) => protectSecrets(x, node["[]"]));
+    const out: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+    for (const [k, child] of Object.entries(node)) {
+        if (k === "{}") {
+            for (const key of Object.keys(out)) out[key] = protectSecrets(out[key], child);
+        } else if (k !== "[]" && out[k] !== undefined) {
+            out[k] = protectSecrets(out[k], child);
+        }
+    }
+    return out;
+}
+
+/**
  * Base of every pulumi-baremetal resource: a dynamic resource with a readable
  * type token, whose provider is loaded by package name, and whose URN travels
  * with its inputs so the provider can log against it.
  */
 export abstract class BaremetalResource extends pulumi.dynamic.Resource {
-    protected constructor(kind: string, name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
+    protected constructor(kind: string, name: string, props: pulumi.Inputs, shapeOrOpts?: KindShape | pulumi.CustomResourceOptions, maybeOpts?: pulumi.CustomResourceOptions) {
+        const shape = shapeOrOpts && "defaulted" in shapeOrOpts ? (shapeOrOpts as KindShape) : undefined;
+        const opts = shape ? maybeOpts : (shapeOrOpts as pulumi.CustomResourceOptions | undefined);
         const type = `pulumi-nodejs:dynamic/${typeModule}:${kind}`;
         const urn = pulumi.createUrn(name, type, opts?.parent);
-        super(providerOf(kind), name, { ...props, __urn: urn }, opts, typeModule, kind);
+        const inputs = shape ? shapedInputs(props, shape) : props;
+        const secretOutputs = shape ? Object.entries(shape.secrets).filter(([, n]) => n === true).map(([k]) => k) : [];
+        const allOpts = secretOutputs.length > 0 ? { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretOutputs] } : opts;
+        super(providerOf(kind), name, { ...inputs, __urn: urn }, allOpts, typeModule, kind);
     }
+}
+
+/** Every output and defaulted input present (as undefined when not given), secrets wrapped. */
+function shapedInputs(args: pulumi.Inputs, shape: KindShape): pulumi.Inputs {
+    const out: pulumi.Inputs = { ...outputsOf(shape.defaulted), ...args, ...outputsOf(shape.outputs) };
+    for (const [k, node] of Object.entries(shape.secrets)) {
+        if (args[k] !== undefined) out[k] = protectSecrets(args[k], node);
+    }
+    return out;
 }

@@ -3,19 +3,29 @@
 // failures to errors an operator can act on, and keeps the ACL token out of them.
 import Consul from "consul";
 import { RemoteError } from "../core/errors";
+import { ObjectType, t } from "../core/fields";
 import { isHostAddress, isUnknown, Validator } from "../core/validate";
 
-/** How to reach a Consul agent. Shared by every resource that registers in Consul. */
+/** How to reach a Consul agent; documented once, in `consulConnectionType`. */
 export interface ConsulConnection {
-    /** `host:port` of the agent's HTTP API, e.g. `10.0.0.2:8500`. */
     address: string;
-    /** `http` (default) or `https`. */
     scheme?: "http" | "https";
-    /** ACL token; keep it a Pulumi secret. */
     token?: string;
-    /** Datacenter; the agent's own when omitted. */
     datacenter?: string;
 }
+
+/** The Consul connection's field table (shared by every kind that registers in Consul). */
+export const consulConnectionType: ObjectType = {
+    name: "ConsulConnection",
+    doc: "How to reach a Consul agent's HTTP API.",
+    check: (v, field, value) => checkConsulConnection(v, field, value),
+    fields: {
+        address: { type: t.string(), required: true, doc: "`host:port` of the agent's HTTP API, e.g. `10.0.0.2:8500`." },
+        scheme: { type: t.string(["http", "https"]), doc: "`http` (when omitted) or `https`." },
+        token: { type: t.string(), secret: true, doc: "ACL token." },
+        datacenter: { type: t.string(), doc: "Datacenter; the agent's own when omitted." },
+    },
+};
 
 const hostPort = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
 
@@ -146,7 +156,15 @@ function statusOf(err: unknown): number | undefined {
     return e.response?.statusCode ?? e.statusCode;
 }
 
-export class ConsulKv extends ConsulApi {
+/** The K/V store as kinds use it. */
+export interface KvStore {
+    /** Every key under `prefix` with its value (empty map when there are none). */
+    tree(prefix: string): Promise<Map<string, string>>;
+    /** Applies the operations (atomically per batch of at most 64). */
+    apply(ops: KvOperation[]): Promise<void>;
+}
+
+export class ConsulKv extends ConsulApi implements KvStore {
     constructor(conn: ConsulConnection) {
         super(conn, "the ACL token (consul.token) lacks the needed policy for these keys");
     }
@@ -201,7 +219,17 @@ export interface CatalogNode {
  * nodes (NodeMeta "external-node": "true", no agent of that name): anti-entropy only
  * syncs an agent's own node, so it leaves these alone (consul#729, #7513).
  */
-export class ConsulCatalog extends ConsulApi {
+/** External catalog nodes as kinds use them (Machine). */
+export interface NodeCatalog {
+    registerExternalNode(n: CatalogNode): Promise<void>;
+    deregisterNode(node: string): Promise<void>;
+    /** The node as the catalog has it, or undefined when it is not registered. */
+    node(node: string): Promise<CatalogNode | undefined>;
+    /** Does an agent (a real Consul member) use this name? */
+    isAgentMember(node: string): Promise<boolean>;
+}
+
+export class ConsulCatalog extends ConsulApi implements NodeCatalog {
     constructor(conn: ConsulConnection) {
         super(conn, "the ACL token (consul.token) needs node:write on this node name");
     }
@@ -255,7 +283,19 @@ export interface ExternalService {
 
 export const externalNodeMeta = { "external-node": "true", "external-probe": "false" } as const;
 
-export class ConsulServiceCatalog extends ConsulApi {
+/** Services of external nodes as kinds use them (NbdVolume). */
+export interface ServiceCatalog {
+    /** Registers (or updates) the node and its service in one catalog write. */
+    register(s: ExternalService): Promise<void>;
+    /** The service as the catalog holds it, or undefined. */
+    service(node: string, serviceId: string): Promise<ExternalService | undefined>;
+    /** Removes the service, and the node with it once it holds no other service. */
+    deregister(node: string, serviceId: string): Promise<void>;
+    /** Every instance of `service` whose meta `key` equals `value`. */
+    findByMeta(service: string, key: string, value: string): Promise<ExternalService[]>;
+}
+
+export class ConsulServiceCatalog extends ConsulApi implements ServiceCatalog {
     constructor(conn: ConsulConnection) {
         super(conn, "the ACL token (consul.token) lacks node:write / service:write for this node and service", true);
     }
@@ -328,4 +368,31 @@ interface CatalogServiceRow {
     ServicePort: number;
     ServiceMeta?: Record<string, string>;
     ServiceTags?: string[];
+}
+
+// ---- what the operation context hands to kinds --------------------------------------
+
+/** One Consul agent as kinds reach it: through the operation context, never by constructing clients. */
+export interface ConsulClient {
+    readonly kv: KvStore;
+    readonly nodes: NodeCatalog;
+    readonly services: ServiceCatalog;
+}
+
+/** The real clients of one agent, each made on first use. */
+export function consulClient(conn: ConsulConnection): ConsulClient {
+    let kv: ConsulKv | undefined;
+    let nodes: ConsulCatalog | undefined;
+    let services: ConsulServiceCatalog | undefined;
+    return {
+        get kv() {
+            return (kv ??= new ConsulKv(conn));
+        },
+        get nodes() {
+            return (nodes ??= new ConsulCatalog(conn));
+        },
+        get services() {
+            return (services ??= new ConsulServiceCatalog(conn));
+        },
+    };
 }

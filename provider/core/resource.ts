@@ -1,19 +1,32 @@
 // The contract every resource kind implements, in the domain's own terms.
 // Nothing here knows about Pulumi: provider/dynamic.ts adapts it to the engine.
+import type { ConsulClient, ConsulConnection } from "../consul/client";
+import type { HostConnection, Remote, RemoteOptions } from "../host";
+import type { BmcClient, IpmiConnection } from "../ipmi/ipmitool";
 import { FieldFailure } from "./errors";
+import type { KindSpec } from "./fields";
+import type { Reporter } from "./reporter";
 
-/** Where progress and command output go (the Pulumi log in production). */
-export interface Reporter {
-    info(message: string): void;
-    warn(message: string): void;
-    /** Transient progress ("waiting for safe-to-destroy, 40s"): shown, not kept. */
-    progress(message: string): void;
-}
+export { silentReporter, type Reporter } from "./reporter";
 
-export const silentReporter: Reporter = { info() {}, warn() {}, progress() {} };
-
+/**
+ * What one operation (create, read, update, delete) may use: its log, and the
+ * only ways a kind reaches the outside. Production hands out real hosts (SSH),
+ * Consul and BMCs (provider/context.ts); the unit tier hands out scripted doubles,
+ * so every branch of a kind can run without a host.
+ */
 export interface OperationContext {
     log: Reporter;
+    /** A host to run commands and plans on (cheap: connections are pooled per process). */
+    remote(conn: HostConnection, options?: RemoteOptions): Remote;
+    consul(conn: ConsulConnection): ConsulClient;
+    bmc(conn: IpmiConnection): BmcClient;
+    /**
+     * One quick SSH dial to `conn` on a connection of its own (never a pooled one,
+     * which would hide that the box just rebooted), running `true`. Resolves when
+     * the box answers; throws the dial's error otherwise.
+     */
+    probeSsh(conn: HostConnection): Promise<void>;
 }
 
 export interface CheckOutcome<I> {
@@ -36,6 +49,8 @@ export interface DiffOutcome {
  * every host unreachable; the rest act on real systems.
  */
 export interface ResourceKind<I, O> {
+    /** The field table: the one declaration of every input and output (see core/fields.ts). */
+    readonly spec?: KindSpec<I, O>;
     /** Validate and normalise. `olds` are the previous inputs (empty on create). */
     check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<I>;
     diff(id: string, olds: O, news: I): DiffOutcome;

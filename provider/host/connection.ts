@@ -3,40 +3,57 @@
 // `trustOnFirstUse` are this layer's additions. Validation is pure (no I/O).
 import { createHash } from "crypto";
 import { utils } from "ssh2";
+import { FieldSpec, ObjectType, t } from "../core/fields";
 import { isUnknown, Validator } from "../core/validate";
 
+/** How to reach a host over SSH; every field is documented once, in `connectionType` below. */
 export interface HostConnection {
-    /** Address of the host: a DNS name, an IPv4 or an IPv6 address. */
     host: string;
-    /** SSH port; 22 when omitted. */
     port?: number;
-    /** Login user; `root` when omitted. */
     user?: string;
-    /** Password; keep it a Pulumi secret. */
     password?: string;
-    /** Private key in OpenSSH or PEM format; keep it a Pulumi secret. */
     privateKey?: string;
-    /** Passphrase of an encrypted privateKey; keep it a Pulumi secret. */
     privateKeyPassword?: string;
-    /** ssh-agent socket; `$SSH_AUTH_SOCK` is used when no credential is given. */
     agentSocketPath?: string;
-    /** Dial attempts before giving up; 10 when omitted; -1 retries forever. */
     dialErrorLimit?: number;
-    /** Seconds for one dial attempt (TCP + handshake + auth); 15 when omitted; 0 means no limit. */
     perDialTimeout?: number;
-    /**
-     * The host's public key as an OpenSSH line (`ssh-ed25519 AAAA...`) or its
-     * fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it). Unlike
-     * @pulumi/command, an unpinned host is refused unless trustOnFirstUse is set.
-     */
     hostKey?: string;
-    /** A jump host the connection is tunnelled through (like `ssh -J`). */
     proxy?: HostConnection;
-    /** Run every command through `sudo -n` (needs NOPASSWD sudo for the login user). */
     sudo?: boolean;
-    /** Accept an unpinned host's key and report it, so a resource can pin it as an output. */
     trustOnFirstUse?: boolean;
 }
+
+/**
+ * The connection's field table (docs, secrets) for the SDK, the reference pages and
+ * the schema. Checked as a whole by checkHostConnection (key parsing, jump limits).
+ */
+export const connectionType: ObjectType = {
+    name: "Connection",
+    doc: "How to reach a host over SSH. The field names are those of @pulumi/command's `remote.ConnectionArgs`, so the same object can be passed to both.",
+    check: (v, field, value) => checkHostConnection(v, field, value),
+    get fields() {
+        return connectionFields;
+    },
+};
+
+const connectionFields: Record<keyof HostConnection, FieldSpec> = {
+    host: { type: t.string(), required: true, doc: "Address of the host: a DNS name, an IPv4 or an IPv6 address." },
+    port: { type: t.integer, doc: "SSH port; 22 when omitted." },
+    user: { type: t.string(), doc: "Login user; `root` when omitted." },
+    password: { type: t.string(), secret: true, doc: "Password." },
+    privateKey: { type: t.string(), secret: true, doc: "Private key in OpenSSH or PEM format." },
+    privateKeyPassword: { type: t.string(), secret: true, doc: "Passphrase of an encrypted privateKey." },
+    agentSocketPath: { type: t.string(), doc: "ssh-agent socket; `$SSH_AUTH_SOCK` is used when no credential is given." },
+    dialErrorLimit: { type: t.integer, doc: "Dial attempts before giving up; 10 when omitted; -1 retries forever." },
+    perDialTimeout: { type: t.integer, doc: "Seconds for one dial attempt (TCP + handshake + auth); 15 when omitted; 0 means no limit." },
+    hostKey: {
+        type: t.string(),
+        doc: "The host's public key as an OpenSSH line (`ssh-ed25519 AAAA...`) or its fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it). Unlike @pulumi/command, an unpinned host is refused unless `trustOnFirstUse` is set.",
+    },
+    proxy: { type: t.object(connectionType), doc: "A jump host the connection is tunnelled through (like `ssh -J`)." },
+    sudo: { type: t.boolean, doc: "Run every command through `sudo -n` (needs NOPASSWD sudo for the login user)." },
+    trustOnFirstUse: { type: t.boolean, doc: "Accept an unpinned host's key and report it, so a resource can pin it as an output." },
+};
 
 export const connectionDefaults = {
     port: 22,
@@ -45,10 +62,7 @@ export const connectionDefaults = {
     perDialTimeoutSeconds: 15,
 } as const;
 
-const fields = [
-    "host", "port", "user", "password", "privateKey", "privateKeyPassword", "agentSocketPath",
-    "dialErrorLimit", "perDialTimeout", "hostKey", "proxy", "sudo", "trustOnFirstUse",
-] as const;
+const fields = Object.keys(connectionFields);
 
 const userPattern = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 const keyTypes = [

@@ -1,6 +1,6 @@
 // Running commands and plans on a host. A Host is a cheap handle (make one per
 // operation); the SSH connection behind it lives in the pool and is shared.
-import { Reporter, silentReporter } from "../core/resource";
+import { Reporter, silentReporter } from "../core/reporter";
 import { connectionDefaults, connectionSecrets, describeTarget, HostConnection, lockScope } from "./connection";
 import { CommandError, UnsupportedHostError, formatSeconds } from "./errors";
 import { LockName, NamedLocks } from "./locks";
@@ -86,11 +86,34 @@ export interface PlanResult {
     hostKey?: HostKeySeen;
 }
 
-/** Exit status readFile uses for "no such file", distinct from cat's own failures. */
-const missingFileStatus = 3;
-const readFileScript = `[ -e "$1" ] || exit ${missingFileStatus}; exec cat "$1"`;
+/**
+ * What a resource kind needs from a host, and all it may use: kinds depend on
+ * this, never on Host, so the unit tier can hand them a scripted double
+ * (test/fakes/scriptedRemote.ts) and the lab tier a real host.
+ */
+export interface Remote {
+    /** How errors and logs name the host (`root@198.51.100.11:22`). */
+    readonly target: string;
+    /** Runs a command; an exit status not in `okExitCodes` throws a CommandError naming the host. */
+    run(argv: MaybeSecret[], options?: RunOptions): Promise<CommandOutput>;
+    /** Runs a command and returns whatever exit status it had. */
+    exec(argv: MaybeSecret[], options?: RunOptions): Promise<CommandOutput>;
+    /** A file's content, or undefined when it does not exist. */
+    readFile(path: string): Promise<string | undefined>;
+    /** OS family and whether Alpine runs diskless. */
+    facts(): Promise<OsFacts>;
+    /** Runs the plan's steps in order (lowered by the host's OS adapter), stopping at the first failure. */
+    apply(plan: Plan): Promise<PlanResult>;
+}
 
-export class Host {
+/** What a kind may say about a host when it asks for one. */
+export type RemoteOptions = Pick<HostOptions, "secrets">;
+
+/** Exit status readFile uses for "no such file", distinct from cat's own failures. */
+export const missingFileStatus = 3;
+export const readFileScript = `[ -e "$1" ] || exit ${missingFileStatus}; exec cat "$1"`;
+
+export class Host implements Remote {
     readonly target: string;
     private readonly pooled: PooledHost;
     private readonly locks: NamedLocks;

@@ -18,6 +18,8 @@ export {
     type CommandRecord,
     type HostOptions,
     type PlanResult,
+    type Remote,
+    type RemoteOptions,
     type RunOptions,
     type StepRecord,
 } from "./execute";

@@ -65,8 +65,21 @@ export function ipmitoolArgv(c: IpmiConnection, command: string[]): string[] {
 
 const commandTimeoutMs = 30_000;
 
+/** What a kind asks of a BMC (Machine's power actions). */
+export interface BmcClient {
+    /** How errors and logs name the BMC (`BMC 10.0.3.14:623`). */
+    readonly target: string;
+    powerState(): Promise<PowerState>;
+    powerOn(): Promise<void>;
+    powerOff(): Promise<void>;
+    /** Next boot (only) from the network. */
+    bootFromNetworkOnce(): Promise<void>;
+    /** Off (when on, waiting through `waitOff` until it is), then on. */
+    cycle(waitOff: (ms: number) => Promise<void>): Promise<void>;
+}
+
 /** One BMC. Every call runs ipmitool once; the password goes in through the environment. */
-export class Bmc {
+export class Bmc implements BmcClient {
     readonly target: string;
 
     constructor(private readonly conn: IpmiConnection) {

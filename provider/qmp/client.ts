@@ -1,6 +1,6 @@
 // QMP on a guest's box, through the host layer: each call is one command that
 // runs the constant script of script.ts with `python3 -c`, requests on stdin.
-import { Host } from "../host";
+import type { Remote } from "../host";
 import { qmpNotRunning, qmpScript } from "./script";
 
 export interface QmpRequest {
@@ -19,7 +19,7 @@ function argv(mode: string, ...args: string[]): string[] {
 }
 
 /** The replies in request order, or undefined when no qemu listens on the socket. */
-export async function qmpCall(host: Host, socket: string, requests: QmpRequest[]): Promise<QmpReply[] | undefined> {
+export async function qmpCall(host: Remote, socket: string, requests: QmpRequest[]): Promise<QmpReply[] | undefined> {
     const out = await host.run(argv("call", socket), {
         stdin: JSON.stringify(requests),
         okExitCodes: [0, qmpNotRunning],
@@ -31,7 +31,7 @@ export async function qmpCall(host: Host, socket: string, requests: QmpRequest[]
 }
 
 /** The `return` of each reply; a QMP error throws, naming the command. */
-export async function qmpQuery(host: Host, socket: string, requests: QmpRequest[]): Promise<unknown[] | undefined> {
+export async function qmpQuery(host: Remote, socket: string, requests: QmpRequest[]): Promise<unknown[] | undefined> {
     const replies = await qmpCall(host, socket, requests);
     if (!replies) return undefined;
     return replies.map((r, i) => {
@@ -43,7 +43,7 @@ export async function qmpQuery(host: Host, socket: string, requests: QmpRequest[
 export type PowerdownOutcome = { outcome: "powered-off" | "quit"; seconds: number } | { outcome: "not-running" };
 
 /** ACPI power button, wait up to `timeoutSeconds` for the guest to power off, then quit. */
-export async function qmpPowerdown(host: Host, socket: string, timeoutSeconds: number): Promise<PowerdownOutcome> {
+export async function qmpPowerdown(host: Remote, socket: string, timeoutSeconds: number): Promise<PowerdownOutcome> {
     const out = await host.run(argv("powerdown", socket, String(timeoutSeconds)), {
         okExitCodes: [0, qmpNotRunning],
         timeoutMs: (timeoutSeconds + 30) * 1000,
@@ -55,7 +55,7 @@ export async function qmpPowerdown(host: Host, socket: string, timeoutSeconds: n
 }
 
 /** Starts a migration to `uri` and returns the final query-migrate `return`. */
-export async function qmpMigrate(host: Host, socket: string, uri: string, timeoutSeconds: number): Promise<QmpReply | undefined> {
+export async function qmpMigrate(host: Remote, socket: string, uri: string, timeoutSeconds: number): Promise<QmpReply | undefined> {
     const out = await host.run(argv("migrate", socket, uri, String(timeoutSeconds)), {
         okExitCodes: [0, qmpNotRunning],
         timeoutMs: (timeoutSeconds + 30) * 1000,
@@ -66,7 +66,7 @@ export async function qmpMigrate(host: Host, socket: string, uri: string, timeou
 }
 
 /** Waits until QMP answers on the socket; its query-status reply, or undefined on timeout. */
-export async function qmpWait(host: Host, socket: string, timeoutSeconds: number): Promise<QmpReply | undefined> {
+export async function qmpWait(host: Remote, socket: string, timeoutSeconds: number): Promise<QmpReply | undefined> {
     const out = await host.run(argv("wait", socket, String(timeoutSeconds)), {
         okExitCodes: [0, qmpNotRunning],
         timeoutMs: (timeoutSeconds + 30) * 1000,

@@ -22,12 +22,13 @@ import { randomUUID } from "crypto";
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
+import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import {
     CephVolumeLv, OsdCrushInfo, osdCrushInfo, OsdDump, OsdDumpEntry, parseCephVolumeList, parseOsdDump, parseOsdTree, parseSafeToDestroy, SafeToDestroy,
 } from "../parsers/ceph";
 import { ownTag } from "../parsers/lvm";
+import { parseSections, requirePart } from "../parsers/sections";
 
 export interface CephOsdInputs {
     /** The box that holds the device; it must belong to the cluster already. */
@@ -399,32 +400,26 @@ export interface Probe {
 
 /** Parses the probe script's output (exported for tests on captured output). */
 export function parseProbe(text: string): Probe {
-    const section = (name: string, next?: string): string => {
-        const start = text.indexOf(`==${name}==\n`);
-        if (start < 0) throw new Error(`the probe printed no ${name} section`);
-        const from = start + name.length + 5;
-        const end = next ? text.indexOf(`==${next}==\n`, from) : text.length;
-        return text.slice(from, end < 0 ? text.length : end);
-    };
-    const real = /^real=(.*)$/m.exec(text)?.[1] ?? "";
+    const sections = parseSections(text, ["list", "lvreal", "blkid", "use", "dump", "intents"] as const);
+    const section = (name: "list" | "lvreal" | "blkid" | "use" | "dump"): string => requirePart(sections, name, "probe");
+    const real = /^real=(.*)$/m.exec(sections.preamble)?.[1] ?? "";
     const lvReal = new Map<string, string>();
-    for (const line of section("lvreal", "blkid").split("\n")) {
+    for (const line of section("lvreal").split("\n")) {
         const [p, r] = line.trim().split(" ");
         if (p && r) lvReal.set(p, r);
     }
     const signature: Record<string, string> = {};
-    for (const line of section("blkid", "use").split("\n")) {
+    for (const line of section("blkid").split("\n")) {
         const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
         if (m && m[1] !== "DEVNAME") signature[m[1]] = m[2];
     }
     // (Probes captured before intents existed end with the dump.)
     const intents: CreateIntent[] = [];
-    const at = text.indexOf("==intents==\n");
-    for (const line of at < 0 ? [] : text.slice(at + 12).split("\n")) {
+    for (const line of (sections.parts.intents ?? "").split("\n")) {
         const m = /^([0-9a-f-]{36}) (\/\S+)$/.exec(line.trim());
         if (m) intents.push({ osdFsid: m[1], real: m[2] });
     }
-    return { real, lvs: parseCephVolumeList(section("list", "lvreal")), lvReal, signature, inUse: section("use", "dump").trim(), dump: parseOsdDump(section("dump", "intents")), intents };
+    return { real, lvs: parseCephVolumeList(section("list")), lvReal, signature, inUse: section("use").trim(), dump: parseOsdDump(section("dump")), intents };
 }
 
 /** The block LV of the OSD that lives on the declared device, if any. */
@@ -481,7 +476,7 @@ export function parseRead(text: string, osdFsid: string): LiveOsd {
  */
 const inFlight = new Map<string, Promise<string>>();
 
-async function clusterMaps(host: Host, cluster: string, shared: boolean): Promise<string> {
+async function clusterMaps(host: Remote, cluster: string, shared: boolean): Promise<string> {
     const key = `${host.target}|${cluster}`;
     const running = shared ? inFlight.get(key) : undefined;
     if (running) return running;
@@ -495,11 +490,11 @@ async function clusterMaps(host: Host, cluster: string, shared: boolean): Promis
 }
 
 /** The live OSD; `shared` only for a plain read (after a change, a read must start after it). */
-async function readLive(host: Host, cluster: string, osdFsid: string, shared = false): Promise<LiveOsd> {
+async function readLive(host: Remote, cluster: string, osdFsid: string, shared = false): Promise<LiveOsd> {
     return parseRead(await clusterMaps(host, cluster, shared), osdFsid);
 }
 
-async function probe(host: Host, inputs: CephOsdInputs): Promise<Probe> {
+async function probe(host: Remote, inputs: CephOsdInputs): Promise<Probe> {
     const f = clusterFiles(inputs.cluster);
     const out = await host.exec(["sh", "-c", probeScript, "baremetal-ceph-probe", inputs.cluster, inputs.device, f.conf, f.bootstrapOsdKeyring], {
         what: `look at ${inputs.device} and cluster ${inputs.cluster}`,
@@ -527,8 +522,8 @@ async function probe(host: Host, inputs: CephOsdInputs): Promise<Probe> {
 
 // ---- operations -------------------------------------------------------------------
 
-function hostFor(conn: HostConnection, ctx: OperationContext): Host {
-    return new Host(conn, { log: ctx.log });
+function hostFor(conn: HostConnection, ctx: OperationContext): Remote {
+    return ctx.remote(conn);
 }
 
 function stateFrom(inputs: CephOsdInputs, lv: Pick<CephVolumeLv, "lvPath" | "devices">, live: LiveOsd): CephOsdState {
@@ -587,7 +582,7 @@ async function create(inputs: CephOsdInputs, ctx: OperationContext): Promise<{ i
  * its ceph-volume to exit, looks again, and clears a half-made OSD away (or only
  * the note, when the OSD was finished). Returns a fresh probe.
  */
-async function recoverInterrupted(host: Host, inputs: CephOsdInputs, ctx: OperationContext): Promise<Probe> {
+async function recoverInterrupted(host: Remote, inputs: CephOsdInputs, ctx: OperationContext): Promise<Probe> {
     await host.apply(planWaitInterrupted());
     const p = await probe(host, inputs);
     const r = interruptedCreate(p, inputs.device);
@@ -613,7 +608,7 @@ async function recoverInterrupted(host: Host, inputs: CephOsdInputs, ctx: Operat
 }
 
 /** Applies the declared CRUSH settings that differ from the live ones; returns the live state after. */
-async function settleCrush(host: Host, inputs: CephOsdInputs, osdFsid: string, ctx: OperationContext): Promise<LiveOsd> {
+async function settleCrush(host: Remote, inputs: CephOsdInputs, osdFsid: string, ctx: OperationContext): Promise<LiveOsd> {
     let live = await readLive(host, inputs.cluster, osdFsid);
     if (!live.entry) throw new Error(`OSD ${osdFsid} on ${inputs.device} is not in the OSD map of cluster ${inputs.cluster} on ${host.target}; run \`pulumi refresh\``);
     if (!live.crush) {
@@ -626,7 +621,7 @@ async function settleCrush(host: Host, inputs: CephOsdInputs, osdFsid: string, c
     return readLive(host, inputs.cluster, osdFsid);
 }
 
-async function waitInCrush(host: Host, inputs: CephOsdInputs, osdFsid: string, ctx: OperationContext): Promise<LiveOsd> {
+async function waitInCrush(host: Remote, inputs: CephOsdInputs, osdFsid: string, ctx: OperationContext): Promise<LiveOsd> {
     const deadline = Date.now() + 10 * 60_000;
     for (;;) {
         const live = await readLive(host, inputs.cluster, osdFsid);
@@ -640,7 +635,7 @@ async function waitInCrush(host: Host, inputs: CephOsdInputs, osdFsid: string, c
 }
 
 /** Takes over an OSD found on the device: ours from an interrupted run, or anyone's with adopt. */
-async function adoptExisting(host: Host, inputs: CephOsdInputs, lv: CephVolumeLv, before: Probe, ctx: OperationContext): Promise<void> {
+async function adoptExisting(host: Remote, inputs: CephOsdInputs, lv: CephVolumeLv, before: Probe, ctx: OperationContext): Promise<void> {
     const where = `${inputs.device} on ${host.target}`;
     if (lv.clusterFsid !== before.dump.fsid) {
         throw new RefusedError(
@@ -675,7 +670,7 @@ async function adoptExisting(host: Host, inputs: CephOsdInputs, lv: CephVolumeLv
     if (noted) await host.apply(planForgetIntent(noted.osdFsid));
 }
 
-function assertDeviceFree(host: Host, device: string, p: Probe): void {
+function assertDeviceFree(host: Remote, device: string, p: Probe): void {
     const sig = Object.entries(p.signature).filter(([k]) => ["TYPE", "PTTYPE", "PART_ENTRY_TYPE"].includes(k));
     if (sig.length > 0 || p.inUse !== "") {
         const what = [...sig.map(([k, v]) => `${k}=${v}`), ...(p.inUse ? [p.inUse] : [])].join(", ");
@@ -739,7 +734,7 @@ export function describeDrain(id: number, a: DrainAnswer): string {
     return [why.join(", ") || "not safe", msg ? `(ceph: ${msg})` : ""].filter((s) => s !== "").join(" ");
 }
 
-async function askSafeToDestroy(host: Host, cluster: string, id: number): Promise<DrainAnswer> {
+async function askSafeToDestroy(host: Remote, cluster: string, id: number): Promise<DrainAnswer> {
     // Exit 16 (EBUSY) means "not safe yet"; the JSON still says why.
     const out = await host.run(cephArgv(cluster, "osd", "safe-to-destroy", osdName(id), "-f", "json"), { okExitCodes: [0, 16], what: `ask whether osd.${id} is safe to destroy`, timeoutMs: 5 * 60_000 });
     const text = out.stdout.trim();
@@ -782,7 +777,7 @@ async function remove(_id: string, props: CephOsdState, ctx: OperationContext): 
 }
 
 /** With zapOnDelete, an OSD purged by hand still gets its device wiped, but only if the LV is still this OSD's. */
-async function zapIfStillOurs(host: Host, props: CephOsdState, ctx: OperationContext): Promise<void> {
+async function zapIfStillOurs(host: Remote, props: CephOsdState, ctx: OperationContext): Promise<void> {
     const p = await probe(host, props as unknown as CephOsdInputs);
     const lv = osdOnDevice(p, props.device);
     if (!lv || lv.osdFsid !== props.osdFsid) {

@@ -3,21 +3,17 @@
 //
 // ID: the prefix, e.g. `config/dns01/`. Only the declared keys are managed: other
 // keys under the prefix are neither read into state nor deleted.
-import { checkConsulConnection, ConsulConnection, ConsulKv, KvOperation } from "../consul/client";
+import { ConsulConnection, consulConnectionType, KvOperation } from "../consul/client";
 import { RefusedError } from "../core/errors";
-import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
-import { Validator } from "../core/validate";
+import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { checkByTable, diffByTable, erase, KindSpec, t } from "../core/fields";
+import { isUnknown, Validator } from "../core/validate";
 
 export interface ConsulKeysInputs {
-    /** The Consul agent to write to. */
     consul: ConsulConnection;
-    /** Root of the subtree; ends with `/`, no leading `/`. */
     prefix: string;
-    /** Plain values, by key relative to the prefix. */
     keys: Record<string, string>;
-    /** Secret values (passwords, tokens), by key relative to the prefix; kept secret in state. */
     secrets: Record<string, string>;
-    /** Take over keys that already exist with other values instead of failing. */
     adopt: boolean;
 }
 
@@ -27,6 +23,55 @@ export type ConsulKeysState = ConsulKeysInputs;
 const segment = "[A-Za-z0-9_.@-]+";
 const prefixPattern = new RegExp(`^(${segment}/)+$`);
 const keyPattern = new RegExp(`^${segment}(/${segment})*$`);
+const keyRule = { maxLength: 512, pattern: keyPattern, patternHint: 'must be a relative key like "db/host"' };
+const valueRule = { maxLength: 512 * 1024, allowControl: true };
+
+export const spec: KindSpec<ConsulKeysInputs, ConsulKeysState> = {
+    kind: "ConsulKeys",
+    doc: "A subtree of Consul's K/V store: a service's or box's configuration. Only the declared keys are managed; other keys under the prefix are neither read into state nor deleted.",
+    id: "the prefix, e.g. `config/dns01/`.",
+    example: `import { ConsulKeys } from "pulumi-baremetal";
+
+new ConsulKeys("dns01-config", {
+    consul: { address: "192.0.2.2:8500" },
+    prefix: "config/dns01/",
+    keys: { listen: "192.0.2.53", "forwarders/0": "192.0.2.1" },
+});`,
+    inputs: {
+        consul: { type: t.object(consulConnectionType), required: true, replaceOn: ["address", "datacenter"], doc: "The Consul agent to write to." },
+        prefix: {
+            type: t.string(),
+            required: true,
+            change: "replace",
+            doc: "Root of the subtree, e.g. `config/dns01/` (a trailing `/` is added; no leading `/`).",
+            check: checkPrefix,
+        },
+        keys: { type: t.map(t.string()), default: {}, doc: 'Plain values by key relative to the prefix, e.g. `{ "listen": "10.0.0.53" }`.', check: (v, f, x) => checkKeyMap(v, f, x) },
+        secrets: { type: t.map(t.string()), default: {}, secret: true, doc: "Secret values (passwords, tokens) by key relative to the prefix.", check: (v, f, x) => checkKeyMap(v, f, x) },
+        adopt: {
+            type: t.boolean,
+            default: false,
+            doc: "Take over keys that already exist in Consul with other values (their values are replaced by the declared ones). Without it, create fails and changes nothing.",
+        },
+    },
+    outputs: {},
+};
+
+function checkPrefix(v: Validator, field: string, value: unknown): string | undefined {
+    let prefix = v.string(field, value, { maxLength: 512, pattern: /^[A-Za-z0-9_.@/-]+$/, patternHint: "may only contain letters, digits and _ . @ - /" });
+    if (prefix === undefined || isUnknown(prefix)) return prefix;
+    if (!prefix.endsWith("/")) prefix += "/";
+    if (!prefixPattern.test(prefix)) return v.fail(field, `${JSON.stringify(prefix)} must be a relative path like "config/dns01/" (no leading "/", no empty segments)`);
+    checkRelativeKey(v, field, prefix.slice(0, -1));
+    return prefix;
+}
+
+/** Keys relative to the prefix; each map names itself, so a bad key under secrets is not reported as keys. */
+function checkKeyMap(v: Validator, field: string, value: unknown): Record<string, string> | undefined {
+    const map = v.stringMap(field, value, keyRule, valueRule);
+    for (const k of Object.keys(map && !isUnknown(map) ? map : {})) checkRelativeKey(v, `${field}.${k}`, k);
+    return map;
+}
 
 function checkRelativeKey(v: Validator, field: string, key: string): void {
     if (key.split("/").some((s) => s === "." || s === "..")) v.fail(field, `${JSON.stringify(key)} must not contain "." or ".." segments`);
@@ -34,41 +79,21 @@ function checkRelativeKey(v: Validator, field: string, key: string): void {
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<ConsulKeysInputs> {
     const v = new Validator();
-    const consul = checkConsulConnection(v, "consul", news.consul);
-    let prefix = v.string("prefix", news.prefix, {
-        maxLength: 512,
-        pattern: /^[A-Za-z0-9_.@/-]+$/,
-        patternHint: "may only contain letters, digits and _ . @ - /",
-    });
-    if (prefix !== undefined && !prefix.endsWith("/")) prefix += "/";
-    if (prefix !== undefined && !prefixPattern.test(prefix)) {
-        v.fail("prefix", `${JSON.stringify(prefix)} must be a relative path like "config/dns01/" (no leading "/", no empty segments)`);
-    }
-    if (prefix !== undefined) checkRelativeKey(v, "prefix", prefix.slice(0, -1));
-    const keyRule = { maxLength: 512, pattern: keyPattern, patternHint: "must be a relative key like \"db/host\"" };
-    const keys = v.stringMap("keys", news.keys, keyRule, { maxLength: 512 * 1024, allowControl: true });
-    const secrets = v.stringMap("secrets", news.secrets, keyRule, { maxLength: 512 * 1024, allowControl: true });
-    // Each map names itself: a bad key under secrets must not be reported as keys.
-    for (const k of Object.keys(keys ?? {})) checkRelativeKey(v, `keys.${k}`, k);
-    for (const k of Object.keys(secrets ?? {})) checkRelativeKey(v, `secrets.${k}`, k);
+    const inputs = checkByTable(v, erase(spec), news) as Partial<ConsulKeysInputs>;
+    const { keys, secrets } = inputs;
     for (const k of Object.keys(secrets ?? {})) {
         if (keys && k in keys) v.fail(`secrets.${k}`, "is also declared in keys; declare each key once");
     }
     if (keys && secrets && Object.keys(keys).length + Object.keys(secrets).length === 0) {
         v.fail("keys", "declare at least one key in keys or secrets");
     }
-    const adopt = v.boolean("adopt", news.adopt, false);
-    if (!v.ok || !consul || !prefix || !keys || !secrets) return { failures: v.failures };
-    return { inputs: { consul, prefix, keys, secrets, adopt }, failures: [] };
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as ConsulKeysInputs, failures: [] };
 }
 
 export function diff(_id: string, olds: ConsulKeysState, news: ConsulKeysInputs): DiffOutcome {
-    const replaces: string[] = [];
-    if (olds.prefix !== news.prefix) replaces.push("prefix");
-    if (olds.consul?.address !== news.consul.address) replaces.push("consul.address");
-    if (olds.consul?.datacenter !== news.consul.datacenter) replaces.push("consul.datacenter");
-    const changed = changedFields(olds, news, ["consul", "keys", "secrets", "adopt"]);
-    return { changes: replaces.length > 0 || changed.length > 0, replaces, stables: ["prefix"] };
+    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    return { changes: d.changed.length > 0, replaces: d.replaces, stables: d.stables };
 }
 
 /** All declared keys with their full paths. */
@@ -84,7 +109,7 @@ export function planWrites(want: Map<string, string>, live: Map<string, string>)
 }
 
 async function create(inputs: ConsulKeysInputs, ctx: OperationContext): Promise<{ id: string; outs: ConsulKeysState }> {
-    const kv = new ConsulKv(inputs.consul);
+    const kv = ctx.consul(inputs.consul).kv;
     const want = declared(inputs);
     const live = await kv.tree(inputs.prefix);
     const taken = [...want].filter(([k, val]) => live.has(k) && live.get(k) !== val).map(([k]) => k);
@@ -100,8 +125,8 @@ async function create(inputs: ConsulKeysInputs, ctx: OperationContext): Promise<
     return { id: inputs.prefix, outs: inputs };
 }
 
-async function read(_id: string, props: ConsulKeysState, _ctx: OperationContext): Promise<ConsulKeysState | undefined> {
-    const live = await new ConsulKv(props.consul).tree(props.prefix);
+async function read(_id: string, props: ConsulKeysState, ctx: OperationContext): Promise<ConsulKeysState | undefined> {
+    const live = await ctx.consul(props.consul).kv.tree(props.prefix);
     const pick = (declaredKeys: Record<string, string>) =>
         Object.fromEntries(
             Object.keys(declaredKeys)
@@ -115,7 +140,7 @@ async function read(_id: string, props: ConsulKeysState, _ctx: OperationContext)
 }
 
 async function update(_id: string, olds: ConsulKeysState, news: ConsulKeysInputs, ctx: OperationContext): Promise<ConsulKeysState> {
-    const kv = new ConsulKv(news.consul);
+    const kv = ctx.consul(news.consul).kv;
     const want = declared(news);
     const live = await kv.tree(news.prefix);
     const removed = [...declared(olds).keys()].filter((k) => !want.has(k) && live.has(k));
@@ -126,7 +151,7 @@ async function update(_id: string, olds: ConsulKeysState, news: ConsulKeysInputs
 }
 
 async function remove(_id: string, props: ConsulKeysState, ctx: OperationContext): Promise<void> {
-    const kv = new ConsulKv(props.consul);
+    const kv = ctx.consul(props.consul).kv;
     const live = await kv.tree(props.prefix);
     const ops = [...declared(props).keys()].filter((k) => live.has(k)).map((key) => ({ verb: "delete" as const, key }));
     ctx.log.info(`deleting ${ops.length} key(s) under ${props.prefix}`);
@@ -134,6 +159,7 @@ async function remove(_id: string, props: ConsulKeysState, ctx: OperationContext
 }
 
 export const consulKeys: ResourceKind<ConsulKeysInputs, ConsulKeysState> = {
+    spec,
     check,
     diff,
     create,

@@ -16,7 +16,7 @@
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
+import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { GuestBlockDevice, guestQueries, MigrationResult, parseGuestReplies, parseMigrate, parseStatus, parseStopOutcome } from "../parsers/qmp";
 import { qmpCall, qmpWait } from "../qmp/client";
@@ -449,7 +449,7 @@ export function parseBoxView(text: string): BoxView {
     return { unitPresent: /^unit=present$/m.test(text), ownerMac, active: /^active=active$/m.test(text), taps };
 }
 
-async function readBox(host: Host, g: KvmGuestInputs): Promise<BoxView> {
+async function readBox(host: Remote, g: KvmGuestInputs): Promise<BoxView> {
     const family = (await host.facts()).family;
     const out = await host.run(["sh", "-c", boxReadScript, "baremetal-guest-read", unitPath(g.name, family), serviceName(g.name), ...g.nics.map((n) => tapName(n.mac))], {
         what: `read guest ${g.name}'s service`,
@@ -459,7 +459,7 @@ async function readBox(host: Host, g: KvmGuestInputs): Promise<BoxView> {
 }
 
 /** The state: declared values, overlaid with what the box and QMP say. */
-async function readState(host: Host, g: KvmGuestInputs, extra: Partial<KvmGuestState> = {}): Promise<KvmGuestState | undefined> {
+async function readState(host: Remote, g: KvmGuestInputs, extra: Partial<KvmGuestState> = {}): Promise<KvmGuestState | undefined> {
     const box = await readBox(host, g);
     if (!box.unitPresent) return undefined;
     const p = pathsOf(g.name);
@@ -490,17 +490,17 @@ async function readState(host: Host, g: KvmGuestInputs, extra: Partial<KvmGuestS
 
 // ---- operations -----------------------------------------------------------------------------
 
-function hostFor(conn: HostConnection, ctx: OperationContext): Host {
-    return new Host(conn, { log: ctx.log });
+function hostFor(conn: HostConnection, ctx: OperationContext): Remote {
+    return ctx.remote(conn);
 }
 
 /** Starts the service and waits until QMP reports the guest in `want` status. */
-async function startAndWait(host: Host, g: KvmGuestInputs, want: string, ctx: OperationContext): Promise<void> {
+async function startAndWait(host: Remote, g: KvmGuestInputs, want: string, ctx: OperationContext): Promise<void> {
     await host.apply([step.service("start", serviceName(g.name))]);
     await waitForStatus(host, g, want, ctx);
 }
 
-async function waitForStatus(host: Host, g: KvmGuestInputs, want: string, ctx: OperationContext): Promise<void> {
+async function waitForStatus(host: Remote, g: KvmGuestInputs, want: string, ctx: OperationContext): Promise<void> {
     ctx.log.progress(`${g.name}: waiting for QMP on ${host.target} to report ${want}`);
     const reply = await qmpWait(host, pathsOf(g.name).qmpSocket, 60);
     const status = reply ? parseStatus(reply.return).status : "not running";
@@ -511,7 +511,7 @@ async function waitForStatus(host: Host, g: KvmGuestInputs, want: string, ctx: O
 }
 
 /** The last lines of the service's log, for an error message. */
-async function serviceLog(host: Host, g: KvmGuestInputs): Promise<string> {
+async function serviceLog(host: Remote, g: KvmGuestInputs): Promise<string> {
     const family = (await host.facts()).family;
     const argv = family === "alpine" ? ["tail", "-n", "15", pathsOf(g.name).qemuLog] : ["journalctl", "-u", serviceName(g.name), "-n", "15", "--no-pager", "-o", "cat"];
     const out = await host.exec(argv, { timeoutMs: 30_000 });
@@ -523,7 +523,7 @@ async function serviceLog(host: Host, g: KvmGuestInputs): Promise<string> {
  * timeout (ExecStop / stop()), so a box shutdown does the same; the outcome file
  * tells which way it went.
  */
-async function gracefulStop(host: Host, g: KvmGuestInputs, ctx: OperationContext): Promise<void> {
+async function gracefulStop(host: Remote, g: KvmGuestInputs, ctx: OperationContext): Promise<void> {
     const p = pathsOf(g.name);
     ctx.log.info(`${g.name}: powering down on ${host.target} (ACPI, up to ${g.shutdownTimeoutSeconds}s, then quit)`);
     const started = Date.now();

@@ -15,7 +15,7 @@
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
+import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { configValues, LxcInfo, managedBegin, managedEnd, parseLxcInfo, parseManagedBlock } from "../parsers/lxc";
 
@@ -366,7 +366,7 @@ export function parseRead(text: string): LiveContainer {
     return { info: parseLxcInfo(info), config };
 }
 
-async function readLive(host: Host, name: string, waitForCreate = false): Promise<LiveContainer | undefined> {
+async function readLive(host: Remote, name: string, waitForCreate = false): Promise<LiveContainer | undefined> {
     const lock = waitForCreate ? { lock: createLock(name), timeoutMs: 31 * 60_000 } : { timeoutMs: 60_000 };
     const out = await host.run(["sh", "-c", containerReadScript, "baremetal-lxc-read", name], { okExitCodes: [0, 3], what: `read container ${name}`, ...lock });
     return out.exitCode === 0 ? parseRead(out.stdout) : undefined;
@@ -391,8 +391,8 @@ export function stateOf(c: LxcContainerInputs, live: LiveContainer): LxcContaine
     return state;
 }
 
-function hostFor(conn: HostConnection, ctx: OperationContext): Host {
-    return new Host(conn, { log: ctx.log });
+function hostFor(conn: HostConnection, ctx: OperationContext): Remote {
+    return ctx.remote(conn);
 }
 
 /**
@@ -436,7 +436,7 @@ async function create(inputs: LxcContainerInputs, ctx: OperationContext): Promis
 }
 
 /** (Re)starts the container when needed, then provisions it (or provisions it anyway). */
-async function converge(host: Host, c: LxcContainerInputs, state: string, configChanged: boolean, ctx: OperationContext, provisionAnyway = false): Promise<void> {
+async function converge(host: Remote, c: LxcContainerInputs, state: string, configChanged: boolean, ctx: OperationContext, provisionAnyway = false): Promise<void> {
     if (state === "RUNNING" && configChanged) {
         ctx.log.info(`${c.name}: config changed; restarting`);
         await host.apply(planStop(c));

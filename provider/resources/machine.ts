@@ -6,12 +6,12 @@
 // into PXE), and the provider waits until it answers SSH and reads its facts.
 //
 // ID: the MAC, lower case with colons (52:54:00:b0:00:14). Changing it replaces.
-import { checkConsulConnection, ConsulCatalog, ConsulConnection, ConsulKv, KvOperation } from "../consul/client";
+import { checkConsulConnection, ConsulConnection, KvOperation } from "../consul/client";
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind, sameValue } from "../core/resource";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, describeTarget, Host, HostConnection, Plan, SshPool, step } from "../host";
-import { Bmc, checkIpmiConnection, IpmiConnection } from "../ipmi/ipmitool";
+import { checkHostConnection, describeTarget, HostConnection, Plan, Remote, step } from "../host";
+import { checkIpmiConnection, IpmiConnection } from "../ipmi/ipmitool";
 import {
     bootScriptOf, checkHostname, checkIpv4, checkKernelArgs, checkMac, checkName, hostsFileOf, managedMarker, parseDescriptor,
     profileScriptUrl, PxeDescriptor, pxeLayout,
@@ -268,7 +268,7 @@ export const readEntriesScript = [
 
 interface ServerView {
     ref: PxeServerRef;
-    host: Host;
+    host: Remote;
     descriptor: PxeDescriptor;
     lease: string;
     bootScript: string;
@@ -289,7 +289,7 @@ export function parseEntriesRead(text: string): { descriptor?: PxeDescriptor; le
 }
 
 async function viewOf(ref: PxeServerRef, m: Pick<MachineInputs, "mac" | "ip">, ctx: OperationContext): Promise<ServerView | undefined> {
-    const host = new Host(ref.connection, { log: ctx.log });
+    const host = ctx.remote(ref.connection);
     const layout = pxeLayout(ref.name);
     const out = await host.run(["sh", "-c", readEntriesScript, "baremetal-machine-read", layout.descriptor, hostsFileOf(layout, m.mac), bootScriptOf(layout, m.mac), layout.hostsDir, m.ip], {
         okExitCodes: [0, 3],
@@ -333,13 +333,13 @@ function assertTakeable(view: ServerView, m: MachineInputs): void {
 
 async function registerInConsul(m: MachineInputs, ctx: OperationContext, olds?: MachineState): Promise<void> {
     if (!m.consul) return;
-    const catalog = new ConsulCatalog(m.consul);
-    if (olds?.consul && olds.hostname !== m.hostname) await new ConsulCatalog(olds.consul).deregisterNode(olds.hostname);
+    const catalog = ctx.consul(m.consul).nodes;
+    if (olds?.consul && olds.hostname !== m.hostname) await ctx.consul(olds.consul).nodes.deregisterNode(olds.hostname);
     if (await catalog.isAgentMember(m.hostname)) {
         throw new RefusedError(`hostname: ${m.hostname} is the name of a running Consul agent`, "A Machine registers an external node; pick the name of a box that runs no agent.");
     }
     await catalog.registerExternalNode({ node: m.hostname, address: m.ip, meta: nodeMeta(m) });
-    const kv = new ConsulKv(m.consul);
+    const kv = ctx.consul(m.consul).kv;
     const live = await kv.tree(m.consulPrefix);
     const want = new Map(Object.entries(m.config).map(([k, val]) => [m.consulPrefix + k, val]));
     const taken = [...want].filter(([k, val]) => live.has(k) && live.get(k) !== val).map(([k]) => k);
@@ -357,8 +357,8 @@ async function registerInConsul(m: MachineInputs, ctx: OperationContext, olds?: 
 
 async function unregisterFromConsul(m: MachineState, ctx: OperationContext): Promise<void> {
     if (!m.consul) return;
-    await new ConsulCatalog(m.consul).deregisterNode(m.hostname);
-    const kv = new ConsulKv(m.consul);
+    await ctx.consul(m.consul).nodes.deregisterNode(m.hostname);
+    const kv = ctx.consul(m.consul).kv;
     const live = await kv.tree(m.consulPrefix);
     const ops = Object.keys(m.config ?? {}).map((k) => m.consulPrefix + k).filter((k) => live.has(k)).map((key) => ({ verb: "delete" as const, key }));
     await kv.apply(ops);
@@ -372,7 +372,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Runs the power action; returns when it was taken (the start of the boot), if any. */
 async function powerAction(m: MachineInputs, action: PowerOnCreate, ctx: OperationContext): Promise<number | undefined> {
     if (!m.ipmi || action === "none") return undefined;
-    const bmc = new Bmc(m.ipmi);
+    const bmc = ctx.bmc(m.ipmi);
     const state = await bmc.powerState();
     if (action === "on") {
         if (state === "on") {
@@ -398,14 +398,11 @@ async function waitForSsh(m: MachineInputs, ctx: OperationContext): Promise<void
     const deadline = started + timeoutSeconds * 1000;
     let last = "";
     for (;;) {
-        const pool = new SshPool();
         try {
-            await new Host({ ...connection, dialErrorLimit: 1, perDialTimeout: 10 }, { pool }).run(["true"], { timeoutMs: 20_000 });
+            await ctx.probeSsh(connection);
             return;
         } catch (err) {
             last = (err as Error).message.split("\n")[0];
-        } finally {
-            await pool.closeAll();
         }
         const waited = Math.round((Date.now() - started) / 1000);
         if (Date.now() > deadline) {
@@ -449,7 +446,7 @@ export function parseFacts(text: string): MachineFacts {
 
 async function readFacts(m: MachineInputs, ctx: OperationContext): Promise<MachineFacts | undefined> {
     if (!m.waitForSsh) return undefined;
-    const out = await new Host(m.waitForSsh.connection, { log: ctx.log }).run(["sh", "-c", factsScript, "baremetal-facts"], { what: `read the facts of ${m.hostname}`, timeoutMs: 60_000 });
+    const out = await ctx.remote(m.waitForSsh.connection).run(["sh", "-c", factsScript, "baremetal-facts"], { what: `read the facts of ${m.hostname}`, timeoutMs: 60_000 });
     return parseFacts(out.stdout);
 }
 
@@ -475,9 +472,9 @@ async function writeEntries(m: MachineInputs, ctx: OperationContext): Promise<Bo
     return views.map((view) => ({ server: serverKey(view.ref), baseUrl: view.descriptor.baseUrl, lease: leaseLine(m), bootScript: bootScript(m, view.descriptor.baseUrl) }));
 }
 
-async function liveNode(m: MachineInputs): Promise<MachineState["consulNode"]> {
+async function liveNode(m: MachineInputs, ctx: OperationContext): Promise<MachineState["consulNode"]> {
     if (!m.consul) return undefined;
-    const n = await new ConsulCatalog(m.consul).node(m.hostname);
+    const n = await ctx.consul(m.consul).nodes.node(m.hostname);
     return n ? { address: n.address, meta: n.meta } : undefined;
 }
 
@@ -495,7 +492,7 @@ async function create(inputs: MachineInputs, ctx: OperationContext): Promise<{ i
     ctx.log.info(`${inputs.hostname}: lease ${inputs.ip} and boot entry (profile ${inputs.profile}) on ${entries.map((e) => e.server).join(", ")}`);
     await registerInConsul(inputs, ctx);
     const booted = await bootAndRead(inputs, inputs.power.onCreate, ctx);
-    return { id: inputs.mac, outs: withOptional({ ...inputs, entries }, { consulNode: await liveNode(inputs), ...booted }) };
+    return { id: inputs.mac, outs: withOptional({ ...inputs, entries }, { consulNode: await liveNode(inputs, ctx), ...booted }) };
 }
 
 async function read(_id: string, props: MachineState, ctx: OperationContext): Promise<MachineState | undefined> {
@@ -504,10 +501,10 @@ async function read(_id: string, props: MachineState, ctx: OperationContext): Pr
         const view = await viewOf(ref, props, ctx);
         if (view && (view.lease !== "" || view.bootScript !== "")) entries.push({ server: serverKey(ref), baseUrl: view.descriptor.baseUrl, lease: view.lease, bootScript: view.bootScript });
     }
-    const consulNode = await liveNode(props);
+    const consulNode = await liveNode(props, ctx);
     let config = props.config;
     if (props.consul) {
-        const live = await new ConsulKv(props.consul).tree(props.consulPrefix);
+        const live = await ctx.consul(props.consul).kv.tree(props.consulPrefix);
         config = Object.fromEntries(Object.keys(props.config ?? {}).filter((k) => live.has(props.consulPrefix + k)).map((k) => [k, live.get(props.consulPrefix + k) as string]));
     }
     if (entries.length === 0 && !consulNode) return undefined;
@@ -520,7 +517,7 @@ async function update(_id: string, olds: MachineState, news: MachineInputs, ctx:
     const dropped = (olds.pxeServers ?? []).filter((o) => !news.pxeServers.some((n) => serverKey(n) === serverKey(o)));
     for (const ref of dropped) {
         ctx.log.info(`${news.hostname}: removing its entries from PXE server ${serverKey(ref)}`);
-        await new Host(ref.connection, { log: ctx.log }).apply(planRemoveEntries(olds.mac, ref));
+        await ctx.remote(ref.connection).apply(planRemoveEntries(olds.mac, ref));
     }
     const entries = await writeEntries(news, ctx);
     if (olds.consul && !news.consul) await unregisterFromConsul(olds, ctx);
@@ -529,16 +526,16 @@ async function update(_id: string, olds: MachineState, news: MachineInputs, ctx:
     const action: PowerOnCreate = bootChanged && news.power.cycleOnBootChange ? "pxe" : "none";
     if (action === "pxe") ctx.log.info(`${news.hostname}: ${changedFields(olds, news, [...bootRelevant]).join(", ")} changed: cycling it into PXE (power.cycleOnBootChange)`);
     const booted = await bootAndRead(news, action, ctx);
-    return withOptional({ ...news, entries }, { consulNode: await liveNode(news), facts: booted.facts ?? olds.facts, bootSeconds: booted.bootSeconds ?? olds.bootSeconds });
+    return withOptional({ ...news, entries }, { consulNode: await liveNode(news, ctx), facts: booted.facts ?? olds.facts, bootSeconds: booted.bootSeconds ?? olds.bootSeconds });
 }
 
 async function remove(_id: string, props: MachineState, ctx: OperationContext): Promise<void> {
     for (const ref of props.pxeServers ?? []) {
-        await new Host(ref.connection, { log: ctx.log }).apply(planRemoveEntries(props.mac, ref));
+        await ctx.remote(ref.connection).apply(planRemoveEntries(props.mac, ref));
     }
     await unregisterFromConsul(props, ctx);
     if (props.ipmi && props.power?.offOnDelete) {
-        const bmc = new Bmc(props.ipmi);
+        const bmc = ctx.bmc(props.ipmi);
         if ((await bmc.powerState()) === "on") {
             await bmc.powerOff();
             ctx.log.info(`${props.hostname}: powered off through ${bmc.target} (power.offOnDelete)`);

@@ -18,7 +18,7 @@ import { checkConsulConnection, ConsulConnection, ConsulServiceCatalog, External
 import { InputError, RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { isHostAddress, isIpv4Address, isUnknown, unknownValue, Validator } from "../core/validate";
-import { checkHostConnection, Host, HostConnection, Plan, PlanResult, step } from "../host";
+import { checkHostConnection, HostConnection, Plan, PlanResult, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { exportOf, NbdExportConfig, parseAuthfile, renderAuthfile, renderExportConfig } from "../parsers/nbd";
 import { lvFields, LvReport, ownTag, parseLvs, reportOptions, vgNamePattern } from "../parsers/lvm";
@@ -339,13 +339,13 @@ export function parseLive(text: string): LiveVolume {
     return out;
 }
 
-async function readLive(host: Host, vg: string, lv: string, family: OsFamily): Promise<LiveVolume> {
+async function readLive(host: Remote, vg: string, lv: string, family: OsFamily): Promise<LiveVolume> {
     const p = exportPaths(vg, lv, family);
     const out = await host.run(["sh", "-c", readScript, "baremetal-nbd-read", vg, lv, p.config, p.authfile, p.service], { what: `read ${vg}/${lv}` });
     return parseLive(out.stdout);
 }
 
-async function vgExists(host: Host, vg: string): Promise<boolean> {
+async function vgExists(host: Remote, vg: string): Promise<boolean> {
     const r = await host.exec(["vgs", "--noheadings", "-o", "vg_name", "--", vg], { what: `look for volume group ${vg}` });
     return r.exitCode === 0;
 }
@@ -379,24 +379,24 @@ export function catalogEntry(i: NbdVolumeInputs): ExternalService {
 
 async function register(i: NbdVolumeInputs, ctx: OperationContext): Promise<void> {
     if (!i.consul) return;
-    await new ConsulServiceCatalog(i.consul).register(catalogEntry(i));
+    await ctx.consul(i.consul).services.register(catalogEntry(i));
     ctx.log.info(`registered ${i.serviceName} ${serviceIdOf(i)} on Consul node ${i.consulNode} (owner ${i.owner})`);
 }
 
 async function deregister(s: NbdVolumeInputs, ctx: OperationContext): Promise<void> {
     if (!s.consul) return;
-    await new ConsulServiceCatalog(s.consul).deregister(s.consulNode, serviceIdOf(s));
+    await ctx.consul(s.consul).services.deregister(s.consulNode, serviceIdOf(s));
     ctx.log.info(`removed ${serviceIdOf(s)} from Consul node ${s.consulNode}`);
 }
 
-async function registeredEntry(s: NbdVolumeInputs): Promise<ExternalService | undefined> {
-    return s.consul ? new ConsulServiceCatalog(s.consul).service(s.consulNode, serviceIdOf(s)) : undefined;
+async function registeredEntry(s: NbdVolumeInputs, ctx: OperationContext): Promise<ExternalService | undefined> {
+    return s.consul ? ctx.consul(s.consul).services.service(s.consulNode, serviceIdOf(s)) : undefined;
 }
 
 // ---- operations -------------------------------------------------------------------
 
-function hostFor(conn: HostConnection, ctx: OperationContext): Host {
-    return new Host(conn, { log: ctx.log });
+function hostFor(conn: HostConnection, ctx: OperationContext): Remote {
+    return ctx.remote(conn);
 }
 
 function idOf(i: NbdVolumeInputs): string {
@@ -420,7 +420,7 @@ export function needsRestart(plan: Plan, result: PlanResult): boolean {
 }
 
 /** Writes the export's files, then starts it, or restarts it when what it reads at start changed. */
-async function serve(host: Host, inputs: NbdVolumeInputs, family: OsFamily, wasServing: boolean, ctx: OperationContext): Promise<void> {
+async function serve(host: Remote, inputs: NbdVolumeInputs, family: OsFamily, wasServing: boolean, ctx: OperationContext): Promise<void> {
     const plan = planExportFiles(inputs, family);
     const written = await host.apply(plan);
     const restart = wasServing && needsRestart(plan, written);
@@ -461,11 +461,11 @@ async function create(inputs: NbdVolumeInputs, ctx: OperationContext): Promise<{
     await register(inputs, ctx);
     const live = await readLive(host, inputs.volumeGroup, inputs.name, family);
     if (!live.lv) throw new Error(`${inputs.volumeGroup}/${inputs.name} was created on ${host.target} but cannot be read back`);
-    return { id: idOf(inputs), outs: stateFrom(inputs, live, await registeredEntry(inputs)) };
+    return { id: idOf(inputs), outs: stateFrom(inputs, live, await registeredEntry(inputs, ctx)) };
 }
 
 /** An LV of ours (tagged) left by an interrupted run is taken back; anyone else's needs adopt. */
-function adoptExisting(host: Host, inputs: NbdVolumeInputs, lv: LvReport, ctx: OperationContext): void {
+function adoptExisting(host: Remote, inputs: NbdVolumeInputs, lv: LvReport, ctx: OperationContext): void {
     if (!lv.tags.includes(ownTag) && !inputs.adopt) {
         throw new RefusedError(
             `logical volume ${inputs.volumeGroup}/${inputs.name} already exists on ${host.target} (${formatBytes(lv.sizeBytes)}) and was not created by pulumi-baremetal`,
@@ -488,7 +488,7 @@ async function read(_id: string, props: NbdVolumeState, ctx: OperationContext): 
         drifted.readOnly = live.config.readOnly;
     }
     drifted.allowedClients = live.allowedClients;
-    const entry = await registeredEntry(props);
+    const entry = await registeredEntry(props, ctx);
     if (entry?.meta.owner) drifted.owner = entry.meta.owner;
     return stateFrom(drifted, live, entry);
 }
@@ -508,7 +508,7 @@ async function update(_id: string, olds: NbdVolumeState, news: NbdVolumeInputs, 
     await register(news, ctx);
     const live = await readLive(host, news.volumeGroup, news.name, family);
     if (!live.lv) throw new Error(`${news.volumeGroup}/${news.name} disappeared from ${host.target} during the update`);
-    return stateFrom(news, live, await registeredEntry(news));
+    return stateFrom(news, live, await registeredEntry(news, ctx));
 }
 
 async function remove(_id: string, props: NbdVolumeState, ctx: OperationContext): Promise<void> {

@@ -10,7 +10,7 @@
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, Host, HostConnection, Plan, Secret, step } from "../host";
+import { checkHostConnection, HostConnection, Plan, Remote, Secret, step } from "../host";
 import type { OsFamily } from "../host";
 
 export interface OvsTunnel {
@@ -347,7 +347,7 @@ export function parseBridgeView(text: string): BridgeView {
     return view;
 }
 
-async function readBridge(host: Host, b: OvsBridgeInputs): Promise<BridgeView | undefined> {
+async function readBridge(host: Remote, b: OvsBridgeInputs): Promise<BridgeView | undefined> {
     const out = await host.run(["sh", "-c", bridgeReadScript, "baremetal-ovs-read", b.name, ...b.tunnels.map(tunnelService)], {
         okExitCodes: [0, 3, 127],
         what: `read OVS bridge ${b.name}`,
@@ -368,9 +368,9 @@ function stateOf(b: OvsBridgeInputs, view: BridgeView, movedAddresses: string[])
     return state;
 }
 
-function hostFor(b: OvsBridgeInputs, ctx: OperationContext): Host {
+function hostFor(b: OvsBridgeInputs, ctx: OperationContext): Remote {
     // Static keys arrive as plain strings: the host layer scrubs them from every record and error.
-    return new Host(b.connection, { log: ctx.log, secrets: b.tunnels.map((t) => t.key) });
+    return ctx.remote(b.connection, { secrets: b.tunnels.map((t) => t.key) });
 }
 
 function movedFrom(stdout: string[]): string[] {
@@ -399,7 +399,7 @@ async function create(inputs: OvsBridgeInputs, ctx: OperationContext): Promise<{
 }
 
 /** Refuses an uplink that carries IPv4 addresses unless moveAddresses is set. */
-async function assertUplinkBare(host: Host, nic: string): Promise<void> {
+async function assertUplinkBare(host: Remote, nic: string): Promise<void> {
     const out = await host.run(["ip", "-4", "-o", "addr", "show", "dev", nic], { okExitCodes: [0, 1], what: `read ${nic}'s addresses` });
     if (out.exitCode !== 0) throw new RefusedError(`the uplink ${nic} does not exist on ${host.target}`, "Check `ip link` on that box and fix uplink.");
     const addrs = out.stdout.split("\n").map((l) => l.trim().split(/\s+/)[3]).filter(Boolean);
@@ -417,7 +417,7 @@ async function read(_id: string, props: OvsBridgeState, ctx: OperationContext): 
 }
 
 async function update(_id: string, olds: OvsBridgeState, news: OvsBridgeInputs, ctx: OperationContext): Promise<OvsBridgeState> {
-    const host = new Host(news.connection, { log: ctx.log, secrets: [...news.tunnels, ...olds.tunnels].map((t) => t.key) });
+    const host = ctx.remote(news.connection, { secrets: [...news.tunnels, ...olds.tunnels].map((t) => t.key) });
     const family = (await host.facts()).family;
     if (news.uplink && news.uplink !== olds.uplink && !news.moveAddresses) await assertUplinkBare(host, news.uplink);
     const result = await host.apply(planUpdate(olds, news, family));

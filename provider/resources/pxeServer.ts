@@ -20,7 +20,7 @@ import { createHash } from "crypto";
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind, sameValue } from "../core/resource";
 import { isHostAddress, isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, Host, HostConnection, Plan, Secret, step } from "../host";
+import { checkHostConnection, HostConnection, Plan, Remote, Secret, step } from "../host";
 import type { OsFamily, PlanResult } from "../host";
 import { DhcpLease, parseLeases } from "../parsers/dnsmasq";
 import { buildApkovl, maxOverlayPath, OverlayFiles } from "../pxe/apkovl";
@@ -587,7 +587,7 @@ export function parseServerRead(text: string): LiveServer {
     };
 }
 
-async function readLive(host: Host, inputs: PxeServerInputs, family: OsFamily): Promise<LiveServer | undefined> {
+async function readLive(host: Remote, inputs: PxeServerInputs, family: OsFamily): Promise<LiveServer | undefined> {
     const layout = pxeLayout(inputs.name);
     const paths = Object.keys(expectedDigests(inputs, family));
     const out = await host.run(["sh", "-c", serverReadScript, "baremetal-pxe-read", layout.pidFile, layout.leaseFile, layout.dhcpService, layout.descriptor, ...paths], {
@@ -597,12 +597,12 @@ async function readLive(host: Host, inputs: PxeServerInputs, family: OsFamily): 
     return out.exitCode === 3 ? undefined : parseServerRead(out.stdout);
 }
 
-function hostFor(inputs: PxeServerInputs, ctx: OperationContext): Host {
-    return new Host(inputs.connection, { log: ctx.log, secrets: [inputs.standby?.token] });
+function hostFor(inputs: PxeServerInputs, ctx: OperationContext): Remote {
+    return ctx.remote(inputs.connection, { secrets: [inputs.standby?.token] });
 }
 
 /** Refuses to overwrite an instance's configuration that this package did not write. */
-async function assertOurs(host: Host, inputs: PxeServerInputs): Promise<void> {
+async function assertOurs(host: Remote, inputs: PxeServerInputs): Promise<void> {
     const conf = await host.readFile(pxeLayout(inputs.name).dnsmasqConf);
     if (conf !== undefined && !conf.includes(managedMarker) && !inputs.adopt) {
         throw new RefusedError(
@@ -646,14 +646,14 @@ export function restartsBetween(olds: PxeServerInputs, news: PxeServerInputs, fa
     };
 }
 
-async function apply(host: Host, inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[], olds?: PxeServerInputs): Promise<void> {
+async function apply(host: Remote, inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[], olds?: PxeServerInputs): Promise<void> {
     const result = await host.apply(planFiles(inputs, family, removedProfiles));
     const changed = restartsFrom(result, inputs, family);
     const differ = olds ? restartsBetween(olds, inputs, family) : { dhcp: false, http: false };
     await host.apply(planServices(inputs, { dhcp: changed.dhcp || differ.dhcp, http: changed.http || differ.http }));
 }
 
-async function stateOf(host: Host, inputs: PxeServerInputs, family: OsFamily, ctx: OperationContext): Promise<PxeServerState> {
+async function stateOf(host: Remote, inputs: PxeServerInputs, family: OsFamily, ctx: OperationContext): Promise<PxeServerState> {
     // dnsmasq needs a moment to write its pid file after a (re)start
     let live = await readLive(host, inputs, family);
     for (let i = 0; i < 10 && live?.role === "stopped"; i++) {

@@ -9,7 +9,7 @@
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { Validator } from "../core/validate";
-import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
+import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { healthOf, MdDetail, MdHealth, membersWithState, parseDetailExport, parseExamineExport, parseSysfs } from "../parsers/mdadm";
 
@@ -195,7 +195,7 @@ export interface LiveArray {
     syncPercent?: number;
 }
 
-async function readLive(host: Host, device: string): Promise<LiveArray | undefined> {
+async function readLive(host: Remote, device: string): Promise<LiveArray | undefined> {
     const out = await host.run(["sh", "-c", readScript, "baremetal-md-read", device], { okExitCodes: [0, 3, 4], what: `read ${device}` });
     return out.exitCode === 0 ? parseRead(out.stdout) : undefined;
 }
@@ -209,7 +209,7 @@ export function parseRead(text: string): LiveArray {
 }
 
 /** Kernel path of each declared member (`readlink -f`), so by-id paths compare with mdadm's output. */
-async function resolveMembers(host: Host, members: string[]): Promise<Map<string, string>> {
+async function resolveMembers(host: Remote, members: string[]): Promise<Map<string, string>> {
     const out = await host.run(["readlink", "-e", "--", ...members], { okExitCodes: [0, 1], what: "resolve member devices" });
     const lines = out.stdout.split("\n").filter((l) => l !== "");
     if (lines.length !== members.length) {
@@ -246,7 +246,7 @@ function stateFrom(inputs: RaidArrayInputs, live: LiveArray, resolved: Map<strin
 }
 
 /** Refuses members that are mounted, in another array, or LVM physical volumes. */
-async function assertMembersFree(host: Host, resolved: Map<string, string>): Promise<string | undefined> {
+async function assertMembersFree(host: Remote, resolved: Map<string, string>): Promise<string | undefined> {
     const uuids = new Set<string>();
     for (const [declared, kernel] of resolved) {
         const ex = parseExamineExport((await host.run(["mdadm", "--examine", "--export", kernel], { okExitCodes: [0, 1, 2], what: `examine ${declared}` })).stdout);
@@ -269,7 +269,7 @@ async function assertMembersFree(host: Host, resolved: Map<string, string>): Pro
     return undefined;
 }
 
-async function waitClean(host: Host, inputs: RaidArrayInputs, ctx: OperationContext): Promise<void> {
+async function waitClean(host: Remote, inputs: RaidArrayInputs, ctx: OperationContext): Promise<void> {
     const deadline = Date.now() + inputs.syncTimeoutSeconds * 1000;
     for (;;) {
         const live = await readLive(host, inputs.device);
@@ -282,8 +282,8 @@ async function waitClean(host: Host, inputs: RaidArrayInputs, ctx: OperationCont
     }
 }
 
-function hostFor(conn: HostConnection, ctx: OperationContext): Host {
-    return new Host(conn, { log: ctx.log });
+function hostFor(conn: HostConnection, ctx: OperationContext): Remote {
+    return ctx.remote(conn);
 }
 
 async function create(inputs: RaidArrayInputs, ctx: OperationContext): Promise<{ id: string; outs: RaidArrayState }> {
@@ -362,7 +362,7 @@ async function remove(_id: string, props: RaidArrayState, ctx: OperationContext)
 }
 
 /** The declared members (any that were ever in the state) that still carry this array's superblock. */
-async function membersCarrying(host: Host, props: RaidArrayState): Promise<string[]> {
+async function membersCarrying(host: Remote, props: RaidArrayState): Promise<string[]> {
     const examined: { device: string; uuid?: string }[] = [];
     for (const device of new Set([...props.members, ...props.activeMembers, ...props.failedMembers])) {
         const out = await host.run(["mdadm", "--examine", "--export", device], { okExitCodes: [0, 1, 2], what: `examine ${device}` });

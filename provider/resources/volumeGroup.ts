@@ -8,7 +8,7 @@
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { Validator } from "../core/validate";
-import { checkHostConnection, Host, HostConnection, Plan, step } from "../host";
+import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { DeviceProbe, ownTag, parseDeviceProbe, parsePvs, parseVgs, PvReport, pvFields, reportOptions, VgReport, vgFields, vgNamePattern } from "../parsers/lvm";
 
@@ -149,7 +149,7 @@ export const probeScript = [
     'done',
 ].join("\n");
 
-async function probe(host: Host, devices: string[]): Promise<DeviceProbe[]> {
+async function probe(host: Remote, devices: string[]): Promise<DeviceProbe[]> {
     // udev may still be settling after a RaidArray was just assembled.
     await host.exec(["udevadm", "settle", "--timeout=30"], { timeoutMs: 40_000 });
     const out = await host.run(["sh", "-c", probeScript, "baremetal-pv-probe", ...devices], { what: `inspect ${devices.join(", ")}` });
@@ -169,12 +169,12 @@ export function refusalFor(p: DeviceProbe, vg: string): string | undefined {
     return undefined;
 }
 
-async function readVg(host: Host, name: string): Promise<VgReport | undefined> {
+async function readVg(host: Remote, name: string): Promise<VgReport | undefined> {
     const out = await host.run(["vgs", ...reportOptions, "-o", vgFields, "--", name], { okExitCodes: [0, 5], what: `read volume group ${name}` });
     return parseVgs(out.stdout).find((vg) => vg.name === name);
 }
 
-async function readPvs(host: Host, name: string): Promise<string[]> {
+async function readPvs(host: Remote, name: string): Promise<string[]> {
     const out = await host.run(["pvs", ...reportOptions, "-o", pvFields, "-S", `vg_name=${name}`], { okExitCodes: [0, 5], what: `read the PVs of ${name}` });
     return parsePvs(out.stdout)
         .filter((pv) => pv.vg === name)
@@ -183,7 +183,7 @@ async function readPvs(host: Host, name: string): Promise<string[]> {
 }
 
 /** Kernel path of each declared device, so /dev/md/data compares with LVM's /dev/md127. */
-async function resolve(host: Host, devices: string[]): Promise<Map<string, string>> {
+async function resolve(host: Remote, devices: string[]): Promise<Map<string, string>> {
     const out = await host.run(["readlink", "-f", "--", ...devices], { what: "resolve devices" });
     const lines = out.stdout.split("\n").filter((l) => l !== "");
     return new Map(devices.map((d, i) => [d, lines[i] ?? d]));
@@ -207,8 +207,8 @@ function sameSet(a: string[], b: string[]): boolean {
     return a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 }
 
-function hostFor(conn: HostConnection, ctx: OperationContext): Host {
-    return new Host(conn, { log: ctx.log });
+function hostFor(conn: HostConnection, ctx: OperationContext): Remote {
+    return ctx.remote(conn);
 }
 
 async function create(inputs: VolumeGroupInputs, ctx: OperationContext): Promise<{ id: string; outs: VolumeGroupState }> {
@@ -235,7 +235,7 @@ async function create(inputs: VolumeGroupInputs, ctx: OperationContext): Promise
 }
 
 /** The same name on the same PVs is ours to keep; anything else is someone else's. */
-async function adoptExisting(host: Host, inputs: VolumeGroupInputs, vg: VgReport, resolved: Map<string, string>, ctx: OperationContext): Promise<void> {
+async function adoptExisting(host: Remote, inputs: VolumeGroupInputs, vg: VgReport, resolved: Map<string, string>, ctx: OperationContext): Promise<void> {
     const pvs = await readPvs(host, inputs.name);
     if (!sameSet(pvs, [...resolved.values()])) {
         throw new RefusedError(

@@ -168,7 +168,7 @@ describe("CephOsd: SSH cut mid-create, mid-update, mid-delete (fault harness, re
                     })();
                 },
             };
-            return k.create(inputs, { log }).finally(() => (opDone = true));
+            return k.create(inputs, { ...ctx, log }).finally(() => (opDone = true));
         };
         const cut = await f.cutDuring(vmName, /ceph-volume lvm create/, gated);
         figure("OSD create: ceph-volume's last commands before the cut", `\n${(await cephVolumeLastCommands(4)).replace(/^/gm, "        ")}`);

@@ -73,6 +73,7 @@ class StepLog {
     readonly lines: string[] = [];
     tap(ctx: OperationContext): OperationContext {
         return {
+            ...ctx,
             log: {
                 info: (m) => {
                     this.lines.push(m.replace(/^\S+@127\.0\.0\.1:\d+: /, ""));

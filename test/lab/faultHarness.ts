@@ -16,6 +16,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import { HostConnection, sharedPool } from "../../provider/host";
+import { productionContext } from "../../provider/context";
 import type { OperationContext, Reporter } from "../../provider/core/resource";
 import { TcpProxy } from "../helpers/tcpProxy";
 import { Lab, LabShell, readLab, labJsonPath } from "./lab";
@@ -86,7 +87,7 @@ export class FaultLab {
         const t0 = Date.now();
         let error: Error | undefined;
         try {
-            await op({ log });
+            await op(productionContext(log));
         } catch (e) {
             error = e as Error;
         } finally {
@@ -103,7 +104,7 @@ export class FaultLab {
     async rerun<T>(op: (ctx: OperationContext) => Promise<T>): Promise<{ result: T; seconds: number; steps: string[] }> {
         const steps: string[] = [];
         const t0 = Date.now();
-        const result = await op({ log: reporter((label) => steps.push(stripTarget(label))) });
+        const result = await op(productionContext(reporter((label) => steps.push(stripTarget(label)))));
         return { result, seconds: (Date.now() - t0) / 1000, steps };
     }
 

@@ -19,6 +19,7 @@
 // del-br often finish within the delay: the cut would miss them.)
 import * as assert from "assert";
 import { kinds } from "../../provider";
+import { productionContext } from "../../provider/context";
 import type { KvmGuestInputs, KvmGuestState, LxcContainerInputs, LxcContainerState, OvsBridgeInputs, OvsBridgeState } from "../../provider";
 import { openvpnStaticKey } from "../helpers/keys";
 import { FaultLab, figure, reportCut } from "./faultHarness";
@@ -264,7 +265,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
         const [qemus, taps, units, ports] = await probe(countQemu, countTap, `ls /etc/systemd/system | grep -c baremetal-guest-${guest}`, listPorts);
         assert.deepStrictEqual([qemus.trim(), taps.trim(), units.trim()], ["0", "0", "0"], "no qemu, tap or unit of the guest");
         assert.ok(!lines(ports).includes(tap));
-        assert.strictEqual(await kinds.KvmGuest.read(guestMac, guestState, { log: quiet }), undefined);
+        assert.strictEqual(await kinds.KvmGuest.read(guestMac, guestState, productionContext(quiet)), undefined);
     });
 
     it("LxcContainer: cut while delete stops it; the re-run destroys it: no container, no rootfs, no veth left", async () => {
@@ -289,7 +290,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
             `ls /etc/systemd/system/baremetal-ovpn-${tunnel}.service /etc/baremetal/openvpn/${tunnel}.key 2>/dev/null; ip -o link show | grep -e ': ${tunnel}[:@]' -e ': ${bridge}:'; pgrep -f 'openvpn --dev [b]mfaultv0 '; true`,
         );
         assert.strictEqual(left.trim(), "", `left on svc1:\n${left}`);
-        assert.strictEqual(await kinds.OvsBridge.read("", bridgeState, { log: quiet }), undefined);
+        assert.strictEqual(await kinds.OvsBridge.read("", bridgeState, productionContext(quiet)), undefined);
     });
 });
 
