@@ -1,6 +1,22 @@
 // nbd-server configuration files: the one NbdVolume writes per export, and a
 // parser of the INI dialect nbd-server reads (nbd-server(5)), used by `read` to
 // show drift. Fixtures in test/unit/fixtures/nbd/ are captured from the lab.
+// Also the one builder of the `nbd://` URI a client attaches an export by.
+
+/** Where one export is served: all a client (qemu, nbdinfo) needs to attach it. */
+export interface NbdExportAddress {
+    /** Host name or IP address of the serving box (IPv6 without brackets). */
+    host: string;
+    port: number;
+    /** The name clients ask for. */
+    export: string;
+}
+
+/** `nbd://host:port/export` (an IPv6 host in brackets): what qemu's `-drive file=` takes. */
+export function nbdUri(a: NbdExportAddress): string {
+    const host = a.host.includes(":") ? `[${a.host}]` : a.host;
+    return `nbd://${host}:${a.port}/${a.export}`;
+}
 
 export interface NbdExportConfig {
     /** TCP port of this export's own nbd-server process. */

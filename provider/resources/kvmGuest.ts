@@ -18,6 +18,7 @@ import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKin
 import { isUnknown, Validator } from "../core/validate";
 import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
+import { nbdUri } from "../parsers/nbd";
 import { GuestBlockDevice, guestQueries, MigrationResult, parseGuestReplies, parseMigrate, parseStatus, parseStopOutcome } from "../parsers/qmp";
 import { qmpCall, qmpWait } from "../qmp/client";
 import { qmpNotRunning, qmpScript, qmpScriptFile, qmpScriptPath } from "../qmp/script";
@@ -226,11 +227,6 @@ export function unitPath(name: string, family: OsFamily): string {
 /** The tap of a NIC on the box: "vm" + the MAC's 12 hex digits (15 bytes at most, unique per MAC). */
 export function tapName(mac: string): string {
     return `vm${mac.replace(/:/g, "")}`;
-}
-
-export function nbdUri(d: NbdDisk["nbd"]): string {
-    const host = d.host.includes(":") ? `[${d.host}]` : d.host;
-    return `nbd://${host}:${d.port}/${d.export}`;
 }
 
 /** First line of every unit: how create recognises a service it made before (crash, re-run). */

@@ -18,6 +18,7 @@ import { isUnknown, Validator } from "../core/validate";
 import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { configValues, LxcInfo, managedBegin, managedEnd, parseLxcInfo, parseManagedBlock } from "../parsers/lxc";
+import { parseSections } from "../parsers/sections";
 
 export interface LxcNic {
     /** Bridge on the box (Linux or Open vSwitch: LXC handles both). */
@@ -362,8 +363,8 @@ export interface LiveContainer {
 }
 
 export function parseRead(text: string): LiveContainer {
-    const [info, config = ""] = text.split("==config==\n");
-    return { info: parseLxcInfo(info), config };
+    const { preamble: info, parts } = parseSections(text, ["config"] as const);
+    return { info: parseLxcInfo(info), config: parts.config ?? "" };
 }
 
 async function readLive(host: Remote, name: string, waitForCreate = false): Promise<LiveContainer | undefined> {

@@ -12,6 +12,7 @@ import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKin
 import { isUnknown, Validator } from "../core/validate";
 import { checkHostConnection, describeTarget, HostConnection, Plan, Remote, step } from "../host";
 import { checkIpmiConnection, IpmiConnection } from "../ipmi/ipmitool";
+import { parseSections } from "../parsers/sections";
 import {
     bootScriptOf, checkHostname, checkIpv4, checkKernelArgs, checkMac, checkName, hostsFileOf, managedMarker, parseDescriptor,
     profileScriptUrl, PxeDescriptor, pxeLayout,
@@ -276,10 +277,8 @@ interface ServerView {
 }
 
 export function parseEntriesRead(text: string): { descriptor?: PxeDescriptor; lease: string; bootScript: string; clashes: string[] } {
-    const section = (name: string) => {
-        const m = new RegExp(`==${name}==\\n([\\s\\S]*?)(?===[a-z]+==\\n|$)`).exec(text);
-        return m ? m[1] : "";
-    };
+    const { parts } = parseSections(text, ["descriptor", "lease", "boot", "clash"] as const);
+    const section = (name: keyof typeof parts) => parts[name] ?? "";
     return {
         descriptor: parseDescriptor(section("descriptor")),
         lease: section("lease"),
@@ -426,10 +425,8 @@ export const factsScript = [
 
 /** Parses the facts script's output (exported for tests on captured output). */
 export function parseFacts(text: string): MachineFacts {
-    const section = (name: string) => {
-        const m = new RegExp(`==${name}==\\n([\\s\\S]*?)(?===[a-z]+==\\n|$)`).exec(text);
-        return (m ? m[1] : "").split("\n").filter((l) => l.trim() !== "");
-    };
+    const { parts } = parseSections(text, ["kernel", "cmdline", "disks", "nics", "addresses"] as const);
+    const section = (name: keyof typeof parts) => (parts[name] ?? "").split("\n").filter((l) => l.trim() !== "");
     const profile = /(?:^|\s)baremetal\.profile=(\S+)/.exec(section("cmdline").join(" "));
     const facts: MachineFacts = {
         kernel: section("kernel")[0]?.trim() ?? "",

@@ -20,8 +20,9 @@ import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKin
 import { isHostAddress, isIpv4Address, isUnknown, unknownValue, Validator } from "../core/validate";
 import { checkHostConnection, HostConnection, Plan, PlanResult, Remote, step } from "../host";
 import type { OsFamily } from "../host";
-import { exportOf, NbdExportConfig, parseAuthfile, renderAuthfile, renderExportConfig } from "../parsers/nbd";
+import { exportOf, NbdExportConfig, nbdUri, parseAuthfile, renderAuthfile, renderExportConfig } from "../parsers/nbd";
 import { lvFields, LvReport, ownTag, parseLvs, reportOptions, vgNamePattern } from "../parsers/lvm";
+import { parseSections } from "../parsers/sections";
 
 export interface NbdVolumeInputs {
     /** The SAN box (or VM) that runs LVM and nbd-server. */
@@ -328,9 +329,8 @@ export interface LiveVolume {
 
 /** Parses the read script's output (exported for tests on captured output). */
 export function parseLive(text: string): LiveVolume {
-    const [lvsText, rest1 = ""] = text.split("==config==\n");
-    const [configText, rest2 = ""] = rest1.split("==auth==\n");
-    const [authText, servingText = ""] = rest2.split("==serving==\n");
+    const { preamble: lvsText, parts } = parseSections(text, ["config", "auth", "serving"] as const);
+    const [configText, authText, servingText] = [parts.config ?? "", parts.auth ?? "", parts.serving ?? ""];
     const lv = lvsText.trim() === "" ? undefined : parseLvs(lvsText)[0];
     const config = configText.trim() === "" ? undefined : exportOf(configText);
     const out: LiveVolume = { allowedClients: parseAuthfile(authText), serving: servingText.trim() === "active" };
@@ -404,8 +404,7 @@ function idOf(i: NbdVolumeInputs): string {
 }
 
 function uriOf(i: NbdVolumeInputs): string {
-    const host = i.exportAddress.includes(":") ? `[${i.exportAddress}]` : i.exportAddress;
-    return `nbd://${host}:${i.port}/${i.exportName}`;
+    return nbdUri({ host: i.exportAddress, port: i.port, export: i.exportName });
 }
 
 /**
@@ -568,7 +567,7 @@ export async function findGuestExports(consul: ConsulConnection, mac: string, se
             volumeGroup: r.meta.volume_group ?? "",
             volume: r.meta.volume ?? "",
             readOnly: r.meta.read_only === "true",
-            uri: `nbd://${host.includes(":") ? `[${host}]` : host}:${r.port}/${exportName}`,
+            uri: nbdUri({ host, port: r.port, export: exportName }),
         };
     });
 }

@@ -23,6 +23,7 @@ import { isHostAddress, isUnknown, Validator } from "../core/validate";
 import { checkHostConnection, HostConnection, Plan, Remote, Secret, step } from "../host";
 import type { OsFamily, PlanResult } from "../host";
 import { DhcpLease, parseLeases } from "../parsers/dnsmasq";
+import { parseSections } from "../parsers/sections";
 import { buildApkovl, maxOverlayPath, OverlayFiles } from "../pxe/apkovl";
 import {
     checkCidr, checkInterface, checkIpv4, checkKernelArgs, checkName, checkUrl, inSubnet, managedMarker, netmaskOf, parseCidr,
@@ -569,10 +570,8 @@ export interface LiveServer {
 
 /** Parses the read script's output (exported for tests). */
 export function parseServerRead(text: string): LiveServer {
-    const section = (name: string) => {
-        const m = new RegExp(`==${name}==\\n([\\s\\S]*?)(?=\\n==[a-z]+==|$)`).exec(text);
-        return m ? m[1] : "";
-    };
+    const { parts } = parseSections(text, ["descriptor", "role", "leases", "files"] as const);
+    const section = (name: keyof typeof parts) => parts[name] ?? "";
     const role = section("role").trim();
     const files: Record<string, string> = {};
     for (const line of section("files").split("\n")) {

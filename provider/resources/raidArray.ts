@@ -7,40 +7,32 @@
 // `wipeOnDelete` is set; changes that would re-create the array are refused
 // unless `wipeOnDelete` is set.
 import { RefusedError } from "../core/errors";
-import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
-import { Validator } from "../core/validate";
-import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
+import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { checkByTable, diffByTable, erase, KindSpec, t } from "../core/fields";
+import { isUnknown, Validator } from "../core/validate";
+import { connectionType, HostConnection, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { healthOf, MdDetail, MdHealth, membersWithState, parseDetailExport, parseExamineExport, parseSysfs } from "../parsers/mdadm";
+import { parseSections } from "../parsers/sections";
 
-export type RaidLevel = "raid0" | "raid1" | "raid5" | "raid6" | "raid10";
+export const raidLevels = ["raid0", "raid1", "raid5", "raid6", "raid10"] as const;
+export type RaidLevel = (typeof raidLevels)[number];
 
 export interface RaidArrayInputs {
-    /** The machine that holds the member disks. */
     connection: HostConnection;
-    /** The md device, `/dev/md0` ... `/dev/md127`. */
     device: string;
-    /** RAID level; raid1 by default. */
     level: RaidLevel;
-    /** Member block devices (stable paths like /dev/disk/by-id/... are best). */
     members: string[];
-    /** Superblock format; 1.2 by default. */
     metadata: "1.0" | "1.1" | "1.2";
-    /** Name stored in the superblock (what udev uses for /dev/md/<name>). */
     name?: string;
-    /** Zero the members' superblocks on delete, and allow changes that re-create the array. */
     wipeOnDelete: boolean;
-    /** After create or a member change, wait until the array is clean (progress in the log). */
     waitForSync: boolean;
-    /** Seconds to wait for a resync when waitForSync is set. */
     syncTimeoutSeconds: number;
 }
 
 export interface RaidArrayState extends RaidArrayInputs {
     uuid: string;
-    /** clean, degraded, resyncing, recovering, checking, inactive or unknown. */
     state: MdHealth;
-    /** Members that are in the array and not failed, as declared when they match. */
     activeMembers: string[];
     failedMembers: string[];
     sizeBytes: number;
@@ -51,53 +43,85 @@ const levelMinimum: Record<RaidLevel, number> = { raid0: 2, raid1: 2, raid5: 3, 
 const devicePattern = /^\/dev\/md(12[0-7]|1[01][0-9]|[1-9]?[0-9])$/;
 const memberPattern = /^\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}$/;
 
+export const spec: KindSpec<RaidArrayInputs, RaidArrayState> = {
+    kind: "RaidArray",
+    doc: "An mdadm software RAID array on a machine. An existing array with the same members is adopted instead of re-created; members that all carry one array's superblocks are assembled; members that are mounted, in another array or LVM physical volumes are refused. A replacement (a new device, level, metadata, name or host) makes a new array out of the members and destroys the data: it is refused unless wipeOnDelete is set.",
+    id: "the array's UUID as mdadm prints it (`mdadm --detail --brief /dev/md0`), e.g. `3b1e4c2a:6f0d9e11:8a7c5b40:12de34f5`.",
+    example: `import { RaidArray } from "pulumi-baremetal";
+
+new RaidArray("storage1-md0", {
+    connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    device: "/dev/md0",
+    members: ["/dev/disk/by-id/ata-DISK-A", "/dev/disk/by-id/ata-DISK-B"],
+});`,
+    deleteBeforeReplace: true,
+    inputs: {
+        connection: { type: t.object(connectionType), required: true, replaceOn: ["host"], doc: "The machine that holds the member disks." },
+        device: { type: t.string(), required: true, change: "replace", doc: "The md device, `/dev/md0` ... `/dev/md127`.", rule: { pattern: devicePattern, patternHint: "must be /dev/md0 ... /dev/md127" } },
+        level: { type: t.string(raidLevels), default: "raid1", change: "replace", doc: "RAID level." },
+        members: {
+            type: t.array(t.string()),
+            required: true,
+            doc: "Member block devices; stable paths (`/dev/disk/by-id/...`) are best. Adding, removing or replacing a member happens in place (mdadm --add/--fail/--remove/--grow).",
+            rule: { pattern: memberPattern, patternHint: "is not a /dev path like /dev/vdb or /dev/disk/by-id/...", unique: true },
+            check: checkMembers,
+        },
+        metadata: { type: t.string(["1.0", "1.1", "1.2"]), default: "1.2", change: "replace", doc: "Superblock format." },
+        name: {
+            type: t.string(),
+            change: "replace",
+            doc: "Name stored in the superblock (what udev uses for /dev/md/<name>).",
+            rule: { maxLength: 32, pattern: /^[A-Za-z0-9_.-]+$/, patternHint: "may only contain letters, digits, _ . -" },
+        },
+        wipeOnDelete: {
+            type: t.boolean,
+            default: false,
+            doc: "Opt-in to destroying data: zero the members' superblocks on delete, and allow changes that re-create the array. Without it, delete stops the array and keeps its superblocks (it can be assembled again), and re-creating changes are refused.",
+        },
+        waitForSync: { type: t.boolean, default: false, doc: "After create or a member change, wait until the array is clean (progress in the log)." },
+        syncTimeoutSeconds: { type: t.integer, default: 3600, doc: "Seconds to wait for a resync when waitForSync is set.", rule: { min: 1, max: 7 * 86400 } },
+    },
+    outputs: {
+        uuid: { type: t.string(), required: true, stable: true, doc: "The array's UUID (the ID)." },
+        state: { type: t.string(["clean", "degraded", "resyncing", "recovering", "checking", "inactive", "unknown"]), required: true, doc: "Health as last read." },
+        activeMembers: { type: t.array(t.string()), required: true, doc: "Members in the array and not failed, by their declared names when they match." },
+        failedMembers: { type: t.array(t.string()), required: true, doc: "Members marked faulty." },
+        sizeBytes: { type: t.integer, required: true, doc: "Size of the array in bytes." },
+        syncPercent: { type: t.number, doc: "Progress of a resync or recovery, when one runs." },
+    },
+};
+
+function checkMembers(v: Validator, field: string, value: unknown): string[] | undefined {
+    const members = v.list(field, value, (f, m) => {
+        const d = v.string(f, m, spec.inputs.members.rule);
+        return d && !isUnknown(d) && d.split("/").some((s) => s === "..") ? v.fail(f, "must not contain ..") : d;
+    });
+    if (Array.isArray(members) && new Set(members).size !== members.length) return v.fail(field, "lists the same device twice");
+    return members;
+}
+
 export function check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<RaidArrayInputs> {
     const v = new Validator();
-    const connection = checkHostConnection(v, "connection", news.connection);
-    const device = v.string("device", news.device, { pattern: devicePattern, patternHint: "must be /dev/md0 ... /dev/md127" });
-    const level = (v.string("level", news.level ?? "raid1", {
-        pattern: /^raid(0|1|5|6|10)$/,
-        patternHint: "must be raid0, raid1, raid5, raid6 or raid10",
-    }) ?? "raid1") as RaidLevel;
-    const members =
-        v.list("members", news.members, (f, m) => {
-            const d = v.string(f, m, { pattern: memberPattern, patternHint: "is not a /dev path like /dev/vdb or /dev/disk/by-id/..." });
-            return d && d.split("/").some((s) => s === "..") ? v.fail(f, "must not contain ..") : d;
-        }) ?? [];
-    if (Array.isArray(members)) {
-        if (new Set(members).size !== members.length) v.fail("members", "lists the same device twice");
-        if (members.length < levelMinimum[level]) v.fail("members", `${level} needs at least ${levelMinimum[level]} members, got ${members.length}`);
+    const inputs = checkByTable(v, erase(spec), news) as Partial<RaidArrayInputs>;
+    const { level, members } = inputs;
+    // Only when both are valid: a bad member must not also report "needs 2 members, got 0".
+    if (level && Array.isArray(members) && members.length < levelMinimum[level]) {
+        v.fail("members", `${level} needs at least ${levelMinimum[level]} members, got ${members.length}`);
     }
-    const metadata = (v.string("metadata", news.metadata ?? "1.2", { pattern: /^1\.[012]$/, patternHint: "must be 1.0, 1.1 or 1.2" }) ?? "1.2") as RaidArrayInputs["metadata"];
-    const name = v.string("name", news.name, { optional: true, maxLength: 32, pattern: /^[A-Za-z0-9_.-]+$/, patternHint: "may only contain letters, digits, _ . -" });
-    const wipeOnDelete = v.boolean("wipeOnDelete", news.wipeOnDelete, false);
-    const waitForSync = v.boolean("waitForSync", news.waitForSync, false);
-    const syncTimeoutSeconds = v.integer("syncTimeoutSeconds", news.syncTimeoutSeconds ?? 3600, { min: 1, max: 7 * 86400 }) ?? 3600;
-
     // A change that re-creates the array destroys what it holds: opt-in only.
-    if (olds.device !== undefined && !wipeOnDelete) {
-        for (const f of recreatingFields(olds as Partial<RaidArrayInputs>, { device, level, metadata, name, connection } as Partial<RaidArrayInputs>)) {
+    if (olds.device !== undefined && inputs.wipeOnDelete === false) {
+        for (const f of diffByTable(erase(spec), olds, inputs).replaces) {
             v.fail(f, `changing ${f} re-creates the array and destroys its data; set wipeOnDelete: true to allow it (nothing was changed)`);
         }
     }
-    if (!v.ok || !connection || !device) return { failures: v.failures };
-    const inputs: RaidArrayInputs = { connection, device, level, members, metadata, wipeOnDelete, waitForSync, syncTimeoutSeconds };
-    if (name !== undefined) inputs.name = name;
-    return { inputs, failures: [] };
-}
-
-function recreatingFields(olds: Partial<RaidArrayInputs>, news: Partial<RaidArrayInputs>): string[] {
-    const out: string[] = [];
-    for (const f of ["device", "level", "metadata", "name"] as const) if (olds[f] !== news[f]) out.push(f);
-    if (olds.connection?.host !== news.connection?.host) out.push("connection.host");
-    return out;
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as RaidArrayInputs, failures: [] };
 }
 
 export function diff(_id: string, olds: RaidArrayState, news: RaidArrayInputs): DiffOutcome {
-    const replaces = recreatingFields(olds, news);
-    const changed = changedFields(olds, news, ["connection", "members", "wipeOnDelete", "waitForSync", "syncTimeoutSeconds"]);
+    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
     // The new array is made from the same disks: the old one must go first.
-    return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true };
+    return { changes: d.changed.length > 0, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true };
 }
 
 /** Where mdadm reads its configuration on each family. */
@@ -202,7 +226,8 @@ async function readLive(host: Remote, device: string): Promise<LiveArray | undef
 
 /** Parses the read script's output (exported for tests on captured output). */
 export function parseRead(text: string): LiveArray {
-    const [detailText, sysText = ""] = text.split("==sysfs==");
+    const { preamble: detailText, parts } = parseSections(text, ["sysfs"] as const);
+    const sysText = parts.sysfs ?? "";
     const sys = parseSysfs(sysText);
     const detail = parseDetailExport(detailText);
     return { detail, members: membersWithState(detail, sys), state: healthOf(sys), sizeBytes: sys.sizeBytes, syncPercent: sys.syncPercent };
@@ -376,4 +401,5 @@ export function superblocksOf(uuid: string, examined: { device: string; uuid?: s
     return examined.filter((e) => e.uuid === uuid).map((e) => e.device);
 }
 
-export const raidArray: ResourceKind<RaidArrayInputs, RaidArrayState> = { check, diff, create, read, update, delete: remove };
+export const raidArray: ResourceKind<RaidArrayInputs, RaidArrayState> = {
+    spec, check, diff, create, read, update, delete: remove };

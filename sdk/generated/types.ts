@@ -2,6 +2,74 @@
 
 import type * as pulumi from "@pulumi/pulumi";
 
+/**
+ * How to reach a host over SSH. The field names are those of @pulumi/command's `remote.ConnectionArgs`, so the same object can be passed to both.
+ */
+export interface ConnectionArgs {
+    /** Address of the host: a DNS name, an IPv4 or an IPv6 address. */
+    host: pulumi.Input<string>;
+    /** SSH port; 22 when omitted. */
+    port?: pulumi.Input<number>;
+    /** Login user; `root` when omitted. */
+    user?: pulumi.Input<string>;
+    /** Password. Secret. */
+    password?: pulumi.Input<string>;
+    /** Private key in OpenSSH or PEM format. Secret. */
+    privateKey?: pulumi.Input<string>;
+    /** Passphrase of an encrypted privateKey. Secret. */
+    privateKeyPassword?: pulumi.Input<string>;
+    /** ssh-agent socket; `$SSH_AUTH_SOCK` is used when no credential is given. */
+    agentSocketPath?: pulumi.Input<string>;
+    /** Dial attempts before giving up; 10 when omitted; -1 retries forever. */
+    dialErrorLimit?: pulumi.Input<number>;
+    /** Seconds for one dial attempt (TCP + handshake + auth); 15 when omitted; 0 means no limit. */
+    perDialTimeout?: pulumi.Input<number>;
+    /**
+     * The host's public key as an OpenSSH line (`ssh-ed25519 AAAA...`) or its fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it). Unlike @pulumi/command, an unpinned host is refused unless `trustOnFirstUse` is set.
+     */
+    hostKey?: pulumi.Input<string>;
+    /** A jump host the connection is tunnelled through (like `ssh -J`). */
+    proxy?: pulumi.Input<ConnectionArgs>;
+    /** Run every command through `sudo -n` (needs NOPASSWD sudo for the login user). */
+    sudo?: pulumi.Input<boolean>;
+    /** Accept an unpinned host's key and report it, so a resource can pin it as an output. */
+    trustOnFirstUse?: pulumi.Input<boolean>;
+}
+
+/**
+ * How to reach a host over SSH. The field names are those of @pulumi/command's `remote.ConnectionArgs`, so the same object can be passed to both (as the provider returns it).
+ */
+export interface Connection {
+    /** Address of the host: a DNS name, an IPv4 or an IPv6 address. */
+    host: string;
+    /** SSH port; 22 when omitted. */
+    port?: number;
+    /** Login user; `root` when omitted. */
+    user?: string;
+    /** Password. */
+    password?: string;
+    /** Private key in OpenSSH or PEM format. */
+    privateKey?: string;
+    /** Passphrase of an encrypted privateKey. */
+    privateKeyPassword?: string;
+    /** ssh-agent socket; `$SSH_AUTH_SOCK` is used when no credential is given. */
+    agentSocketPath?: string;
+    /** Dial attempts before giving up; 10 when omitted; -1 retries forever. */
+    dialErrorLimit?: number;
+    /** Seconds for one dial attempt (TCP + handshake + auth); 15 when omitted; 0 means no limit. */
+    perDialTimeout?: number;
+    /**
+     * The host's public key as an OpenSSH line (`ssh-ed25519 AAAA...`) or its fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it). Unlike @pulumi/command, an unpinned host is refused unless `trustOnFirstUse` is set.
+     */
+    hostKey?: string;
+    /** A jump host the connection is tunnelled through (like `ssh -J`). */
+    proxy?: Connection;
+    /** Run every command through `sudo -n` (needs NOPASSWD sudo for the login user). */
+    sudo?: boolean;
+    /** Accept an unpinned host's key and report it, so a resource can pin it as an output. */
+    trustOnFirstUse?: boolean;
+}
+
 /** How to reach a Consul agent's HTTP API. */
 export interface ConsulConnectionArgs {
     /** `host:port` of the agent's HTTP API, e.g. `10.0.0.2:8500`. */
@@ -27,4 +95,4 @@ export interface ConsulConnection {
 }
 
 /** Where secrets sit inside each nested type (read by the SDK's base class). */
-export const secretShapes: Record<string, import("../provider").SecretNode> = {"ConsulConnection":{"token":true}};
+export const secretShapes: Record<string, import("../provider").SecretNode> = {"Connection":{"password":true,"privateKey":true,"privateKeyPassword":true,"proxy":"Connection"},"ConsulConnection":{"token":true}};
