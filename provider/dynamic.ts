@@ -5,7 +5,7 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { productionContext } from "./context";
 import { OperationContext, ResourceKind } from "./core/resource";
 import { containsUnknown } from "./core/validate";
-import { engineReporter } from "./engineLog";
+import { engineReporter, printOnce } from "./engineLog";
 
 /**
  * The SDK passes each resource's URN as the hidden input `__urn` so that log lines
@@ -30,10 +30,20 @@ function withoutUrn<T>(props: T): T {
     return rest as T;
 }
 
+/** Runs one operation; an operator's error reaches the engine's log once (see printOnce). */
+async function reported<T>(operation: () => T | Promise<T>): Promise<T> {
+    try {
+        return await operation();
+    } catch (e) {
+        printOnce(e);
+        throw e;
+    }
+}
+
 export function adapt<I, O>(kind: ResourceKind<I, O>): dynamic.ResourceProvider {
     return {
         async check(olds: Record<string, unknown>, news: Record<string, unknown>) {
-            const outcome = kind.check(withoutUrn(olds ?? {}), withoutUrn(news ?? {}));
+            const outcome = await reported(() => kind.check(withoutUrn(olds ?? {}), withoutUrn(news ?? {})));
             if (outcome.failures.length > 0) {
                 // No `property`: the engine prints that input's whole value next to the
                 // reason ("property X value {...} has a problem"), which would show the
@@ -50,7 +60,7 @@ export function adapt<I, O>(kind: ResourceKind<I, O>): dynamic.ResourceProvider 
             return { inputs: withUrn(outcome.inputs as Record<string, unknown>, news) };
         },
         async diff(id: string, olds: O, news: I) {
-            const d = kind.diff(id, withoutUrn(olds), withoutUrn(news));
+            const d = await reported(() => kind.diff(id, withoutUrn(olds), withoutUrn(news)));
             return {
                 changes: d.changes,
                 replaces: d.replaces,
@@ -59,19 +69,19 @@ export function adapt<I, O>(kind: ResourceKind<I, O>): dynamic.ResourceProvider 
             };
         },
         async create(inputs: I) {
-            const { id, outs } = await kind.create(withoutUrn(inputs), contextFor(inputs));
+            const { id, outs } = await reported(() => kind.create(withoutUrn(inputs), contextFor(inputs)));
             return { id, outs: withUrn(outs, inputs) };
         },
         async read(id: string, props: O) {
-            const live = await kind.read(id, withoutUrn(props), contextFor(props));
+            const live = await reported(() => kind.read(id, withoutUrn(props), contextFor(props)));
             // An empty id tells the engine the object is gone, so refresh drops it.
             return live === undefined ? { id: "", props: {} } : { id, props: withUrn(live, props) };
         },
         async update(id: string, olds: O, news: I) {
-            return { outs: withUrn(await kind.update(id, withoutUrn(olds), withoutUrn(news), contextFor(news)), news) };
+            return { outs: withUrn(await reported(() => kind.update(id, withoutUrn(olds), withoutUrn(news), contextFor(news))), news) };
         },
         async delete(id: string, props: O) {
-            await kind.delete(id, withoutUrn(props), contextFor(props));
+            await reported(() => kind.delete(id, withoutUrn(props), contextFor(props)));
         },
     };
 }

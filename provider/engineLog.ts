@@ -3,6 +3,7 @@
 // is started with the engine's address as its first argument but gives providers
 // no way to log, so we open our own client to that address.
 import type * as grpcTypes from "@grpc/grpc-js";
+import { InputError, RefusedError, RemoteError } from "./core/errors";
 import { Reporter } from "./core/resource";
 
 interface EngineClient {
@@ -55,4 +56,56 @@ export function engineReporter(urn: string | undefined): Reporter {
         warn: (m) => emit("warning", m, false),
         progress: (m) => emit("info", m, true),
     };
+}
+
+// ---- an operator's error, once -------------------------------------------------------
+
+/**
+ * What Pulumi's dynamic-provider host prints to its stderr for an error thrown by
+ * check, diff, read or delete (create and update return theirs without it),
+ * just before it hands the same error to the engine: the message twice on one
+ * line, then a stack trace. The engine shows that print as one more diagnostic,
+ * so a refusal read three times, with a trace that helps nobody.
+ */
+export function hostEchoOf(e: Error): string {
+    return `${e}: ${e.stack}`;
+}
+
+/** Errors written for an operator (core/errors.ts): the message says what failed and what to do next. */
+function isOperatorError(e: unknown): e is Error {
+    return e instanceof RefusedError || e instanceof InputError || e instanceof RemoteError;
+}
+
+/** Echoes still to drop (one entry per error: two resources may fail with the same words at once). */
+const expectedEchoes: { text: string }[] = [];
+let echoFilterInstalled = false;
+
+/**
+ * Lets an operator error reach the engine's log once, as the operation's error:
+ * the host's echo of exactly this error is dropped. Every other print, and every
+ * other error (a bug keeps its stack trace), gets through. The host prints in the
+ * same turn as the rejection; an echo that did not come by the next turn is forgotten.
+ */
+export function printOnce(e: unknown): void {
+    if (!isOperatorError(e)) return;
+    installEchoFilter();
+    const entry = { text: hostEchoOf(e) };
+    expectedEchoes.push(entry);
+    setImmediate(() => drop(entry));
+}
+
+function installEchoFilter(): void {
+    if (echoFilterInstalled) return;
+    echoFilterInstalled = true;
+    const print = console.error;
+    console.error = (...args: unknown[]) => {
+        const entry = args.length === 1 ? expectedEchoes.find((x) => x.text === args[0]) : undefined;
+        if (entry) return drop(entry);
+        print.apply(console, args);
+    };
+}
+
+function drop(entry: { text: string }): void {
+    const i = expectedEchoes.indexOf(entry);
+    if (i >= 0) expectedEchoes.splice(i, 1);
 }

@@ -4,7 +4,7 @@
 import Consul from "consul";
 import { RemoteError } from "../core/errors";
 import { ObjectType, t } from "../core/fields";
-import { isHostAddress, isUnknown, Validator } from "../core/validate";
+import { isUnknown, splitHostPort, Validator } from "../core/validate";
 
 /** How to reach a Consul agent; documented once, in `consulConnectionType`. */
 export interface ConsulConnection {
@@ -27,8 +27,6 @@ export const consulConnectionType: ObjectType = {
     },
 };
 
-const hostPort = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/;
-
 /** Validates a ConsulConnection input (no I/O). */
 export function checkConsulConnection(v: Validator, field: string, value: unknown): ConsulConnection | undefined {
     if (isUnknown(value)) return value as ConsulConnection;
@@ -36,25 +34,13 @@ export function checkConsulConnection(v: Validator, field: string, value: unknow
         return v.fail(field, "is required: an object like { address: \"10.0.0.2:8500\" }");
     }
     const raw = value as Record<string, unknown>;
-    const address = v.string(`${field}.address`, raw.address, {
-        pattern: hostPort,
-        patternHint: "is not host:port, e.g. 10.0.0.2:8500",
-    });
-    const m = address ? hostPort.exec(address) : null;
-    if (m && !isHostAddress(m[1].replace(/^\[(.*)\]$/, "$1"))) v.fail(`${field}.address`, `${JSON.stringify(m[1])} is not a host name or IP address`);
-    else if (m && (Number(m[2]) < 1 || Number(m[2]) > 65535)) v.fail(`${field}.address`, `port ${m[2]} is out of range 1-65535`);
+    const address = v.hostPort(`${field}.address`, raw.address);
     const scheme = v.string(`${field}.scheme`, raw.scheme, {
         optional: true,
         pattern: /^https?$/,
         patternHint: "must be http or https",
     }) as ConsulConnection["scheme"];
-    const token = v.string(`${field}.token`, raw.token, {
-        optional: true,
-        maxLength: 256,
-        pattern: /^[A-Za-z0-9._~+/=-]+$/,
-        patternHint: "is not a Consul ACL token",
-        secret: true,
-    });
+    const token = v.consulToken(`${field}.token`, raw.token, { optional: true });
     const datacenter = v.string(`${field}.datacenter`, raw.datacenter, {
         optional: true,
         maxLength: 64,
@@ -94,11 +80,11 @@ abstract class ConsulApi {
         /** Read HTTP 404 (e.g. an absent node) as null instead of an error. */
         private readonly notFoundAsNull = false,
     ) {
-        const m = hostPort.exec(conn.address);
-        if (!m) throw new Error(`invalid Consul address ${JSON.stringify(conn.address)}`);
+        const hp = splitHostPort(conn.address);
+        if (!hp) throw new Error(`invalid Consul address ${JSON.stringify(conn.address)}`);
         this.client = new Consul({
-            host: m[1].replace(/^\[|\]$/g, ""),
-            port: Number(m[2]),
+            host: hp.host,
+            port: hp.port,
             secure: conn.scheme === "https",
             defaults: dropUndefined({ token: conn.token, dc: conn.datacenter }),
         });

@@ -6,7 +6,7 @@
 // reference pages (docs/reference) and the native provider's schema.
 //
 // Pure data and pure functions: no I/O, no Pulumi.
-import { sameValue } from "./resource";
+import { sameValue } from "./values";
 import { isUnknown, StringRule, Validator } from "./validate";
 
 /** The shape of a value, as the SDK, the docs and the schema name it. */
@@ -50,8 +50,20 @@ export interface FieldSpec {
     readonly required?: boolean;
     /** Filled in by `check` when the input is left out. */
     readonly default?: JsonValue;
-    /** How `default` reads in docs when it is not a plain value ("the host's first disk"). */
+    /**
+     * What the value is when left out, when that is not a plain value: the kind's
+     * own `check` computes it from other inputs (`exportName`: "the LV name"), or
+     * the live object decides it (a CRUSH weight: "the weight Ceph gives a new OSD").
+     * Either way the output always carries a value. A field the normalised inputs
+     * always carry may have this instead of `default`.
+     */
     readonly defaultDoc?: string;
+    /**
+     * Computed by the kind's `check` from other inputs and never given by the user
+     * (`requestedBytes` from `size`): not in the SDK's Args, a value sent anyway is
+     * ignored (the kind's check overwrites it); an output like any other.
+     */
+    readonly derived?: true;
     /** "update" (in place) unless said otherwise. */
     readonly change?: ChangeRule;
     /**
@@ -77,8 +89,8 @@ export interface FieldSpec {
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
-/** An input the normalised inputs always carry (required, or defaulted by check). */
-type PresentField = FieldSpec & ({ required: true } | { default: JsonValue });
+/** An input the normalised inputs always carry (required, defaulted, or computed by the kind's check). */
+type PresentField = FieldSpec & ({ required: true } | { default: JsonValue } | { defaultDoc: string } | { derived: true });
 /** An input that may be absent from the normalised inputs. */
 type AbsentableField = FieldSpec & { required?: false; default?: undefined };
 
@@ -176,13 +188,13 @@ export interface TableDiff {
  * (a stack written before the field existed).
  */
 export function diffByTable(spec: AnyKindSpec, olds: Record<string, unknown>, news: Record<string, unknown>): TableDiff {
-    const changed = Object.entries(spec.inputs)
-        .filter(([k, f]) => {
-            const before = olds[k] === undefined && f.default !== undefined ? f.default : olds[k];
-            return !sameValue(before, news[k]);
-        })
-        .map(([k]) => k);
-    const replaces = replacingPaths(spec).filter((p) => !sameValue(valueAt(olds, p), valueAt(news, p)));
+    const before = (path: string): unknown => {
+        const f = spec.inputs[path];
+        const old = valueAt(olds, path);
+        return old === undefined && f?.default !== undefined ? f.default : old;
+    };
+    const changed = Object.keys(spec.inputs).filter((k) => !sameValue(before(k), news[k]));
+    const replaces = replacingPaths(spec).filter((p) => !sameValue(before(p), valueAt(news, p)));
     const stables =
         replaces.length > 0
             ? []
@@ -208,6 +220,8 @@ function checkFields(v: Validator, prefix: string, fields: Readonly<Record<strin
     }
     const out: Record<string, unknown> = {};
     for (const [k, f] of Object.entries(fields)) {
+        // The kind's check computes it; what the user sent is not looked at.
+        if (f.derived) continue;
         const value = checkField(v, `${prefix}${k}`, f, raw[k]);
         if (value !== undefined) out[k] = value;
     }
@@ -217,7 +231,9 @@ function checkFields(v: Validator, prefix: string, fields: Readonly<Record<strin
 /** One field: absent → default or "is required"; present → its shape, then its own check. */
 export function checkField(v: Validator, field: string, f: FieldSpec, value: unknown): unknown {
     if (isUnknown(value)) return value;
-    if (value === undefined || value === null) {
+    // An empty string for an optional string is "not given" (as the SDK's `?? ""` idiom means).
+    const absent = value === undefined || value === null || (value === "" && f.type.kind === "string" && !f.required && !f.rule?.allowEmpty);
+    if (absent) {
         if (f.default !== undefined) return structuredClone(f.default);
         if (f.required) {
             // An object type with its own checker words its own "is required" (with an example).

@@ -6,8 +6,10 @@ import type { BmcClient, IpmiConnection } from "../ipmi/ipmitool";
 import { FieldFailure } from "./errors";
 import type { KindSpec } from "./fields";
 import type { Reporter } from "./reporter";
+import { sameValue } from "./values";
 
 export { silentReporter, type Reporter } from "./reporter";
+export { sameValue } from "./values";
 
 /**
  * What one operation (create, read, update, delete) may use: its log, and the
@@ -60,23 +62,6 @@ export interface ResourceKind<I, O> {
     read(id: string, props: O, ctx: OperationContext): Promise<O | undefined>;
     update(id: string, olds: O, news: I, ctx: OperationContext): Promise<O>;
     delete(id: string, props: O, ctx: OperationContext): Promise<void>;
-}
-
-/** Compare two plain JSON-ish values structurally. */
-export function sameValue(a: unknown, b: unknown): boolean {
-    return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(v: unknown): unknown {
-    if (Array.isArray(v)) return v.map(canonical);
-    if (v && typeof v === "object") {
-        return Object.fromEntries(
-            Object.keys(v as object)
-                .sort()
-                .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-        );
-    }
-    return v;
 }
 
 /** The fields of `fields` whose values differ between olds and news. */

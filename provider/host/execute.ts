@@ -69,6 +69,8 @@ export interface StepRecord {
     /** 1-based position in the plan. */
     index: number;
     description: string;
+    /** The step's tag, when the plan gave it one. */
+    tag?: string;
     commands: CommandRecord[];
     changed: boolean;
     /** Why the step did not run, when it did not. */
@@ -76,7 +78,7 @@ export interface StepRecord {
     durationMs: number;
 }
 
-export interface PlanResult {
+export interface PlanResult<T extends string = string> {
     target: string;
     facts: OsFacts;
     steps: StepRecord[];
@@ -84,6 +86,28 @@ export interface PlanResult {
     changed: boolean;
     /** The host key that was accepted (what a TOFU resource outputs). */
     hostKey?: HostKeySeen;
+    /** Did a step carrying one of these tags change something? (False for a tag no step carried.) */
+    stepChanged(tag: T, ...more: T[]): boolean;
+}
+
+/**
+ * The result of running `plan`: its records with each step's tag, whether
+ * anything changed, and the question by tag. Every Remote builds its result here.
+ */
+export function planResult<T extends string>(plan: Plan<T>, run: { target: string; facts: OsFacts; steps: StepRecord[]; hostKey?: HostKeySeen }): PlanResult<T> {
+    const steps = run.steps.map((r) => {
+        const tag = plan[r.index - 1]?.tag;
+        return tag === undefined ? r : { ...r, tag };
+    });
+    const result: PlanResult<T> = {
+        target: run.target,
+        facts: run.facts,
+        steps,
+        changed: steps.some((r) => r.changed),
+        stepChanged: (...tags: T[]) => steps.some((r) => r.changed && r.tag !== undefined && (tags as string[]).includes(r.tag)),
+    };
+    if (run.hostKey) result.hostKey = run.hostKey;
+    return result;
 }
 
 /**
@@ -103,7 +127,7 @@ export interface Remote {
     /** OS family and whether Alpine runs diskless. */
     facts(): Promise<OsFacts>;
     /** Runs the plan's steps in order (lowered by the host's OS adapter), stopping at the first failure. */
-    apply(plan: Plan): Promise<PlanResult>;
+    apply<T extends string = string>(plan: Plan<T>): Promise<PlanResult<T>>;
 }
 
 /** What a kind may say about a host when it asks for one. */
@@ -184,7 +208,7 @@ export class Host implements Remote {
      * Runs the steps in order, stopping at the first failure with an error that
      * names the step. A `persist` step runs only if an earlier step changed something.
      */
-    async apply(plan: Plan): Promise<PlanResult> {
+    async apply<T extends string = string>(plan: Plan<T>): Promise<PlanResult<T>> {
         const facts = await this.facts();
         const adapter = adapterFor(facts);
         const redactor = this.redactor.merge(secretsOfPlan(plan));
@@ -200,9 +224,9 @@ export class Host implements Remote {
             const record = await this.runStep(s, i + 1, plan.length, adapter, redactor);
             steps.push(record);
             changedSoFar ||= record.changed;
-            this.log.info(`${label}: ${record.changed ? "done" : "already so"} (${formatSeconds(record.durationMs)})`);
+            this.log.info(`${label}: ${stepOutcome(record)} (${formatSeconds(record.durationMs)})`);
         }
-        return { target: this.target, facts, steps, changed: changedSoFar, hostKey: this.hostKeySeen };
+        return planResult(plan, { target: this.target, facts, steps, hostKey: this.hostKeySeen });
     }
 
     private async runStep(s: Step, index: number, total: number, adapter: OsAdapter, redactor: Redactor): Promise<StepRecord> {
@@ -214,14 +238,13 @@ export class Host implements Remote {
             const out = await this.execCommand({ ...c, timeoutMs: c.timeoutMs ?? defaultStepTimeoutMs }, redactor, operation, adapter);
             const ok = c.okExitCodes ?? [0];
             if (out.exitCode === null || !ok.includes(out.exitCode)) throw this.commandError(operation, s, c.argv, out, redactor);
-            const unchanged = c.changes === false || lastLine(out.stdout) === unchangedMarker;
             commands.push({
                 command: redactor.redact(briefCommand(c.argv)),
                 exitCode: out.exitCode,
                 stdout: redactor.redact(withoutMarker(out.stdout)),
                 stderr: redactor.redact(out.stderr),
                 durationMs: out.durationMs,
-                changed: !unchanged,
+                changed: commandChanged(c, out),
             });
         }
         return { index, description, commands, changed: commands.some((c) => c.changed), durationMs: Date.now() - started };
@@ -325,7 +348,27 @@ export function hintFor(s: Step | undefined, exitCode: number | null, stderr: st
         return "check the host's package repositories and its network path to them (apk update / apt-get update), then run again";
     }
     if (s?.kind === "service") return `look at the service's own log on the host (rc-service ${s.name} status / journalctl -u ${s.name}), fix it, then run again`;
+    if (s?.kind === "installService" || s?.kind === "uninstallService") {
+        return `look at the service ${s.service.name} on the host (rc-service / systemctl status and its log), fix the cause, then run again`;
+    }
     return "run the command by hand on the host to see the full error, fix the cause, then run again (finished steps are idempotent)";
+}
+
+/**
+ * Did a command of a step change anything, by its own report? Not when it is
+ * read-only (`changes: false`), printed the unchanged marker last, or exited with
+ * a code other than 0 that its step accepts: in a plan such a code is always the
+ * command's "nothing to do" (`systemctl stop` of a unit that is not loaded: 5,
+ * `lxc-stop` of a stopped container: 2). Otherwise it ran, and counts as a change.
+ * Call only for a command that succeeded. One rule for Host and every Remote.
+ */
+export function commandChanged(c: Pick<RemoteCommand, "changes">, out: { exitCode: number | null; stdout: string }): boolean {
+    return c.changes !== false && out.exitCode === 0 && lastLine(out.stdout) !== unchangedMarker;
+}
+
+/** What the log says a finished step did: "done" only when one of its commands reported a change. */
+export function stepOutcome(record: Pick<StepRecord, "changed">): "done" | "already so" {
+    return record.changed ? "done" : "already so";
 }
 
 function lastLine(text: string): string {

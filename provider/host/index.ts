@@ -13,6 +13,7 @@ export {
 } from "./errors";
 export {
     Host,
+    planResult,
     sharedPool,
     type CommandOutput,
     type CommandRecord,
@@ -23,9 +24,18 @@ export {
     type RunOptions,
     type StepRecord,
 } from "./execute";
-export { hostLocks, NamedLocks, type LockName } from "./locks";
+export { hostLocks, NamedLocks, objectLock, type LockName, type ObjectLockName } from "./locks";
 export { adapterFor, AlpineAdapter, DebianAdapter, renderCommands, type OsAdapter, type OsFacts, type OsFamily } from "./os";
-export { describeStep, planAsData, renderPlan, step, type Plan, type Step } from "./plan";
+export { describeStep, planAsData, renderPlan, step, type Plan, type Step, type Tagged } from "./plan";
+export {
+    renderService,
+    serviceFilePath,
+    serviceNameOn,
+    serviceStateShell,
+    type ServiceHook,
+    type ServiceRef,
+    type ServiceSpec,
+} from "./service";
 export { SshPool, type HostKeySeen, type PoolOptions, type PoolStats } from "./pool";
 export { quote } from "./quote";
 export { Secret, type MaybeSecret } from "./redact";

@@ -48,6 +48,9 @@ export class Mutex extends Semaphore {
 /**
  * Well-known lock names. Resources use these so that, e.g., every package
  * install on a host goes through the same lock whichever resource asks.
+ * A lock is named only through this table or `objectLock`: LockName is a
+ * closed type, so a misspelt name does not compile instead of quietly making
+ * a second lock.
  */
 export const hostLocks = {
     /** apk, apt-get, dpkg: one package-manager run at a time. */
@@ -62,10 +65,35 @@ export const hostLocks = {
     services: "services",
 } as const;
 
-export type LockName = string;
+export type HostLockName = (typeof hostLocks)[keyof typeof hostLocks];
 
-const lockNamePattern = /^[a-z][a-z0-9-]{0,31}$/;
+/** Kinds of objects that have a lock each: "lxc-create" is held around one container's lxc-create and create's first look at it. */
+export type ObjectLockKind = "lxc-create";
 
+declare const objectLockBrand: unique symbol;
+
+/** The lock of one object (made only by objectLock). */
+export type ObjectLockName = string & { readonly [objectLockBrand]: ObjectLockKind };
+
+export type LockName = HostLockName | ObjectLockName;
+
+/** Lower-case names only: a lock name becomes a file name on the host. */
+const lockNamePattern = /^[a-z][a-z0-9-]{0,79}$/;
+
+/**
+ * The lock of one object of a kind, e.g. objectLock("lxc-create", "web").
+ * `object` is a name the kind's check already limited to lower-case letters,
+ * digits and '-'; anything else is a bug and throws.
+ */
+export function objectLock(kind: ObjectLockKind, object: string): ObjectLockName {
+    const name = `${kind}-${object}`;
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(object) || !lockNamePattern.test(name)) {
+        throw new Error(`${JSON.stringify(object)} cannot name a ${kind} lock: use at most ${79 - kind.length} lower-case letters, digits or '-'`);
+    }
+    return name as ObjectLockName;
+}
+
+/** Checked again where a name reaches a host (it may come from a plan read back as data). */
 export function assertLockName(name: string): void {
     if (!lockNamePattern.test(name)) throw new Error(`lock name ${JSON.stringify(name)} must match ${lockNamePattern}`);
 }

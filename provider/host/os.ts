@@ -3,12 +3,14 @@
 // Every command is an argv; the few multi-command steps run a constant script
 // with `sh -c SCRIPT NAME ARGS...`, values reaching it only as positional
 // parameters ("$1"), never spliced into the script text.
+import type { OsFamily } from "./family";
 import { LockName, hostLocks, remoteLockPath } from "./locks";
 import { Plan, Step, describeStep, ServiceAction } from "./plan";
 import { MaybeSecret, reveal } from "./redact";
 import { displayCommandLine } from "./quote";
+import { renderOpenrcScript, renderSystemdUnit, ServiceRef, serviceFilePath, serviceNameOn, ServiceSpec, serviceStateShell, systemdUnitName } from "./service";
 
-export type OsFamily = "alpine" | "debian";
+export type { OsFamily } from "./family";
 
 export interface OsFacts {
     family: OsFamily;
@@ -103,27 +105,51 @@ function rootFsType(mounts: string): string | undefined {
  * content is streaming ends `cat` with a clean end of input: without the count
  * the script would install the truncated file (found by the lab's fault tests).
  */
-export const writeFileScript = [
-    "set -eu",
-    'target=$1; mode=$2; owner=$3; want_mode=$4; want_bytes=$5',
-    'dir=$(dirname "$target")',
-    'mkdir -p "$dir"',
-    'tmp=$(mktemp "$dir/.baremetal-write.XXXXXX")',
-    "trap 'rm -f \"$tmp\"' EXIT",
-    'cat >"$tmp"',
-    'got=$(($(wc -c <"$tmp")))',
-    'if [ "$got" -ne "$want_bytes" ]; then',
-    '  echo "received $got of $want_bytes bytes for $target (the input was cut short); $target was left as it was" >&2',
-    "  exit 75",
-    "fi",
-    'if [ -f "$target" ] && [ ! -L "$target" ] && cmp -s "$tmp" "$target" && [ "$(stat -c \'%a %U:%G\' "$target")" = "$want_mode $owner" ]; then',
-    `  echo ${unchangedMarker}; exit 0`,
-    "fi",
-    'chmod "$mode" "$tmp"',
-    'chown "$owner" "$tmp"',
-    'mv -f "$tmp" "$target"',
-    "trap - EXIT",
-].join("\n");
+export const writeFileScript = atomicWriteScript([`  echo ${unchangedMarker}; exit 0`], []);
+
+/**
+ * The atomic write with what to do when the file is already so (`sameFile`,
+ * lines that must end the script) and after it was replaced (`afterWrite`).
+ */
+function atomicWriteScript(sameFile: string[], afterWrite: string[]): string {
+    return [
+        "set -eu",
+        'target=$1; mode=$2; owner=$3; want_mode=$4; want_bytes=$5',
+        'dir=$(dirname "$target")',
+        'mkdir -p "$dir"',
+        'tmp=$(mktemp "$dir/.baremetal-write.XXXXXX")',
+        "trap 'rm -f \"$tmp\"' EXIT",
+        'cat >"$tmp"',
+        'got=$(($(wc -c <"$tmp")))',
+        'if [ "$got" -ne "$want_bytes" ]; then',
+        '  echo "received $got of $want_bytes bytes for $target (the input was cut short); $target was left as it was" >&2',
+        "  exit 75",
+        "fi",
+        'if [ -f "$target" ] && [ ! -L "$target" ] && cmp -s "$tmp" "$target" && [ "$(stat -c \'%a %U:%G\' "$target")" = "$want_mode $owner" ]; then',
+        ...sameFile,
+        "fi",
+        'chmod "$mode" "$tmp"',
+        'chown "$owner" "$tmp"',
+        'mv -f "$tmp" "$target"',
+        "trap - EXIT",
+        ...afterWrite,
+    ].join("\n");
+}
+
+/**
+ * Writes a systemd unit like writeFileScript ($6: the unit systemctl names) and
+ * reloads systemd when the file changed, or when the file is already so but
+ * systemd holds another version (a run cut between the write and the reload).
+ */
+export const installUnitScript = atomicWriteScript(
+    [
+        '  loaded=$(systemctl show -p LoadState --value "$6" 2>/dev/null || true)',
+        '  stale=$(systemctl show -p NeedDaemonReload --value "$6" 2>/dev/null || true)',
+        `  if [ "$loaded" = loaded ] && [ "$stale" = no ]; then echo ${unchangedMarker}; exit 0; fi`,
+        "  systemctl daemon-reload; exit 0",
+    ],
+    ["systemctl daemon-reload"],
+);
 
 export const removeFileScript = [
     "set -eu",
@@ -162,10 +188,61 @@ export const debianInstallScript = [
 const alpineEnableScript = `[ -L "/etc/runlevels/$2/$1" ] && echo ${unchangedMarker} || rc-update add "$1" "$2"`;
 const alpineDisableScript = `if [ -L "/etc/runlevels/$2/$1" ]; then rc-update del "$1" "$2"; else echo ${unchangedMarker}; fi`;
 
-function writeFileCommand(path: string, content: MaybeSecret, mode: string, owner: string): RemoteCommand {
+/** The positional parameters of writeFileScript (and installUnitScript): target, mode, owner, mode as stat prints it, byte count. */
+function writeArgs(path: string, content: MaybeSecret, mode: string, owner: string): string[] {
     const wantMode = String(parseInt(mode, 8).toString(8));
     const bytes = String(Buffer.byteLength(reveal(content), "utf8"));
-    return { argv: ["sh", "-c", writeFileScript, "baremetal-write", path, mode, owner, wantMode, bytes], stdin: content };
+    return [path, mode, owner, wantMode, bytes];
+}
+
+function writeFileCommand(path: string, content: MaybeSecret, mode: string, owner: string): RemoteCommand {
+    return { argv: ["sh", "-c", writeFileScript, "baremetal-write", ...writeArgs(path, content, mode, owner)], stdin: content };
+}
+
+// Services (service.ts renders their files). Stopping comes first, outside the
+// services lock (a graceful stop may take minutes); the links and the file are
+// then changed under it.
+
+/** $1: the service. Stops it unless it is already down. */
+function stopIfRunningScript(stop: string): string {
+    return [serviceStateShell, `case "$(baremetal_service_state "$1")" in inactive|failed|unknown) echo ${unchangedMarker} ;; *) ${stop} ;; esac`].join("\n");
+}
+
+export const debianStopServiceScript = stopIfRunningScript('systemctl stop "$1"');
+export const alpineStopServiceScript = stopIfRunningScript('rc-service "$1" stop');
+
+/** $1 the unit, $2 its file ("" for an instance: its template serves the other instances). */
+export const debianRemoveServiceScript = [
+    "set -eu",
+    "c=",
+    'if systemctl is-enabled --quiet "$1" 2>/dev/null; then systemctl --quiet disable "$1"; c=1; fi',
+    'if [ -n "$2" ] && { [ -e "$2" ] || [ -L "$2" ]; }; then rm -f "$2"; systemctl daemon-reload; c=1; fi',
+    `[ -n "$c" ] || echo ${unchangedMarker}`,
+].join("\n");
+
+/** $1 the service, $2 its script, $3 the runlevel it was enabled in. */
+export const alpineRemoveServiceScript = [
+    "set -eu",
+    "c=",
+    'if [ -L "/etc/runlevels/$3/$1" ]; then rc-update del "$1" "$3"; c=1; fi',
+    'if [ -e "$2" ] || [ -L "$2" ]; then rm -f "$2"; c=1; fi',
+    `[ -n "$c" ] || echo ${unchangedMarker}`,
+].join("\n");
+
+function installUnitCommand(spec: ServiceSpec): RemoteCommand {
+    const path = serviceFilePath(spec, "debian");
+    const content = renderSystemdUnit(spec);
+    return { argv: ["sh", "-c", installUnitScript, "baremetal-install-unit", ...writeArgs(path, content, "0644", "root:root"), systemdUnitName(spec)], stdin: content };
+}
+
+/** The systemd counterpart of an Alpine /etc/local.d script. */
+function bootService(name: string): ServiceSpec {
+    return {
+        name: `baremetal-local-${name}`,
+        description: `pulumi-baremetal boot script ${name}`,
+        type: "oneshot",
+        command: [`/etc/baremetal/local.d/${name}.start`],
+    };
 }
 
 /** Steps that are the same on every family. */
@@ -200,6 +277,10 @@ export class AlpineAdapter implements OsAdapter {
                 return [{ argv: ["apk", "add", "--quiet", "--no-progress", ...step.names], lock: hostLocks.packages }];
             case "service":
                 return [this.serviceCommand(step.action, step.name)];
+            case "installService":
+                return [writeFileCommand(serviceFilePath(step.service, "alpine"), renderOpenrcScript(step.service), "0755", "root:root")];
+            case "uninstallService":
+                return this.uninstallCommands(step.service);
             case "bootScript":
                 // OpenRC's `local` service runs /etc/local.d/*.start at boot.
                 return [
@@ -225,6 +306,14 @@ export class AlpineAdapter implements OsAdapter {
         }
     }
 
+    private uninstallCommands(ref: ServiceRef): RemoteCommand[] {
+        const name = serviceNameOn(ref, "alpine");
+        return [
+            { argv: ["sh", "-c", alpineStopServiceScript, "baremetal-stop-service", name] },
+            { argv: ["sh", "-c", alpineRemoveServiceScript, "baremetal-remove-service", name, serviceFilePath(ref, "alpine"), this.runlevel], lock: hostLocks.services },
+        ];
+    }
+
     withLock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[] {
         return underFlock(lock, argv);
     }
@@ -246,18 +335,23 @@ export class DebianAdapter implements OsAdapter {
             case "ensurePackages":
                 return [{ argv: ["sh", "-c", debianInstallScript, "baremetal-install", ...step.names], lock: hostLocks.packages }];
             case "service":
-                // `enable` of a unit with a SysV script runs update-rc.d (perl): seconds
-                // per call on a slow box, and every resource on the box ensures it.
-                if (step.action === "enable") return [{ argv: ["sh", "-c", debianEnableScript, "baremetal-enable", step.name], lock: hostLocks.services }];
-                if (step.action === "disable") return [{ argv: ["systemctl", "--quiet", "disable", step.name], lock: hostLocks.services }];
-                return [{ argv: ["systemctl", step.action, step.name] }];
+                return [this.serviceCommand(step.action, step.name)];
+            case "installService":
+                return [installUnitCommand(step.service)];
+            case "uninstallService": {
+                const name = serviceNameOn(step.service, "debian");
+                const file = step.service.instance === undefined ? serviceFilePath(step.service, "debian") : "";
+                return [
+                    { argv: ["sh", "-c", debianStopServiceScript, "baremetal-stop-service", name] },
+                    { argv: ["sh", "-c", debianRemoveServiceScript, "baremetal-remove-service", name, file], lock: hostLocks.services },
+                ];
+            }
             case "bootScript": {
-                const unit = `baremetal-local-${step.name}.service`;
+                const unit = bootService(step.name);
                 return [
                     writeFileCommand(`/etc/baremetal/local.d/${step.name}.start`, step.content, "0755", "root:root"),
-                    writeFileCommand(`/etc/systemd/system/${unit}`, bootUnit(step.name), "0644", "root:root"),
-                    { argv: ["systemctl", "daemon-reload"] },
-                    { argv: ["systemctl", "--quiet", "enable", unit] },
+                    installUnitCommand(unit),
+                    this.serviceCommand("enable", unit.name),
                 ];
             }
             case "persist":
@@ -267,28 +361,22 @@ export class DebianAdapter implements OsAdapter {
         }
     }
 
+    private serviceCommand(action: ServiceAction, name: string): RemoteCommand {
+        switch (action) {
+            // `enable` of a unit with a SysV script runs update-rc.d (perl): seconds
+            // per call on a slow box, and every resource on the box ensures it.
+            case "enable":
+                return { argv: ["sh", "-c", debianEnableScript, "baremetal-enable", name], lock: hostLocks.services };
+            case "disable":
+                return { argv: ["systemctl", "--quiet", "disable", name], lock: hostLocks.services };
+            default:
+                return { argv: ["systemctl", action, name] };
+        }
+    }
+
     withLock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[] {
         return underFlock(lock, argv);
     }
-}
-
-/** The systemd counterpart of an Alpine /etc/local.d script. */
-function bootUnit(name: string): string {
-    return [
-        "[Unit]",
-        `Description=pulumi-baremetal boot script ${name}`,
-        "Wants=network-online.target",
-        "After=network-online.target",
-        "",
-        "[Service]",
-        "Type=oneshot",
-        "RemainAfterExit=yes",
-        `ExecStart=/etc/baremetal/local.d/${name}.start`,
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ].join("\n");
 }
 
 export function adapterFor(facts: Pick<OsFacts, "family" | "diskless">): OsAdapter {

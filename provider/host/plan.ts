@@ -5,6 +5,7 @@
 import { LockName, assertLockName } from "./locks";
 import { display, isSecret, MaybeSecret } from "./redact";
 import { displayCommandLine } from "./quote";
+import { assertServiceName, assertServiceSpec, ServiceRef, ServiceSpec } from "./service";
 
 export interface RunStep {
     kind: "run";
@@ -13,7 +14,11 @@ export interface RunStep {
     stdin?: MaybeSecret;
     /** Hold this per-host lock (in this process and, via flock, on the host) while running. */
     lock?: LockName;
-    /** Exit codes that count as success; [0] when omitted. */
+    /**
+     * Exit codes that count as success; [0] when omitted. Any other than 0 listed
+     * here is the command's "nothing to do" (`systemctl stop` of a unit that is
+     * not loaded: 5): the step counts as unchanged (see commandChanged).
+     */
     okExitCodes?: number[];
     timeoutMs?: number;
     /** What the step does, for previews ("create RAID1 /dev/md0"); the command line when omitted. */
@@ -62,9 +67,47 @@ export interface PersistStep {
     kind: "persist";
 }
 
-export type Step = RunStep | WriteFileStep | RemoveFileStep | EnsurePackagesStep | ServiceStep | BootScriptStep | PersistStep;
+/**
+ * Put a service's definition in place (a systemd unit or an OpenRC script,
+ * rendered from the description by the OS adapter). On systemd the units are
+ * reloaded only when the file changed (or systemd still holds an older one).
+ * Neither enables nor starts the service.
+ */
+export interface InstallServiceStep {
+    kind: "installService";
+    service: ServiceSpec;
+}
 
-export type Plan = readonly Step[];
+/** Stop the service if it runs, take it out of the boot sequence and remove its definition. Quiet when it is not there. */
+export interface UninstallServiceStep {
+    kind: "uninstallService";
+    service: ServiceRef;
+}
+
+export type AnyStep =
+    | RunStep
+    | WriteFileStep
+    | RemoveFileStep
+    | EnsurePackagesStep
+    | ServiceStep
+    | InstallServiceStep
+    | UninstallServiceStep
+    | BootScriptStep
+    | PersistStep;
+
+/**
+ * A name a kind gives a step so that it can ask the plan's result whether that
+ * step changed anything (`result.stepChanged("dhcp-config")`). Each kind names
+ * its tags as a union of string literals, so a misspelt tag does not compile.
+ */
+export interface Tagged<T extends string> {
+    tag?: T;
+}
+
+export type Step<T extends string = string> = AnyStep & Tagged<T>;
+
+/** Steps in order. `T`: the tags its steps may carry (a closed union per kind). */
+export type Plan<T extends string = string> = readonly Step<T>[];
 
 /** Default time a step may take before it is killed. Generous: apk/apt over a slow mirror. */
 export const defaultStepTimeoutMs = 10 * 60_000;
@@ -74,14 +117,14 @@ export const defaultStepTimeoutMs = 10 * 60_000;
 // here instead of running something unexpected on a host.
 
 export const step = {
-    run(argv: MaybeSecret[], options: Omit<RunStep, "kind" | "argv"> = {}): RunStep {
+    run<T extends string = never>(argv: MaybeSecret[], options: Omit<RunStep, "kind" | "argv"> & Tagged<T> = {}): RunStep & Tagged<T> {
         if (argv.length === 0) throw new Error("a run step needs a program");
         if (isSecret(argv[0])) throw new Error("the program name of a run step must not be a secret");
         if (options.lock !== undefined) assertLockName(options.lock);
         return { kind: "run", argv: [...argv], ...options };
     },
 
-    writeFile(path: string, content: MaybeSecret, options: { mode?: string; owner?: string } = {}): WriteFileStep {
+    writeFile<T extends string = never>(path: string, content: MaybeSecret, options: { mode?: string; owner?: string } & Tagged<T> = {}): WriteFileStep & Tagged<T> {
         assertPath(path);
         const mode = options.mode ?? "0644";
         const owner = options.owner ?? "root:root";
@@ -89,12 +132,12 @@ export const step = {
         if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*:[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(owner)) {
             throw new Error(`file owner ${JSON.stringify(owner)} must be user:group like root:root`);
         }
-        return { kind: "writeFile", path, content, mode: mode.padStart(4, "0"), owner };
+        return { kind: "writeFile", path, content, mode: mode.padStart(4, "0"), owner, ...tagOf(options) };
     },
 
-    removeFile(path: string): RemoveFileStep {
+    removeFile<T extends string = never>(path: string, options: Tagged<T> = {}): RemoveFileStep & Tagged<T> {
         assertPath(path);
-        return { kind: "removeFile", path };
+        return { kind: "removeFile", path, ...tagOf(options) };
     },
 
     ensurePackages(...names: string[]): EnsurePackagesStep {
@@ -105,9 +148,22 @@ export const step = {
         return { kind: "ensurePackages", names: [...names] };
     },
 
-    service(action: ServiceAction, name: string): ServiceStep {
+    service<T extends string = never>(action: ServiceAction, name: string, options: Tagged<T> = {}): ServiceStep & Tagged<T> {
         assertServiceName(name);
-        return { kind: "service", action, name };
+        return { kind: "service", action, name, ...tagOf(options) };
+    },
+
+    installService<T extends string = never>(service: ServiceSpec, options: Tagged<T> = {}): InstallServiceStep & Tagged<T> {
+        assertServiceSpec(service);
+        return { kind: "installService", service, ...tagOf(options) };
+    },
+
+    /** Takes the description itself or just its name (and instance). */
+    uninstallService<T extends string = never>(service: ServiceRef, options: Tagged<T> = {}): UninstallServiceStep & Tagged<T> {
+        assertServiceName(service.name);
+        if (service.instance !== undefined) assertServiceName(service.instance);
+        const ref: ServiceRef = service.instance === undefined ? { name: service.name } : { name: service.name, instance: service.instance };
+        return { kind: "uninstallService", service: ref, ...tagOf(options) };
     },
 
     bootScript(name: string, content: string): BootScriptStep {
@@ -121,8 +177,9 @@ export const step = {
     },
 };
 
-export function assertServiceName(name: string): void {
-    if (!/^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$/.test(name)) throw new Error(`service name ${JSON.stringify(name)} is not a service name`);
+/** Only a tag that is there: steps stay plain data without undefined fields. */
+function tagOf<T extends string>(options: Tagged<T>): Tagged<T> {
+    return options.tag === undefined ? {} : { tag: options.tag };
 }
 
 /** Absolute, normalised paths only: no "..", no "//", no control characters. */
@@ -150,11 +207,20 @@ export function describeStep(s: Step): string {
             return `install package${s.names.length > 1 ? "s" : ""} ${s.names.join(" ")} (if missing)`;
         case "service":
             return `${s.action} service ${s.name}`;
+        case "installService":
+            return `install service ${serviceLabel(s.service)}`;
+        case "uninstallService":
+            return `stop, disable and remove service ${serviceLabel(s.service)} (if present)`;
         case "bootScript":
             return `install boot script ${s.name} (run at every boot)`;
         case "persist":
             return "persist configuration across reboots";
     }
+}
+
+/** A service as a step names it, the same on every family. */
+function serviceLabel(ref: ServiceRef): string {
+    return ref.instance === undefined ? ref.name : `${ref.name} (instance ${ref.instance})`;
 }
 
 /** The plan as numbered lines, e.g. for `pulumi preview` details or a test's expected text. */

@@ -4,22 +4,43 @@
 // (where `ps` would show it): ipmitool -E reads it from IPMI_PASSWORD.
 import { execFile } from "child_process";
 import { RemoteError } from "../core/errors";
+import { ObjectType, t } from "../core/fields";
 import { isUnknown, Validator } from "../core/validate";
 import { parseBootDevice, parsePowerStatus, PowerState } from "../parsers/ipmitool";
 
+/** How to reach a BMC; every field is documented once, in `ipmiConnectionType` below. */
 export interface IpmiConnection {
-    /** The BMC's address (IP or DNS name). */
     address: string;
-    /** UDP port, 623 when omitted. */
     port?: number;
     user: string;
-    /** Keep it a Pulumi secret. */
     password: string;
-    /** `lanplus` (IPMI 2.0, default) or `lan` (IPMI 1.5). */
     interface?: "lanplus" | "lan";
-    /** lanplus cipher suite (`-C`); 3 when omitted, which every BMC (and ipmi_sim) supports. */
     cipherSuite?: number;
 }
+
+/**
+ * The IPMI connection's field table (docs, secrets) for the SDK, the reference
+ * pages and the schema. Checked as a whole by checkIpmiConnection (the password's
+ * limits are IPMI's and its messages never repeat it).
+ */
+export const ipmiConnectionType: ObjectType = {
+    name: "Ipmi",
+    doc: "A machine's BMC, reached with ipmitool over the LAN from where `pulumi up` runs (not over SSH).",
+    check: (v, field, value) => checkIpmiConnection(v, field, value),
+    fields: {
+        address: { type: t.string(), required: true, doc: "The BMC's address: a DNS name or an IP address." },
+        port: { type: t.integer, doc: "UDP port; 623 when omitted." },
+        user: { type: t.string(), required: true, doc: "BMC user (at most 16 characters)." },
+        password: {
+            type: t.string(),
+            required: true,
+            secret: true,
+            doc: "BMC password (at most 20 bytes, IPMI 2.0's limit). Handed to ipmitool through its environment (`-E`), never in its arguments.",
+        },
+        interface: { type: t.string(["lanplus", "lan"]), doc: "`lanplus` (IPMI 2.0, when omitted) or `lan` (IPMI 1.5)." },
+        cipherSuite: { type: t.integer, doc: "lanplus cipher suite (`-C`); 3 when omitted, which every BMC (and ipmi_sim) supports." },
+    },
+};
 
 /** Validates an IPMI connection (no I/O). The password is checked without ever echoing it. */
 export function checkIpmiConnection(v: Validator, field: string, value: unknown): IpmiConnection | undefined {

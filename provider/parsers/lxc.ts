@@ -1,7 +1,29 @@
 // Parsers of LXC output: `lxc-info -n NAME` and the container's config file,
 // whose managed block (written by LxcContainer) is read back for drift.
 // Fixtures in test/unit/fixtures/lxc/ are captured in the lab (LXC 5.0.2).
-import type { LxcLimits, LxcMount, LxcNic } from "../resources/lxcContainer";
+
+/** A NIC of the managed block (`lxc.net.N.*`): a veth on a bridge of the box. */
+export interface LxcNic {
+    bridge: string;
+    hwaddr?: string;
+    ipv4?: string;
+    gateway?: string;
+}
+
+/** A mount of the managed block (`lxc.mount.entry`). */
+export interface LxcMount {
+    source: string;
+    target: string;
+    type: string;
+    options: string;
+}
+
+/** The cgroup v2 limits of the managed block. */
+export interface LxcLimits {
+    memoryMiB?: number;
+    cpuWeight?: number;
+    pids?: number;
+}
 
 export const managedBegin = "# --- pulumi-baremetal managed: begin (changes made here are overwritten) ---";
 export const managedEnd = "# --- pulumi-baremetal managed: end ---";

@@ -9,7 +9,7 @@
 // cluster has copied its data elsewhere), and only then stops and purges it. An
 // OSD that cannot drain within drainTimeoutSeconds is reported and left out but
 // running with its data; it is never forced. The device itself is wiped
-// (`ceph-volume lvm zap --destroy`) only with `zapOnDelete`, and changes that
+// (`ceph-volume lvm zap --destroy`) only with `allowDataLoss` (formerly `zapOnDelete`), and changes that
 // re-create the OSD (another device, host or cluster) are refused without it.
 //
 // Interrupted creates: create notes on the box which OSD fsid it is about to make
@@ -20,9 +20,11 @@
 // of its own half-made one.
 import { randomUUID } from "crypto";
 import { RefusedError } from "../core/errors";
-import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { checkByTable, diffByTable, erase, KindSpec, t, valueAt } from "../core/fields";
+import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
+import { connectionType, HostConnection, hostLocks, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import {
     CephVolumeLv, OsdCrushInfo, osdCrushInfo, OsdDump, OsdDumpEntry, parseCephVolumeList, parseOsdDump, parseOsdTree, parseSafeToDestroy, SafeToDestroy,
@@ -31,23 +33,15 @@ import { ownTag } from "../parsers/lvm";
 import { parseSections, requirePart } from "../parsers/sections";
 
 export interface CephOsdInputs {
-    /** The box that holds the device; it must belong to the cluster already. */
     connection: HostConnection;
-    /** `/dev/...` (disk, partition, NBD device, `/dev/<vg>/<lv>`) or `<vg>/<lv>`. */
     device: string;
-    /** CRUSH device class to keep; left as Ceph sets it when omitted. */
     deviceClass?: string;
-    /** CRUSH weight to keep; left as Ceph sets it when omitted. */
     crushWeight?: number;
-    /** CRUSH location (bucket type to name, naming the root) to keep; left as Ceph sets it when omitted. */
     crushLocation?: Record<string, string>;
-    /** Cluster name: selects /etc/ceph/<cluster>.conf. */
     cluster: string;
-    /** Take over an OSD already on this device. */
     adopt: boolean;
-    /** Wipe the device after purge, and allow changes that re-create the OSD. */
-    zapOnDelete: boolean;
-    /** How long delete waits for safe-to-destroy. */
+    allowDataLoss: boolean;
+    zapOnDelete?: boolean;
     drainTimeoutSeconds: number;
 }
 
@@ -67,7 +61,6 @@ export interface CephOsdState extends Omit<CephOsdInputs, "deviceClass" | "crush
     reweight: number;
 }
 
-const devicePattern = /^(?:\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}|[A-Za-z0-9_.+-]{1,127}\/[A-Za-z0-9_.+-]{1,127})$/;
 const classPattern = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 const bucketTypePattern = /^[a-z][a-z0-9_]{0,31}$/;
 const bucketNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -82,71 +75,129 @@ export const drainPollMs = 5000;
 /** Give up on a `ceph` command that cannot reach the monitors after this long (seconds). */
 const connectTimeoutSeconds = 120;
 
+export const spec: KindSpec<CephOsdInputs, CephOsdState> = {
+    kind: "CephOsd",
+    doc: "A Ceph OSD (bluestore) made by ceph-volume on one device of a box that already belongs to the cluster. An OSD already on the device is refused unless adopt is set. Delete takes the safe path: mark it out, wait until `ceph osd safe-to-destroy` agrees, stop, purge, and zap the device only when allowDataLoss is set. A create cut short is finished or cleared away on the next run, never made twice.",
+    id: "the OSD's fsid (`osd fsid` in `ceph-volume lvm list`, `uuid` in `ceph osd dump`): unlike the OSD number it is never reused by another OSD.",
+    example: `import { CephOsd } from "pulumi-baremetal";
+
+new CephOsd("storage1-osd-c", {
+    connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    device: "/dev/disk/by-id/ata-DISK-C",
+    deviceClass: "hdd",
+});`,
+    deleteBeforeReplace: true,
+    inputs: {
+        connection: {
+            type: t.object(connectionType),
+            required: true,
+            replaceOn: ["host"],
+            doc: "The box that holds the device. It must belong to the cluster already: `/etc/ceph/<cluster>.conf`, the admin keyring and the bootstrap-osd keyring (`/var/lib/ceph/bootstrap-osd/<cluster>.keyring`) present. A new host re-creates the OSD, which needs allowDataLoss.",
+        },
+        device: {
+            type: t.string(),
+            required: true,
+            change: "replace",
+            doc: "The block device the OSD's data lives on: a disk (`/dev/disk/by-id/...` is best), a partition, a logical volume (`vg/lv` or `/dev/vg/lv`) or an NBD-attached device. A new device re-creates the OSD on it, which destroys the old one: refused unless allowDataLoss is set.",
+            check: (v, field, value) => v.devicePath(field, value, { logicalVolume: true }),
+        },
+        deviceClass: {
+            type: t.string(),
+            defaultDoc: "the class Ceph detects",
+            doc: "CRUSH device class (`hdd`, `ssd`, `nvme` or your own name). Changes in place.",
+            rule: { pattern: classPattern, patternHint: "is not a device class name like hdd, ssd, nvme (letters, digits, _ . -)" },
+        },
+        crushWeight: {
+            type: t.number,
+            defaultDoc: "the weight Ceph gives a new OSD",
+            doc: "CRUSH weight (by convention the size in TiB). Changes in place (data moves to match).",
+            check: checkWeight,
+        },
+        crushLocation: {
+            type: t.map(t.string()),
+            defaultDoc: "Ceph's (root=default, host=<short hostname>)",
+            doc: 'CRUSH location as bucket type to bucket name, naming the root, e.g. `{ root: "default", rack: "r1", host: "storage1" }`. Changes in place; also stored as the OSD\'s `crush_location` option so that a restart keeps it. Levels not declared are not managed.',
+            check: checkLocation,
+        },
+        cluster: {
+            type: t.string(),
+            default: "ceph",
+            change: "replace",
+            doc: "Cluster name: selects `/etc/ceph/<cluster>.conf`.",
+            rule: { pattern: clusterPattern, patternHint: "is not a cluster name (lower-case letters, digits, _ -), e.g. ceph" },
+        },
+        adopt: {
+            type: t.boolean,
+            default: false,
+            doc: "Take over an OSD that already lives on this device (made by hand or by another tool) instead of failing; it is not re-created and its data is kept.",
+        },
+        ...dataLossFields(
+            "zapOnDelete",
+            "Allow this OSD to destroy the data it holds: on delete, after the OSD has been drained and purged, `ceph-volume lvm zap --destroy` wipes the device; and a change that re-creates the OSD (a new device, host or cluster) is allowed. Without it, delete still drains and purges the OSD safely but leaves the device's LVM volumes as they are, and re-creating changes are refused.",
+        ),
+        drainTimeoutSeconds: {
+            type: t.integer,
+            default: 3600,
+            doc: "Seconds delete waits for `ceph osd safe-to-destroy` after marking the OSD out. When it never becomes safe the delete fails and the OSD stays out but running, its data intact; it is never forced.",
+            rule: { min: 10, max: 7 * 86400 },
+        },
+    },
+    outputs: {
+        osdId: { type: t.integer, required: true, stable: true, doc: "The OSD number (`osd.<osdId>`)." },
+        osdFsid: { type: t.string(), required: true, stable: true, doc: "The OSD's own fsid (the ID)." },
+        clusterFsid: { type: t.string(), required: true, stable: true, doc: "The cluster's fsid." },
+        hostName: { type: t.string(), required: true, doc: "The host's short name as the OSD reports it." },
+        lvPath: { type: t.string(), required: true, doc: "The logical volume ceph-volume made for the OSD's data (`/dev/ceph-.../osd-block-...`)." },
+        devices: { type: t.array(t.string()), required: true, doc: "The physical devices under the OSD's logical volume." },
+        up: { type: t.boolean, required: true, doc: "Is the OSD daemon up (as last read)?" },
+        in: { type: t.boolean, required: true, doc: "Is the OSD in (does it hold data) as last read? An OSD marked out reads false." },
+        reweight: { type: t.number, required: true, doc: "The OSD's reweight (1 when in, 0 when out) as last read." },
+    },
+};
+
 export function check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<CephOsdInputs> {
     const v = new Validator();
-    const connection = checkHostConnection(v, "connection", news.connection);
-    const device = v.string("device", news.device, { pattern: devicePattern, patternHint: "is not a block device like /dev/sdb, /dev/disk/by-id/..., /dev/nbd0 or a logical volume vg/lv" });
-    if (device && !isUnknown(device) && device.split("/").some((s) => s === ".." || s === ".")) v.fail("device", "must not contain . or .. path segments");
-    const deviceClass = v.string("deviceClass", news.deviceClass, { optional: true, pattern: classPattern, patternHint: "is not a device class name like hdd, ssd, nvme (letters, digits, _ . -)" });
-    const crushWeight = checkWeight(v, news.crushWeight);
-    const crushLocation = checkLocation(v, news.crushLocation);
-    const cluster = v.string("cluster", news.cluster ?? "ceph", { pattern: clusterPattern, patternHint: "is not a cluster name (lower-case letters, digits, _ -), e.g. ceph" }) ?? "ceph";
-    const adopt = v.boolean("adopt", news.adopt, false);
-    const zapOnDelete = v.boolean("zapOnDelete", news.zapOnDelete, false);
-    const drainTimeoutSeconds = v.integer("drainTimeoutSeconds", news.drainTimeoutSeconds ?? 3600, { min: 10, max: 7 * 86400 }) ?? 3600;
-
+    const inputs = checkByTable(v, erase(spec), news) as Partial<CephOsdInputs>;
+    applyDataLossAlias(v, inputs, news, "zapOnDelete");
     // A change that re-creates the OSD replaces it with a new, empty one (and wipes the old device):
-    // data-destroying, so opt-in only, like every resource here that holds data.
-    if (olds.device !== undefined && !zapOnDelete) {
-        for (const f of recreatingFields(olds as Partial<CephOsdInputs>, { device, cluster, connection } as Partial<CephOsdInputs>)) {
+    // data-destroying, so opt-in only, like every resource here that holds data. Only fields whose
+    // new value is valid, so a bad device is not also reported as a re-create.
+    if (olds.device !== undefined && inputs.allowDataLoss === false) {
+        for (const f of diffByTable(erase(spec), olds, inputs).replaces.filter((p) => valueAt(inputs, p) !== undefined)) {
             v.fail(
                 f,
                 `changing ${f} re-creates the OSD on ${String(olds.device)}: the old OSD is drained and purged and a new, empty one is made. ` +
-                    "Set zapOnDelete: true to allow it (the old device is then wiped); nothing was changed",
+                    "Set allowDataLoss: true to allow it (the old device is then wiped); nothing was changed",
             );
         }
     }
-    if (!v.ok || !connection || !device) return { failures: v.failures };
-    const inputs: CephOsdInputs = { connection, device, cluster, adopt, zapOnDelete, drainTimeoutSeconds };
-    if (deviceClass !== undefined) inputs.deviceClass = deviceClass;
-    if (crushWeight !== undefined) inputs.crushWeight = crushWeight;
-    if (crushLocation !== undefined) inputs.crushLocation = crushLocation;
-    return { inputs, failures: [] };
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as CephOsdInputs, failures: [] };
 }
 
-function checkWeight(v: Validator, value: unknown): number | undefined {
-    if (value === undefined || value === null) return undefined;
+function checkWeight(v: Validator, field: string, value: unknown): number | undefined {
     if (isUnknown(value)) return value as number;
-    if (typeof value !== "number" || !Number.isFinite(value)) return v.fail("crushWeight", `must be a number like 1.819 (TiB by convention), got ${JSON.stringify(value)}`);
-    if (value < 0) return v.fail("crushWeight", `must not be negative, got ${value}`);
-    if (value > maxWeight) return v.fail("crushWeight", `must be at most ${maxWeight} (CRUSH holds 16 integer bits), got ${value}`);
+    if (typeof value !== "number" || !Number.isFinite(value)) return v.fail(field, `must be a number like 1.819 (TiB by convention), got ${JSON.stringify(value)}`);
+    if (value < 0) return v.fail(field, `must not be negative, got ${value}`);
+    if (value > maxWeight) return v.fail(field, `must be at most ${maxWeight} (CRUSH holds 16 integer bits), got ${value}`);
     return value;
 }
 
-function checkLocation(v: Validator, value: unknown): Record<string, string> | undefined {
-    if (value === undefined || value === null) return undefined;
+function checkLocation(v: Validator, field: string, value: unknown): Record<string, string> | undefined {
     const before = v.failures.length;
     const loc = v.stringMap(
-        "crushLocation",
+        field,
         value,
         { pattern: bucketTypePattern, patternHint: "is not a CRUSH bucket type like root, rack, host" },
         { pattern: bucketNamePattern, patternHint: "is not a CRUSH bucket name (letters, digits, _ . -)" },
     );
     if (v.failures.length > before || !loc || isUnknown(loc)) return loc;
-    if (Object.keys(loc).length === 0) return v.fail("crushLocation", "is empty; omit it to keep the location Ceph gives the OSD");
+    if (Object.keys(loc).length === 0) return v.fail(field, "is empty; omit it to keep the location Ceph gives the OSD");
     // stringMap allows empty values; an empty bucket name would reach `ceph osd crush` as `root=`.
-    for (const [k, name] of Object.entries(loc)) if (name === "") v.fail(`crushLocation.${k}`, "is empty: name the bucket");
+    for (const [k, name] of Object.entries(loc)) if (name === "") v.fail(`${field}.${k}`, "is empty: name the bucket");
     if (v.failures.length > before) return undefined;
-    if (!("root" in loc)) return v.fail("crushLocation", 'must name the root bucket (e.g. root: "default"); a new bucket without one would hang outside the CRUSH tree and get no data');
+    if (!("root" in loc)) return v.fail(field, 'must name the root bucket (e.g. root: "default"); a new bucket without one would hang outside the CRUSH tree and get no data');
     return loc;
-}
-
-function recreatingFields(olds: Partial<CephOsdInputs>, news: Partial<CephOsdInputs>): string[] {
-    const out: string[] = [];
-    if (olds.device !== news.device) out.push("device");
-    if ((olds.cluster ?? "ceph") !== news.cluster) out.push("cluster");
-    if (olds.connection?.host !== news.connection?.host) out.push("connection.host");
-    return out;
 }
 
 /** Two CRUSH weights equal to CRUSH's precision (16.16 fixed point). */
@@ -159,14 +210,19 @@ export function locationMatches(declared: Record<string, string>, live: Record<s
     return Object.entries(declared).every(([k, v]) => live[k] === v);
 }
 
-export function diff(_id: string, olds: CephOsdState, news: CephOsdInputs): DiffOutcome {
-    const replaces = recreatingFields(olds, news);
-    const changed: string[] = changedFields(olds, news, ["connection", "adopt", "zapOnDelete", "drainTimeoutSeconds"]);
+/** Inputs that say what to keep in CRUSH: left out, they leave Ceph's own value (which the state holds) alone. */
+const crushFields: readonly string[] = ["deviceClass", "crushWeight", "crushLocation"];
+
+export function diff(_id: string, stored: CephOsdState, news: CephOsdInputs): DiffOutcome {
+    const olds = withCurrentOptIn(stored, "zapOnDelete");
+    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    // The state holds CRUSH's values as last read; only a declared value that CRUSH does not hold is a change.
+    const changed = d.changed.filter((k) => !crushFields.includes(k));
     if (news.deviceClass !== undefined && news.deviceClass !== olds.deviceClass) changed.push("deviceClass");
     if (news.crushWeight !== undefined && (isUnknown(news.crushWeight) || !sameWeight(news.crushWeight, olds.crushWeight))) changed.push("crushWeight");
     if (news.crushLocation !== undefined && (isUnknown(news.crushLocation) || !locationMatches(news.crushLocation, olds.crushLocation ?? {}))) changed.push("crushLocation");
     // The new OSD wants the same device (or the same host's disks): the old one must go first.
-    return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true, stables: ["device", "cluster"] };
+    return { changes: changed.length > 0, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true };
 }
 
 // ---- commands (plans as data) ---------------------------------------------------
@@ -221,7 +277,7 @@ export function planCreate(inputs: CephOsdInputs, intent: CreateIntent): Plan {
                 ...(inputs.deviceClass !== undefined ? ["--crush-device-class", inputs.deviceClass] : []),
             ],
             // LVM metadata changes: one at a time per box, like every other LVM user here. mkfs is slow on a small box.
-            { lock: "lvm", timeoutMs: 30 * 60_000, what: `create a bluestore OSD on ${inputs.device} (ceph-volume lvm create)` },
+            { lock: hostLocks.lvm, timeoutMs: 30 * 60_000, what: `create a bluestore OSD on ${inputs.device} (ceph-volume lvm create)` },
         ),
     ];
 }
@@ -233,7 +289,7 @@ export function planForgetIntent(osdFsid: string): Plan {
 
 /** Waits until no ceph-volume of an interrupted create still runs here (it holds the host's LVM lock until it exits). */
 export function planWaitInterrupted(): Plan {
-    return [step.run(["true"], { lock: "lvm", what: "wait for an interrupted ceph-volume on this box to exit (the LVM lock)", changes: false })];
+    return [step.run(["true"], { lock: hostLocks.lvm, what: "wait for an interrupted ceph-volume on this box to exit (the LVM lock)", changes: false })];
 }
 
 /**
@@ -280,7 +336,7 @@ export function interruptedCreate(p: Pick<Probe, "real" | "lvs" | "lvReal" | "si
 
 /** Marks the LV as ours, so that a create re-run after a crash adopts it instead of refusing. */
 export function planTag(lvPath: string): Plan {
-    return [step.run(["lvchange", "--addtag", ownTag, lvPath], { lock: "lvm", what: `tag ${lvPath} as made by pulumi-baremetal` })];
+    return [step.run(["lvchange", "--addtag", ownTag, lvPath], { lock: hostLocks.lvm, what: `tag ${lvPath} as made by pulumi-baremetal` })];
 }
 
 /** Brings the OSD's CRUSH entry to what is declared; undeclared fields are left alone. */
@@ -334,18 +390,18 @@ function unmountDataDir(cluster: string, id: number): Plan[number] {
 }
 
 function zapStep(cluster: string, device: string): Plan[number] {
-    return step.run(["ceph-volume", "--cluster", cluster, "lvm", "zap", "--destroy", device], { lock: "lvm", timeoutMs: 15 * 60_000, what: `wipe ${device} (ceph-volume lvm zap --destroy)` });
+    return step.run(["ceph-volume", "--cluster", cluster, "lvm", "zap", "--destroy", device], { lock: hostLocks.lvm, timeoutMs: 15 * 60_000, what: `wipe ${device} (ceph-volume lvm zap --destroy)` });
 }
 
 /** After safe-to-destroy said yes: stop, purge, tidy; wipe the device only when opted in. */
-export function planRemove(state: Pick<CephOsdState, "cluster" | "osdId" | "osdFsid" | "device" | "zapOnDelete">, family: OsFamily): Plan {
+export function planRemove(state: Pick<CephOsdState, "cluster" | "osdId" | "osdFsid" | "device" | "allowDataLoss">, family: OsFamily): Plan {
     const { cluster, osdId: id } = state;
     const svc = osdServices(family, cluster, id, state.osdFsid);
     return [
         ...stopAndDisable(svc, family),
         step.run(cephArgv(cluster, "osd", "purge", String(id), "--yes-i-really-mean-it"), { what: `purge ${osdName(id)} from the cluster (CRUSH, auth key, OSD map)` }),
         unmountDataDir(cluster, id),
-        ...(state.zapOnDelete ? [zapStep(cluster, state.device)] : []),
+        ...(state.allowDataLoss ? [zapStep(cluster, state.device)] : []),
         step.persist(),
     ];
 }
@@ -536,7 +592,7 @@ function stateFrom(inputs: CephOsdInputs, lv: Pick<CephVolumeLv, "lvPath" | "dev
         device: inputs.device,
         cluster: inputs.cluster,
         adopt: inputs.adopt,
-        zapOnDelete: inputs.zapOnDelete,
+        allowDataLoss: inputs.allowDataLoss,
         drainTimeoutSeconds: inputs.drainTimeoutSeconds,
         osdId: entry.id,
         osdFsid: entry.uuid,
@@ -663,7 +719,7 @@ async function adoptExisting(host: Remote, inputs: CephOsdInputs, lv: CephVolume
     if (!entry.up) {
         // Prepared but never activated (an interrupted create), or stopped: activate it (starts the daemon).
         await host.apply([
-            step.run(["ceph-volume", "--cluster", inputs.cluster, "lvm", "activate", String(entry.id), lv.osdFsid], { lock: "lvm", timeoutMs: 15 * 60_000, what: `activate osd.${entry.id}` }),
+            step.run(["ceph-volume", "--cluster", inputs.cluster, "lvm", "activate", String(entry.id), lv.osdFsid], { lock: hostLocks.lvm, timeoutMs: 15 * 60_000, what: `activate osd.${entry.id}` }),
         ]);
     }
     if (!lv.tags.includes(ownTag)) await host.apply(planTag(lv.lvPath));
@@ -681,7 +737,9 @@ function assertDeviceFree(host: Remote, device: string, p: Probe): void {
     }
 }
 
-async function read(_id: string, props: CephOsdState, ctx: OperationContext): Promise<CephOsdState | undefined> {
+async function read(_id: string, stored: CephOsdState, ctx: OperationContext): Promise<CephOsdState | undefined> {
+    // The state read becomes the new one: an old stack's opt-in moves to its current name here.
+    const props = withCurrentOptIn(stored, "zapOnDelete");
     const host = hostFor(props.connection, ctx);
     const live = await readLive(host, props.cluster, props.osdFsid, true);
     if (!live.entry) return undefined;
@@ -742,14 +800,15 @@ async function askSafeToDestroy(host: Remote, cluster: string, id: number): Prom
     return { ...answer, message: out.stderr.trim().split("\n").filter((l) => !/^\d{4}-\d\d-\d\dT/.test(l)).join(" ") };
 }
 
-async function remove(_id: string, props: CephOsdState, ctx: OperationContext): Promise<void> {
+async function remove(_id: string, stored: CephOsdState, ctx: OperationContext): Promise<void> {
+    const props = withCurrentOptIn(stored, "zapOnDelete");
     const host = hostFor(props.connection, ctx);
     const family = (await host.facts()).family;
     const live = await readLive(host, props.cluster, props.osdFsid);
     const entry = live.entry;
     if (!entry) {
         ctx.log.info(`OSD ${props.osdFsid} (osd.${props.osdId}) is no longer in cluster ${props.cluster}: nothing to purge`);
-        if (props.zapOnDelete) await zapIfStillOurs(host, props, ctx);
+        if (props.allowDataLoss) await zapIfStillOurs(host, props, ctx);
         return;
     }
     const id = entry.id;
@@ -770,13 +829,13 @@ async function remove(_id: string, props: CephOsdState, ctx: OperationContext): 
                 `when recovery is done run the delete again (or raise drainTimeoutSeconds). To keep the OSD instead: \`ceph osd in ${id}\``,
         );
     }
-    ctx.log.info(`${where} is safe to destroy (after ${Math.round(outcome.waitedMs / 1000)}s, ${outcome.asks} asks): stopping and purging it${props.zapOnDelete ? ", then wiping the device" : "; the device keeps its LVM volumes (zapOnDelete is not set)"}`);
+    ctx.log.info(`${where} is safe to destroy (after ${Math.round(outcome.waitedMs / 1000)}s, ${outcome.asks} asks): stopping and purging it${props.allowDataLoss ? ", then wiping the device" : "; the device keeps its LVM volumes (allowDataLoss is not set)"}`);
     const t0 = Date.now();
     await host.apply(planRemove({ ...props, osdId: id }, family));
-    ctx.log.info(`removed osd.${id}: drained in ${seconds(outcome.waitedMs)}, stopped and purged${props.zapOnDelete ? " and wiped" : ""} in ${seconds(Date.now() - t0)}`);
+    ctx.log.info(`removed osd.${id}: drained in ${seconds(outcome.waitedMs)}, stopped and purged${props.allowDataLoss ? " and wiped" : ""} in ${seconds(Date.now() - t0)}`);
 }
 
-/** With zapOnDelete, an OSD purged by hand still gets its device wiped, but only if the LV is still this OSD's. */
+/** With allowDataLoss, an OSD purged by hand still gets its device wiped, but only if the LV is still this OSD's. */
 async function zapIfStillOurs(host: Remote, props: CephOsdState, ctx: OperationContext): Promise<void> {
     const p = await probe(host, props as unknown as CephOsdInputs);
     const lv = osdOnDevice(p, props.device);
@@ -796,4 +855,4 @@ function sleep(ms: number): Promise<void> {
     return new Promise((r) => setTimeout(r, ms));
 }
 
-export const cephOsd: ResourceKind<CephOsdInputs, CephOsdState> = { check, diff, create, read, update, delete: remove };
+export const cephOsd: ResourceKind<CephOsdInputs, CephOsdState> = { spec, check, diff, create, read, update, delete: remove };

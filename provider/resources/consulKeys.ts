@@ -7,7 +7,7 @@ import { ConsulConnection, consulConnectionType, KvOperation } from "../consul/c
 import { RefusedError } from "../core/errors";
 import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { checkByTable, diffByTable, erase, KindSpec, t } from "../core/fields";
-import { isUnknown, Validator } from "../core/validate";
+import { Validator } from "../core/validate";
 
 export interface ConsulKeysInputs {
     consul: ConsulConnection;
@@ -20,11 +20,8 @@ export interface ConsulKeysInputs {
 /** Outputs mirror the inputs, with `keys` and `secrets` as last read from Consul. */
 export type ConsulKeysState = ConsulKeysInputs;
 
-const segment = "[A-Za-z0-9_.@-]+";
-const prefixPattern = new RegExp(`^(${segment}/)+$`);
-const keyPattern = new RegExp(`^${segment}(/${segment})*$`);
-const keyRule = { maxLength: 512, pattern: keyPattern, patternHint: 'must be a relative key like "db/host"' };
-const valueRule = { maxLength: 512 * 1024, allowControl: true };
+/** A value may be a whole file (a certificate, a config): Consul's own limit is 512 KiB. */
+const maxValueLength = 512 * 1024;
 
 export const spec: KindSpec<ConsulKeysInputs, ConsulKeysState> = {
     kind: "ConsulKeys",
@@ -44,10 +41,10 @@ new ConsulKeys("dns01-config", {
             required: true,
             change: "replace",
             doc: "Root of the subtree, e.g. `config/dns01/` (a trailing `/` is added; no leading `/`).",
-            check: checkPrefix,
+            check: (v, f, x) => v.kvPrefix(f, x),
         },
-        keys: { type: t.map(t.string()), default: {}, doc: 'Plain values by key relative to the prefix, e.g. `{ "listen": "10.0.0.53" }`.', check: (v, f, x) => checkKeyMap(v, f, x) },
-        secrets: { type: t.map(t.string()), default: {}, secret: true, doc: "Secret values (passwords, tokens) by key relative to the prefix.", check: (v, f, x) => checkKeyMap(v, f, x) },
+        keys: { type: t.map(t.string()), default: {}, doc: 'Plain values by key relative to the prefix, e.g. `{ "listen": "10.0.0.53" }`.', check: (v, f, x) => v.kvMap(f, x, { maxValueLength }) },
+        secrets: { type: t.map(t.string()), default: {}, secret: true, doc: "Secret values (passwords, tokens) by key relative to the prefix.", check: (v, f, x) => v.kvMap(f, x, { maxValueLength }) },
         adopt: {
             type: t.boolean,
             default: false,
@@ -56,26 +53,6 @@ new ConsulKeys("dns01-config", {
     },
     outputs: {},
 };
-
-function checkPrefix(v: Validator, field: string, value: unknown): string | undefined {
-    let prefix = v.string(field, value, { maxLength: 512, pattern: /^[A-Za-z0-9_.@/-]+$/, patternHint: "may only contain letters, digits and _ . @ - /" });
-    if (prefix === undefined || isUnknown(prefix)) return prefix;
-    if (!prefix.endsWith("/")) prefix += "/";
-    if (!prefixPattern.test(prefix)) return v.fail(field, `${JSON.stringify(prefix)} must be a relative path like "config/dns01/" (no leading "/", no empty segments)`);
-    checkRelativeKey(v, field, prefix.slice(0, -1));
-    return prefix;
-}
-
-/** Keys relative to the prefix; each map names itself, so a bad key under secrets is not reported as keys. */
-function checkKeyMap(v: Validator, field: string, value: unknown): Record<string, string> | undefined {
-    const map = v.stringMap(field, value, keyRule, valueRule);
-    for (const k of Object.keys(map && !isUnknown(map) ? map : {})) checkRelativeKey(v, `${field}.${k}`, k);
-    return map;
-}
-
-function checkRelativeKey(v: Validator, field: string, key: string): void {
-    if (key.split("/").some((s) => s === "." || s === "..")) v.fail(field, `${JSON.stringify(key)} must not contain "." or ".." segments`);
-}
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<ConsulKeysInputs> {
     const v = new Validator();

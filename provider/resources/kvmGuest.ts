@@ -15,21 +15,20 @@
 //   /run/baremetal/guests/NAME.stop                   how the last stop went
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { checkByTable, diffByTable, erase, KindSpec, ObjectType, t } from "../core/fields";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
-import type { OsFamily } from "../host";
+import { connectionType, HostConnection, Plan, Remote, serviceFilePath, serviceStateShell, step } from "../host";
+import type { OsFamily, ServiceSpec } from "../host";
 import { nbdUri } from "../parsers/nbd";
 import { GuestBlockDevice, guestQueries, MigrationResult, parseGuestReplies, parseMigrate, parseStatus, parseStopOutcome } from "../parsers/qmp";
 import { qmpCall, qmpWait } from "../qmp/client";
 import { qmpNotRunning, qmpScript, qmpScriptFile, qmpScriptPath } from "../qmp/script";
 
-/** A disk served by nbd-server (e.g. an NbdVolume's host, port and export). */
 export interface NbdDisk {
     nbd: { host: string; port: number; export: string };
     readOnly: boolean;
 }
 
-/** A block device on the box itself (a local disk, an LV, an md array). */
 export interface DeviceDisk {
     device: string;
     readOnly: boolean;
@@ -38,166 +37,258 @@ export interface DeviceDisk {
 export type GuestDisk = NbdDisk | DeviceDisk;
 
 export interface GuestNic {
-    /** The bridge the NIC's tap joins on the box. */
     bridge: string;
-    /** `ovs` (Open vSwitch, the default) or `linux`. */
     bridgeType: "ovs" | "linux";
     mac: string;
     model: "virtio-net-pci" | "e1000";
 }
 
 export interface KvmGuestInputs {
-    /** The box that runs the guest; changing its host migrates (NBD disks) or replaces. */
     connection: HostConnection;
-    /** Guest name: lower-case letters, digits, '-'; names the service and files on the box. */
     name: string;
     memoryMiB: number;
     vcpus: number;
     disks: GuestDisk[];
-    /** The first NIC's MAC is the guest's ID. */
     nics: GuestNic[];
-    /** `network` (PXE first, the default) or `disk`. */
     boot: "network" | "disk";
-    /** qemu machine type; the same on every box a guest migrates between. */
     machine: string;
-    /** Start the guest when the box boots. */
     autostart: boolean;
-    /** How long a stop waits for the guest to power off (ACPI) before qemu is told to quit. */
     shutdownTimeoutSeconds: number;
-    /** TCP port the incoming qemu listens on during a live migration. */
     migrationPort: number;
     migrationTimeoutSeconds: number;
-    /** Take over an existing service of the same name that this stack did not create. */
     adopt: boolean;
 }
 
 export interface MigrationFigures {
     from: string;
     to: string;
-    /** Wall-clock time of the whole move, incoming qemu included. */
     wallTimeMs: number;
-    /** query-migrate total-time. */
     totalTimeMs?: number;
-    /** query-migrate downtime: how long the guest was paused. */
     downtimeMs?: number;
     ramTransferredBytes?: number;
 }
 
 export interface KvmGuestState extends KvmGuestInputs {
-    /** The first NIC's MAC (the ID). */
     mac: string;
     serviceName: string;
     qmpSocket: string;
     consoleLog: string;
-    /** QMP status as last read: running, paused, inmigrate, postmigrate ... or `stopped`. */
     status: string;
     running: boolean;
     blockDevices: GuestBlockDevice[];
-    /** Each NIC's tap on the box and the bridge it is on, as last read. */
     taps: { mac: string; tap: string; bridge: string }[];
     lastMigration?: MigrationFigures;
 }
 
-// ---- check ------------------------------------------------------------------------
+// ---- the field table and check ----------------------------------------------------
 
 const namePattern = /^[a-z][a-z0-9-]{0,30}$/;
-const macPattern = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-/** Linux interface names: at most 15 bytes, no '/', no whitespace. */
-const ifnamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 const exportPattern = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$/;
-const devicePattern = /^\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}$/;
 const machinePattern = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-function checkDisk(v: Validator, field: string, raw: unknown): GuestDisk | undefined {
-    if (isUnknown(raw)) return raw as GuestDisk;
-    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return v.fail(field, 'must be { nbd: { host, port, export } } or { device: "/dev/..." }');
-    const d = raw as Record<string, unknown>;
-    const readOnly = v.boolean(`${field}.readOnly`, d.readOnly, false);
-    for (const k of Object.keys(d)) if (!["nbd", "device", "readOnly"].includes(k)) v.fail(`${field}.${k}`, "is not a disk field (nbd, device, readOnly)");
-    if ((d.nbd === undefined) === (d.device === undefined)) return v.fail(field, "needs exactly one of nbd or device");
-    if (d.device !== undefined) {
-        const device = v.string(`${field}.device`, d.device, { pattern: devicePattern, patternHint: "is not a /dev path like /dev/vg0/guest-var" });
-        if (device && device.split("/").includes("..")) return v.fail(`${field}.device`, "must not contain ..");
-        return device === undefined ? undefined : { device, readOnly };
-    }
-    if (isUnknown(d.nbd)) return { nbd: d.nbd as NbdDisk["nbd"], readOnly };
-    if (!d.nbd || typeof d.nbd !== "object") return v.fail(`${field}.nbd`, "must be { host, port, export }");
-    const n = d.nbd as Record<string, unknown>;
-    for (const k of Object.keys(n)) if (!["host", "port", "export"].includes(k)) v.fail(`${field}.nbd.${k}`, "is not an NBD field (host, port, export)");
-    const host = v.host(`${field}.nbd.host`, n.host);
-    const port = v.integer(`${field}.nbd.port`, n.port ?? 10809, { min: 1, max: 65535 });
-    const exportName = v.string(`${field}.nbd.export`, n.export, { pattern: exportPattern, patternHint: "is not an NBD export name (letters, digits, _ . + -)" });
-    if (host === undefined || port === undefined || exportName === undefined) return undefined;
-    return { nbd: { host, port, export: exportName }, readOnly };
-}
+const readOnlyField = { type: t.boolean, default: false, doc: "Attach the disk read-only." } as const;
 
-function checkNic(v: Validator, field: string, raw: unknown): GuestNic | undefined {
-    if (isUnknown(raw)) return raw as GuestNic;
-    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return v.fail(field, 'must be { bridge: "br-lan", mac: "52:54:00:..." }');
-    const n = raw as Record<string, unknown>;
-    for (const k of Object.keys(n)) if (!["bridge", "bridgeType", "mac", "model"].includes(k)) v.fail(`${field}.${k}`, "is not a NIC field (bridge, bridgeType, mac, model)");
-    const bridge = v.string(`${field}.bridge`, n.bridge, { pattern: ifnamePattern, patternHint: "is not an interface name (at most 15 characters: letters, digits, _ . -)" });
-    const bridgeType = v.string(`${field}.bridgeType`, n.bridgeType ?? "ovs", { pattern: /^(ovs|linux)$/, patternHint: "must be ovs or linux" }) as GuestNic["bridgeType"] | undefined;
-    const mac = v.string(`${field}.mac`, typeof n.mac === "string" ? n.mac.toLowerCase() : n.mac, { pattern: macPattern, patternHint: "is not a MAC address like 52:54:00:12:34:56" });
-    if (mac && !isUnknown(mac) && parseInt(mac.slice(0, 2), 16) & 1) v.fail(`${field}.mac`, `${mac} is a multicast address; a NIC needs a unicast one (even first octet)`);
-    if (mac === "00:00:00:00:00:00") v.fail(`${field}.mac`, "00:00:00:00:00:00 is not a NIC's address");
-    const model = v.string(`${field}.model`, n.model ?? "virtio-net-pci", { pattern: /^(virtio-net-pci|e1000)$/, patternHint: "must be virtio-net-pci or e1000" }) as GuestNic["model"] | undefined;
-    if (!bridge || !bridgeType || !mac || !model) return undefined;
-    return { bridge, bridgeType, mac, model };
-}
+const nbdExportType: ObjectType = {
+    name: "KvmGuestNbdExport",
+    doc: "Where an NBD export is served: an NbdVolume's `exportAddress`, `port` and `exportName` fit here.",
+    fields: {
+        host: { type: t.string(), required: true, doc: "The nbd-server's address: a DNS name, an IPv4 or an IPv6 address.", check: (v, f, x) => v.host(f, x) },
+        port: { type: t.integer, default: 10809, doc: "The nbd-server's TCP port.", rule: { min: 1, max: 65535 } },
+        export: {
+            type: t.string(),
+            required: true,
+            doc: "The export's name.",
+            rule: { pattern: exportPattern, patternHint: "is not an NBD export name (letters, digits, _ . + -)" },
+        },
+    },
+};
+
+const nbdDiskType: ObjectType = {
+    name: "KvmGuestNbdDisk",
+    doc: "A disk served by nbd-server (e.g. an NbdVolume). A guest whose disks are all NBD exports moves to another box by live migration.",
+    discriminator: "nbd",
+    fields: {
+        nbd: { type: t.object(nbdExportType), required: true, doc: "The export: server, port and export name." },
+        readOnly: readOnlyField,
+    },
+};
+
+const deviceDiskType: ObjectType = {
+    name: "KvmGuestDeviceDisk",
+    doc: "A block device on the box itself (a local disk, an LV, an md array). A guest with one cannot live-migrate: a change of box replaces it.",
+    discriminator: "device",
+    fields: {
+        device: { type: t.string(), required: true, doc: "The device's /dev path, e.g. `/dev/vg0/web01-var`.", check: (v, f, x) => v.devicePath(f, x) },
+        readOnly: readOnlyField,
+    },
+};
+
+const nicType: ObjectType = {
+    name: "KvmGuestNic",
+    doc: "A NIC: a tap on a bridge of the box, with a fixed MAC.",
+    fields: {
+        bridge: {
+            type: t.string(),
+            required: true,
+            doc: "The bridge the NIC's tap joins on the box: an OvsBridge's name, or a Linux bridge with bridgeType `linux`.",
+            check: (v, f, x) => v.interfaceName(f, x),
+        },
+        bridgeType: { type: t.string(["ovs", "linux"]), default: "ovs", doc: "`ovs` (Open vSwitch) or `linux`." },
+        mac: { type: t.string(), required: true, doc: "Fixed MAC address (lower-cased by check). The first NIC's MAC is the guest's ID: the seed finds its volumes by it.", check: (v, f, x) => v.mac(f, x) },
+        model: { type: t.string(["virtio-net-pci", "e1000"]), default: "virtio-net-pci", doc: "The NIC model qemu emulates." },
+    },
+};
+
+const blockDeviceType: ObjectType = {
+    name: "GuestBlockDevice",
+    doc: "A block device of a running guest, as QMP query-block lists it.",
+    fields: {
+        device: { type: t.string(), required: true, doc: "The -drive id, e.g. `disk0`." },
+        file: { type: t.string(), required: true, doc: 'What is attached: `nbd://198.18.1.11:10810/guest0` or `/dev/vg/lv`; "" when empty.' },
+        driver: { type: t.string(), required: true, doc: "Format driver of the attached image, e.g. `raw`." },
+        readOnly: { type: t.boolean, required: true, doc: "Attached read-only." },
+    },
+};
+
+const tapType: ObjectType = {
+    name: "GuestTap",
+    doc: "A NIC's tap on the box and the bridge it is on.",
+    fields: {
+        mac: { type: t.string(), required: true, doc: "The NIC's MAC." },
+        tap: { type: t.string(), required: true, doc: "The tap's name on the box: `vm` and the MAC's 12 hex digits." },
+        bridge: { type: t.string(), required: true, doc: 'The bridge the tap is on as last read; "" when on none.' },
+    },
+};
+
+const migrationType: ObjectType = {
+    name: "GuestMigration",
+    doc: "Figures of a live migration.",
+    fields: {
+        from: { type: t.string(), required: true, doc: "The box the guest left." },
+        to: { type: t.string(), required: true, doc: "The box the guest moved to." },
+        wallTimeMs: { type: t.integer, required: true, doc: "Wall-clock time of the whole move, the incoming qemu's start included." },
+        totalTimeMs: { type: t.integer, doc: "qemu's query-migrate total-time." },
+        downtimeMs: { type: t.integer, doc: "qemu's query-migrate downtime: how long the guest was paused." },
+        ramTransferredBytes: { type: t.integer, doc: "Guest memory sent over the network." },
+    },
+};
+
+export const spec: KindSpec<KvmGuestInputs, KvmGuestState> = {
+    kind: "KvmGuest",
+    doc: "A qemu guest on a services box, supervised by the box's init system (a systemd unit on Debian, an OpenRC service on Alpine) and read through QMP: disks from NBD exports or local devices, NICs on Open vSwitch or Linux bridges with fixed MACs, network boot by default, the serial console in a log. A change of the connection's host live-migrates the guest when every disk is an NBD export, and replaces it otherwise. Changes of memory, vCPUs, disks, NICs, boot order or machine type restart it gracefully (ACPI power-down first); delete powers it down the same way.",
+    id: "the first NIC's MAC in lower case, e.g. `52:54:00:ab:00:01` (the guest's uid: the seed finds its NBD volumes by it).",
+    example: `import { KvmGuest } from "pulumi-baremetal";
+
+new KvmGuest("web01", {
+    connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    name: "web01",
+    memoryMiB: 1024,
+    disks: [{ nbd: { host: "198.18.1.11", port: 10809, export: "web01-var" } }],
+    nics: [{ bridge: "br-lan", mac: "52:54:00:ab:00:01" }],
+});`,
+    deleteBeforeReplace: true,
+    inputs: {
+        // No replaceOn: a new host is a live migration or a replacement, decided in diff by the disks.
+        connection: {
+            type: t.object(connectionType),
+            required: true,
+            doc: "The box that runs the guest. Changing its `host` live-migrates the guest when every disk is an NBD export (an update, not a replacement); otherwise the guest is replaced, the old one first.",
+        },
+        name: {
+            type: t.string(),
+            required: true,
+            change: "replace",
+            doc: "Guest name: lower-case letters, digits and '-'; names the service `baremetal-guest-<name>` and the guest's files on the box.",
+            rule: { pattern: namePattern, patternHint: "must be lower-case letters, digits and '-', starting with a letter, at most 31 characters" },
+        },
+        memoryMiB: { type: t.integer, required: true, doc: "Guest memory in MiB; a change restarts the guest gracefully (ACPI power-down first).", rule: { min: 16, max: 4 * 1024 * 1024 } },
+        vcpus: { type: t.integer, default: 1, doc: "Virtual CPUs; a change restarts the guest gracefully.", rule: { min: 1, max: 255 } },
+        disks: {
+            type: t.array(t.union(nbdDiskType, deviceDiskType)),
+            default: [],
+            doc: 'Disks, each an NBD export (`{ nbd: { host, port, export } }`) or a block device on the box (`{ device: "/dev/..." }`); at most 16. A change restarts the guest.',
+            rule: { maxItems: 16 },
+        },
+        nics: {
+            type: t.array(t.object(nicType)),
+            required: true,
+            doc: "NICs, 1 to 8. The first NIC's MAC is the guest's ID: changing it replaces the guest, the old one first (the same MAC is never on the network twice). Other changes restart the guest.",
+            rule: { minItems: 1, maxItems: 8 },
+        },
+        boot: { type: t.string(["network", "disk"]), default: "network", doc: "`network` (PXE first, then the disks) or `disk` (the disks first)." },
+        machine: {
+            type: t.string(),
+            default: "pc",
+            doc: "qemu machine type (`pc`, `q35` ...); keep it the same on every box a guest moves between.",
+            rule: { pattern: machinePattern, patternHint: "is not a qemu machine type like pc or q35" },
+        },
+        autostart: { type: t.boolean, default: true, doc: "Start the guest when the box boots." },
+        shutdownTimeoutSeconds: {
+            type: t.integer,
+            default: 120,
+            doc: "Seconds a stop waits for the guest to power off (ACPI) before qemu is told to quit.",
+            rule: { min: 1, max: 3600 },
+        },
+        migrationPort: { type: t.integer, default: 49152, doc: "TCP port the incoming qemu listens on during a live migration.", rule: { min: 1024, max: 65535 } },
+        migrationTimeoutSeconds: { type: t.integer, default: 600, doc: "Seconds a live migration may take.", rule: { min: 10, max: 86400 } },
+        adopt: { type: t.boolean, default: false, doc: "Take over an existing `baremetal-guest-<name>` service that this stack did not create." },
+    },
+    outputs: {
+        mac: { type: t.string(), required: true, stable: true, doc: "The first NIC's MAC (the ID)." },
+        serviceName: { type: t.string(), required: true, stable: true, doc: "The init-system service that runs qemu: `baremetal-guest-<name>`." },
+        qmpSocket: { type: t.string(), required: true, stable: true, doc: "Path of the guest's QMP socket on the box." },
+        consoleLog: { type: t.string(), required: true, stable: true, doc: "Path of the serial console's log on the box." },
+        status: { type: t.string(), required: true, doc: "QMP status as last read: running, paused, inmigrate, postmigrate ... or `stopped`." },
+        running: { type: t.boolean, required: true, doc: "Whether the guest ran when last read; an update starts a guest found stopped." },
+        blockDevices: { type: t.array(t.object(blockDeviceType)), required: true, doc: "Block devices as QMP query-block lists them." },
+        taps: { type: t.array(t.object(tapType)), required: true, doc: "Each NIC's tap on the box and the bridge it is on, as last read." },
+        lastMigration: { type: t.object(migrationType), doc: "Figures of the last live migration (wall time, qemu's total time and downtime)." },
+    },
+};
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<KvmGuestInputs> {
     const v = new Validator();
-    const connection = checkHostConnection(v, "connection", news.connection);
-    const name = v.string("name", news.name, { pattern: namePattern, patternHint: "must be lower-case letters, digits and '-', starting with a letter, at most 31 characters" });
-    const memoryMiB = v.integer("memoryMiB", news.memoryMiB, { min: 16, max: 4 * 1024 * 1024 });
-    const vcpus = v.integer("vcpus", news.vcpus ?? 1, { min: 1, max: 255 }) ?? 1;
-    const disks = v.list("disks", news.disks, (f, d) => checkDisk(v, f, d), { optional: true, max: 16 });
-    const nics = v.list("nics", news.nics, (f, n) => checkNic(v, f, n), { min: 1, max: 8 });
-    if (Array.isArray(nics) && !isUnknown(nics)) {
-        const macs = nics.map((n) => n.mac).filter((m) => !isUnknown(m));
+    const inputs = checkByTable(v, erase(spec), news) as Partial<KvmGuestInputs>;
+    const { disks, nics, boot } = inputs;
+    // Only on lists that passed: a bad MAC is one error, not also a duplicate.
+    if (Array.isArray(nics)) {
+        const macs = nics.flatMap((n) => (typeof n === "object" && !isUnknown(n.mac) ? [n.mac] : []));
         if (new Set(macs).size !== macs.length) v.fail("nics", "two NICs have the same MAC");
     }
-    const boot = v.string("boot", news.boot ?? "network", { pattern: /^(network|disk)$/, patternHint: "must be network or disk" }) as KvmGuestInputs["boot"] | undefined;
     if (boot === "disk" && Array.isArray(disks) && disks.length === 0) v.fail("boot", "is disk, but the guest has no disks");
-    const machine = v.string("machine", news.machine ?? "pc", { pattern: machinePattern, patternHint: "is not a qemu machine type like pc or q35" });
-    const autostart = v.boolean("autostart", news.autostart, true);
-    const shutdownTimeoutSeconds = v.integer("shutdownTimeoutSeconds", news.shutdownTimeoutSeconds ?? 120, { min: 1, max: 3600 });
-    const migrationPort = v.integer("migrationPort", news.migrationPort ?? 49152, { min: 1024, max: 65535 });
-    const migrationTimeoutSeconds = v.integer("migrationTimeoutSeconds", news.migrationTimeoutSeconds ?? 600, { min: 10, max: 86400 });
-    const adopt = v.boolean("adopt", news.adopt, false);
-    if (!v.ok || !connection || !name || memoryMiB === undefined || !disks || !nics || !boot || !machine || shutdownTimeoutSeconds === undefined || migrationPort === undefined || migrationTimeoutSeconds === undefined) {
-        return { failures: v.failures };
-    }
-    return {
-        inputs: { connection, name, memoryMiB, vcpus, disks, nics, boot, machine, autostart, shutdownTimeoutSeconds, migrationPort, migrationTimeoutSeconds, adopt },
-        failures: [],
-    };
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as KvmGuestInputs, failures: [] };
 }
 
 // ---- diff -------------------------------------------------------------------------
 
 /** Changes that only take effect when qemu starts again. */
 const hardwareFields: (keyof KvmGuestInputs)[] = ["memoryMiB", "vcpus", "disks", "nics", "boot", "machine"];
-/** Changes to the service definition that need no restart. */
-const serviceFields: (keyof KvmGuestInputs)[] = ["autostart", "shutdownTimeoutSeconds"];
 
 /** A guest can move live only when no disk is local to the box it leaves. */
 export function migratable(disks: GuestDisk[]): boolean {
     return disks.every((d) => "nbd" in d);
 }
 
-export function diff(_id: string, olds: KvmGuestState, news: KvmGuestInputs): DiffOutcome {
+/**
+ * What the table cannot say: the first NIC's MAC is the ID (a new one is a new
+ * guest), and a new box is a live migration when every disk is on the network,
+ * a replacement otherwise.
+ */
+function identityReplaces(olds: KvmGuestState, news: KvmGuestInputs): string[] {
     const replaces: string[] = [];
-    if (olds.name !== news.name) replaces.push("name");
     if (olds.nics?.[0]?.mac !== news.nics[0]?.mac) replaces.push("nics[0].mac");
-    const hostChanged = olds.connection?.host !== news.connection.host;
-    if (hostChanged && !migratable(olds.disks ?? [])) replaces.push("connection.host");
-    const changed = changedFields(olds, news, [...hardwareFields, ...serviceFields, "connection", "migrationPort", "migrationTimeoutSeconds", "adopt"]);
+    if (olds.connection?.host !== news.connection.host && !migratable(olds.disks ?? [])) replaces.push("connection.host");
+    return replaces;
+}
+
+export function diff(_id: string, olds: KvmGuestState, news: KvmGuestInputs): DiffOutcome {
+    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    const replaces = [...d.replaces, ...identityReplaces(olds, news)];
     // A guest found stopped (refresh) is started again by an update.
     const stopped = olds.running === false;
     // The same MAC must never be on the network twice: the old guest goes first.
-    return { changes: replaces.length + changed.length > 0 || stopped, replaces, deleteBeforeReplace: true, stables: ["name", "mac", "serviceName", "qmpSocket", "consoleLog"] };
+    return { changes: d.changed.length > 0 || replaces.length > 0 || stopped, replaces, deleteBeforeReplace: true, stables: replaces.length > 0 ? [] : d.stables };
 }
 
 // ---- what runs on the box -----------------------------------------------------------
@@ -221,7 +312,7 @@ export function pathsOf(name: string) {
 }
 
 export function unitPath(name: string, family: OsFamily): string {
-    return family === "alpine" ? `/etc/init.d/${serviceName(name)}` : `/etc/systemd/system/${serviceName(name)}.service`;
+    return serviceFilePath({ name: serviceName(name) }, family);
 }
 
 /** The tap of a NIC on the box: "vm" + the MAC's 12 hex digits (15 bytes at most, unique per MAC). */
@@ -229,9 +320,14 @@ export function tapName(mac: string): string {
     return `vm${mac.replace(/:/g, "")}`;
 }
 
-/** First line of every unit: how create recognises a service it made before (crash, re-run). */
+/** First comment of every unit or script: how create recognises a service it made before (crash, re-run). */
+function ownerComment(mac: string): string {
+    return `pulumi-baremetal guest mac=${mac}`;
+}
+
+/** The owner comment as a line of the file. */
 export function ownerMarker(mac: string): string {
-    return `# pulumi-baremetal guest mac=${mac}`;
+    return `# ${ownerComment(mac)}`;
 }
 
 /**
@@ -287,82 +383,36 @@ function tapDownCommands(g: KvmGuestInputs): string[][] {
 
 const qemuBinary = { debian: "qemu-system-x86_64", alpine: "/usr/bin/qemu-system-x86_64" } as const;
 
-/** The systemd unit (Debian). */
-export function systemdUnit(g: KvmGuestInputs): string {
+/**
+ * The guest as a service of the box's init system (rendered as a systemd unit
+ * or an OpenRC script by the host layer).
+ */
+export function guestService(g: KvmGuestInputs, family: OsFamily): ServiceSpec {
     const p = pathsOf(g.name);
     const ovs = g.nics.some((n) => n.bridgeType === "ovs");
-    return [
-        ownerMarker(g.nics[0].mac),
-        `# KvmGuest ${g.name}, written by pulumi-baremetal: changes made here are overwritten.`,
-        "[Unit]",
-        `Description=KVM guest ${g.name} (pulumi-baremetal)`,
-        "Wants=network-online.target",
-        `After=network-online.target${ovs ? " openvswitch-switch.service" : ""}`,
-        "",
-        "[Service]",
-        "Type=simple",
-        // Present only while a live migration arrives: QEMU_INCOMING=-incoming tcp:...
-        `EnvironmentFile=-${p.incoming}`,
-        `ExecStartPre=mkdir -p ${p.run} ${p.logDir}`,
-        ...g.nics.map((n) => `ExecStartPre=-ip link del ${tapName(n.mac)}`),
-        ...tapUpCommands(g).map((c) => `ExecStartPre=${c[1] === "--if-exists" ? "-" : ""}${c.join(" ")}`),
-        `ExecStart=${qemuBinary.debian} ${qemuArgs(g).join(" ")} $QEMU_INCOMING`,
+    return {
+        name: serviceName(g.name),
+        description: `KVM guest ${g.name} (pulumi-baremetal)`,
+        comments: [ownerComment(g.nics[0].mac), `KvmGuest ${g.name}, written by pulumi-baremetal: changes made here are overwritten.`],
+        command: [qemuBinary[family], ...qemuArgs(g), "$QEMU_INCOMING"],
+        type: "simple",
+        pidFile: p.pidFile,
+        // Present only while a live migration arrives: QEMU_INCOMING="-incoming tcp:..."
+        environmentFile: { path: p.incoming, optional: true },
+        preStart: [
+            { argv: ["mkdir", "-p", p.run, p.logDir] },
+            ...g.nics.map((n) => ({ argv: ["ip", "link", "del", tapName(n.mac)], mayFail: true })),
+            ...tapUpCommands(g).map((argv) => ({ argv, mayFail: argv[1] === "--if-exists" })),
+        ],
         // The graceful stop: ACPI power button, then quit after the timeout.
-        `ExecStop=-${qmpScriptPath} powerdown ${p.qmpSocket} ${g.shutdownTimeoutSeconds} ${p.stopOutcome}`,
-        ...tapDownCommands(g).map((c) => `ExecStopPost=-${c.join(" ")}`),
-        `TimeoutStopSec=${g.shutdownTimeoutSeconds + 30}`,
+        stop: { command: [qmpScriptPath, "powerdown", p.qmpSocket, String(g.shutdownTimeoutSeconds), p.stopOutcome], timeoutSeconds: g.shutdownTimeoutSeconds + 30 },
+        postStop: tapDownCommands(g),
         // A guest that powers itself off stays off; a crashed qemu comes back.
-        "Restart=on-failure",
-        "RestartSec=5",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ].join("\n");
-}
-
-/** The OpenRC service (Alpine). */
-export function openrcScript(g: KvmGuestInputs): string {
-    const p = pathsOf(g.name);
-    const ovs = g.nics.some((n) => n.bridgeType === "ovs");
-    const indent = (c: string[]) => `\t${c.join(" ")} || return 1`;
-    return [
-        "#!/sbin/openrc-run",
-        ownerMarker(g.nics[0].mac),
-        `# KvmGuest ${g.name}, written by pulumi-baremetal: changes made here are overwritten.`,
-        `description="KVM guest ${g.name} (pulumi-baremetal)"`,
-        `command=${qemuBinary.alpine}`,
-        `command_args="${qemuArgs(g).join(" ")}"`,
-        "command_background=true",
-        `pidfile=${p.pidFile}`,
-        `error_log=${p.qemuLog}`,
-        "",
-        "depend() {",
-        "\tneed net",
-        ...(ovs ? ["\tuse ovs-vswitchd"] : []),
-        "}",
-        "",
-        "start_pre() {",
-        `\tmkdir -p ${p.run} ${p.logDir} || return 1`,
-        ...g.nics.map((n) => `\tip link del ${tapName(n.mac)} 2>/dev/null`),
-        ...tapUpCommands(g).map(indent),
-        "\t# Present only while a live migration arrives: QEMU_INCOMING=\"-incoming tcp:...\"",
-        `\tif [ -f ${p.incoming} ]; then . ${p.incoming}; command_args="$command_args $QEMU_INCOMING"; fi`,
-        "}",
-        "",
-        "stop() {",
-        `\tebegin "Powering down KVM guest ${g.name} (up to ${g.shutdownTimeoutSeconds}s, then quit)"`,
-        `\t${qmpScriptPath} powerdown ${p.qmpSocket} ${g.shutdownTimeoutSeconds} ${p.stopOutcome}`,
-        `\tstart-stop-daemon --stop --quiet --pidfile "$pidfile" --retry TERM/10/KILL/5 || true`,
-        "\teend 0",
-        "}",
-        "",
-        "stop_post() {",
-        ...tapDownCommands(g).map((c) => `\t${c.join(" ")} 2>/dev/null`),
-        "\treturn 0",
-        "}",
-        "",
-    ].join("\n");
+        restart: { when: "on-failure", delaySeconds: 5 },
+        errorLog: p.qemuLog,
+        // After Open vSwitch as each init system had it: ordering on systemd, `use` on OpenRC.
+        ...(ovs ? (family === "alpine" ? { wants: ["ovs-vswitchd"] } : { after: ["openvswitch-switch"] }) : {}),
+    };
 }
 
 export function packagesFor(g: KvmGuestInputs, family: OsFamily): string[] {
@@ -372,29 +422,25 @@ export function packagesFor(g: KvmGuestInputs, family: OsFamily): string[] {
         : ["qemu-system-x86", "python3", "iproute2", ...(ovs ? ["openvswitch-switch"] : [])];
 }
 
+/** The steps create asks about: "guest-service" (the unit or script changed, so a running guest restarts). */
+export type KvmGuestStep = "guest-service";
+
 /** Installs qemu, the QMP helper and the service; enables it at boot when autostart is set. */
-export function planInstall(g: KvmGuestInputs, family: OsFamily): Plan {
-    const svc = serviceName(g.name);
+export function planInstall(g: KvmGuestInputs, family: OsFamily): Plan<KvmGuestStep> {
     return [
         step.ensurePackages(...packagesFor(g, family)),
         step.writeFile(qmpScriptPath, qmpScriptFile(), { mode: "0755" }),
-        family === "alpine"
-            ? step.writeFile(unitPath(g.name, family), openrcScript(g), { mode: "0755" })
-            : step.writeFile(unitPath(g.name, family), systemdUnit(g)),
-        ...(family === "debian" ? [step.run(["systemctl", "daemon-reload"], { what: "reload systemd units" })] : []),
-        step.service(g.autostart ? "enable" : "disable", svc),
+        step.installService(guestService(g, family), { tag: "guest-service" }),
+        step.service(g.autostart ? "enable" : "disable", serviceName(g.name)),
         step.persist(),
     ];
 }
 
 /** The guest's service stops (its stop is the graceful power-down), then leaves the box. */
-export function planRemove(name: string, family: OsFamily): Plan {
-    const svc = serviceName(name);
+export function planRemove(name: string): Plan {
     const p = pathsOf(name);
     return [
-        step.service("disable", svc),
-        step.removeFile(unitPath(name, family)),
-        ...(family === "debian" ? [step.run(["systemctl", "daemon-reload"], { what: "reload systemd units" })] : []),
+        step.uninstallService({ name: serviceName(name) }),
         step.removeFile(p.incoming),
         step.removeFile(p.stopOutcome),
         step.persist(),
@@ -402,7 +448,7 @@ export function planRemove(name: string, family: OsFamily): Plan {
 }
 
 /** The incoming side of a live migration: the same guest, told to wait for its state. */
-export function planIncoming(g: KvmGuestInputs, family: OsFamily): Plan {
+export function planIncoming(g: KvmGuestInputs, family: OsFamily): Plan<KvmGuestStep> {
     return [
         ...planInstall(g, family).filter((s) => s.kind !== "persist"),
         step.writeFile(pathsOf(g.name).incoming, `QEMU_INCOMING="-incoming tcp:0.0.0.0:${g.migrationPort}"\n`),
@@ -415,9 +461,10 @@ export function planIncoming(g: KvmGuestInputs, family: OsFamily): Plan {
 // $1 unit file, then the taps: prints "unit=present|absent", "active=<state>" and
 // "tap <name> <bridge>" for each tap that exists.
 const boxReadScript = [
+    serviceStateShell,
     'unit=$1; svc=$2; shift 2',
     'if [ -e "$unit" ]; then echo unit=present; head -n 2 "$unit" | grep "^# pulumi-baremetal guest" || true; else echo unit=absent; fi',
-    'if command -v systemctl >/dev/null 2>&1; then echo "active=$(systemctl is-active "$svc" 2>/dev/null)"; else rc-service "$svc" status >/dev/null 2>&1 && echo active=active || echo active=inactive; fi',
+    'echo "active=$(baremetal_service_state "$svc")"',
     'for t in "$@"; do',
     '  [ -e "/sys/class/net/$t" ] || continue',
     '  br=$(ovs-vsctl iface-to-br "$t" 2>/dev/null) || br=$(basename "$(readlink "/sys/class/net/$t/master" 2>/dev/null)" 2>/dev/null)',
@@ -545,8 +592,7 @@ async function create(inputs: KvmGuestInputs, ctx: OperationContext): Promise<{ 
     if (box.unitPresent) ctx.log.info(`${inputs.name}: ${ours ? "found the service an earlier run created" : "adopting the existing service"} on ${host.target}`);
     const plan = planInstall(inputs, family);
     const result = await host.apply(plan);
-    const unitStep = plan.findIndex((s) => s.kind === "writeFile" && s.path === unitPath(inputs.name, family));
-    const unitChanged = result.steps[unitStep]?.changed === true;
+    const unitChanged = result.stepChanged("guest-service");
     if (box.active && unitChanged) await gracefulStop(host, inputs, ctx);
     if (!box.active || unitChanged) await startAndWait(host, inputs, "running", ctx);
     const state = await readState(host, inputs);
@@ -569,7 +615,6 @@ async function migrate(olds: KvmGuestState, news: KvmGuestInputs, ctx: Operation
     const target = hostFor(news.connection, ctx);
     // The guest moves as it is; hardware changes are applied after it arrived.
     const moving: KvmGuestInputs = { ...news, ...pick(olds, hardwareFields) };
-    const sourceFamily = (await source.facts()).family;
     const targetFamily = (await target.facts()).family;
     const p = pathsOf(news.name);
     const started = Date.now();
@@ -605,7 +650,7 @@ async function migrate(olds: KvmGuestState, news: KvmGuestInputs, ctx: Operation
         );
         // The source qemu is paused in postmigrate: quit, so its stop does not wait for an ACPI answer.
         await qmpCall(source, olds.qmpSocket, [{ execute: "quit" }]).catch(() => undefined);
-        await source.apply([step.service("stop", serviceName(olds.name)), ...planRemove(olds.name, sourceFamily)]);
+        await source.apply([step.service("stop", serviceName(olds.name)), ...planRemove(olds.name)]);
         return figures;
     } finally {
         // Without the file a later restart on the target boots normally instead of waiting for a migration.
@@ -642,7 +687,6 @@ async function update(_id: string, olds: KvmGuestState, news: KvmGuestInputs, ct
 
 async function remove(_id: string, props: KvmGuestState, ctx: OperationContext): Promise<void> {
     const host = hostFor(props.connection, ctx);
-    const family = (await host.facts()).family;
     const box = await readBox(host, props);
     if (!box.unitPresent) {
         ctx.log.info(`${props.name}: already gone from ${host.target}`);
@@ -652,7 +696,7 @@ async function remove(_id: string, props: KvmGuestState, ctx: OperationContext):
         throw new RefusedError(`the service ${serviceName(props.name)} on ${host.target} now belongs to the guest with MAC ${box.ownerMac}, not ${props.mac}`, "Refresh the stack to see what happened; nothing was stopped.");
     }
     await gracefulStop(host, props, ctx);
-    await host.apply(planRemove(props.name, family));
+    await host.apply(planRemove(props.name));
 }
 
-export const kvmGuest: ResourceKind<KvmGuestInputs, KvmGuestState> = { check, diff, create, read, update, delete: remove };
+export const kvmGuest: ResourceKind<KvmGuestInputs, KvmGuestState> = { spec, check, diff, create, read, update, delete: remove };

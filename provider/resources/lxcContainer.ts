@@ -14,40 +14,18 @@
 // own container (a re-run after a cut): make them idempotent.
 import { RefusedError } from "../core/errors";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { checkByTable, diffByTable, erase, KindSpec, ObjectType, t } from "../core/fields";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
-import type { OsFamily } from "../host";
-import { configValues, LxcInfo, managedBegin, managedEnd, parseLxcInfo, parseManagedBlock } from "../parsers/lxc";
+import { connectionType, HostConnection, objectLock, Plan, Remote, step } from "../host";
+import type { ObjectLockName, OsFamily, Step } from "../host";
+import { configValues, LxcInfo, LxcLimits, LxcMount, LxcNic, managedBegin, managedEnd, parseLxcInfo, parseManagedBlock } from "../parsers/lxc";
 import { parseSections } from "../parsers/sections";
 
-export interface LxcNic {
-    /** Bridge on the box (Linux or Open vSwitch: LXC handles both). */
-    bridge: string;
-    hwaddr?: string;
-    /** Static IPv4 in CIDR form, e.g. `198.18.1.50/24`. */
-    ipv4?: string;
-    gateway?: string;
-}
-
-export interface LxcMount {
-    /** A path on the box, or `server:/export` for NFS. */
-    source: string;
-    /** Absolute path inside the container. */
-    target: string;
-    /** `none` (a bind mount, the default) or a file system type such as `nfs`. */
-    type: string;
-    options: string;
-}
-
-export interface LxcLimits {
-    memoryMiB?: number;
-    /** cgroup v2 cpu.weight, 1..10000 (100 is the default share). */
-    cpuWeight?: number;
-    pids?: number;
-}
+// The network, mount and limit entries are the managed block's: their shapes live
+// with its parser (parsers never import a resource module).
+export type { LxcLimits, LxcMount, LxcNic };
 
 export interface LxcFile {
-    /** Absolute path inside the container. */
     path: string;
     content: string;
     mode: string;
@@ -56,145 +34,222 @@ export interface LxcFile {
 export interface LxcContainerInputs {
     connection: HostConnection;
     name: string;
-    /** An LXC template (`busybox`, `alpine`, `download` ...); one of template or rootfs. */
     template?: string;
     templateArgs: string[];
-    /** A root file system already on the box (a directory); one of template or rootfs. */
     rootfs?: string;
     network: LxcNic[];
     mounts: LxcMount[];
     autostart: boolean;
     limits: LxcLimits;
     files: LxcFile[];
-    /** Commands (argv) run inside after the files are written. */
     commands: string[][];
-    /** How long start waits for RUNNING, and stop for a clean halt. */
     timeoutSeconds: number;
-    /** Take over an existing container of the same name that this stack did not create. */
     adopt: boolean;
 }
 
 export interface LxcContainerState extends LxcContainerInputs {
-    /** RUNNING, STOPPED, FROZEN ... as lxc-info last said. */
     state: string;
     pid?: number;
-    /** IPv4 addresses lxc-info reports. */
     addresses: string[];
     configPath: string;
 }
 
-// ---- check ----------------------------------------------------------------------------
+// ---- the field table and check ------------------------------------------------------------
 
 const namePattern = /^[a-z][a-z0-9-]{0,62}$/;
-const ifnamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
-const macPattern = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const ipv4 = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}";
-const cidrPattern = new RegExp(`^${ipv4}/([0-9]|[12][0-9]|3[0-2])$`);
-const ipv4Pattern = new RegExp(`^${ipv4}$`);
-/** Absolute, no "..", no whitespace or '#' (an LXC config value ends at either). */
-const pathPattern = /^\/[A-Za-z0-9_.@+:=\/-]*$/;
 const mountSourcePattern = /^(\/[A-Za-z0-9_.@+:=\/-]*|[A-Za-z0-9.-]+:\/[A-Za-z0-9_.@+=\/-]*)$/;
 const optionsPattern = /^[A-Za-z0-9_.,=:\/-]+$/;
 const templatePattern = /^[a-z][a-z0-9_-]{0,31}$/;
 const argPattern = /^[A-Za-z0-9_.,=:\/+@-]+$/;
 
-function noDotDot(v: Validator, field: string, p: string | undefined): void {
-    if (p && !isUnknown(p) && p.split("/").includes("..")) v.fail(field, "must not contain ..");
+const nicType: ObjectType = {
+    name: "LxcNic",
+    doc: "A NIC of the container: a veth pair whose host end is on a bridge of the box; `eth0`, `eth1` ... inside, in order.",
+    fields: {
+        bridge: {
+            type: t.string(),
+            required: true,
+            doc: "The bridge on the box: a Linux or Open vSwitch bridge (LXC handles both).",
+            check: (v, f, x) => v.interfaceName(f, x),
+        },
+        hwaddr: { type: t.string(), doc: "Fixed MAC address (lower-cased by check); LXC picks one when omitted.", check: (v, f, x) => v.mac(f, x) },
+        ipv4: {
+            type: t.string(),
+            doc: "Static IPv4 address with prefix length, e.g. `198.18.1.50/24`.",
+            check: (v, f, x) => v.ipv4WithPrefix(f, x),
+        },
+        gateway: { type: t.string(), doc: "Default gateway (an IPv4 address); needs ipv4.", check: (v, f, x) => v.ipv4(f, x) },
+    },
+};
+
+const mountType: ObjectType = {
+    name: "LxcMount",
+    doc: "A mount inside the container: a bind mount of a path on the box, or an NFS share.",
+    fields: {
+        source: { type: t.string(), required: true, doc: "A path on the box, or `server:/export` for NFS.", check: checkMountSource },
+        target: { type: t.string(), required: true, doc: "Absolute path inside the container.", check: checkMountTarget },
+        type: {
+            type: t.string(),
+            default: "none",
+            doc: "`none` for a bind mount, or a file system type such as `nfs`.",
+            rule: { pattern: /^[a-z0-9]{1,16}$/, patternHint: "is not a file system type like none or nfs" },
+        },
+        options: {
+            type: t.string(),
+            defaultDoc: "`bind,create=dir` for a bind mount, `defaults,create=dir` otherwise",
+            doc: "Mount options, comma-separated.",
+            rule: { pattern: optionsPattern, patternHint: "is not a mount option list like bind,ro,create=dir" },
+        },
+    },
+};
+
+const limitsType: ObjectType = {
+    name: "LxcLimits",
+    doc: "cgroup v2 limits of the container; each one left out is not limited.",
+    fields: {
+        memoryMiB: { type: t.integer, doc: "Memory limit in MiB (`memory.max`).", rule: { min: 4, max: 4 * 1024 * 1024 } },
+        cpuWeight: { type: t.integer, doc: "CPU share (`cpu.weight`), 1 to 10000; 100 is the default share.", rule: { min: 1, max: 10000 } },
+        pids: { type: t.integer, doc: "Most processes at once (`pids.max`).", rule: { min: 1, max: 4194304 } },
+    },
+};
+
+const fileType: ObjectType = {
+    name: "LxcFile",
+    doc: "A file written inside the container.",
+    fields: {
+        path: { type: t.string(), required: true, doc: "Absolute path inside the container.", check: checkFilePath },
+        content: { type: t.string(), required: true, doc: "The file's content, as is.", rule: { allowEmpty: true, allowControl: true, maxLength: 1024 * 1024 } },
+        mode: { type: t.string(), default: "0644", doc: "Octal mode, e.g. `0600`.", check: checkMode },
+    },
+};
+
+export const spec: KindSpec<LxcContainerInputs, LxcContainerState> = {
+    kind: "LxcContainer",
+    doc: "A system container in a guest or box (the seed runs every service in one: DNS, squid, web, LDAP, MariaDB ...), created from an LXC template (`busybox` needs no internet) or from a root file system already on the box, and read through `lxc-info`. Its network, mounts, autostart and limits are a managed block at the end of its LXC config: a change restarts it. Files and commands provision it. A change of template, template arguments, rootfs, name or host replaces it, the old one first. Delete stops it (gracefully, then killed after the timeout) and destroys it; a container made from a given rootfs keeps that directory.",
+    id: "`NAME@HOST`, e.g. `dns01@198.18.1.20`.",
+    example: `import { LxcContainer } from "pulumi-baremetal";
+
+new LxcContainer("web", {
+    connection: { host: "198.18.1.20", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    name: "web",
+    template: "busybox",
+    network: [{ bridge: "br-lan", ipv4: "198.18.1.50/24", gateway: "198.18.1.1" }],
+    mounts: [{ source: "/srv/www", target: "/www" }],
+    files: [{ path: "/www/index.html", content: "hello\\n" }],
+    commands: [["/bin/busybox", "httpd", "-p", "80", "-h", "/www"]],
+});`,
+    deleteBeforeReplace: true,
+    inputs: {
+        connection: { type: t.object(connectionType), required: true, replaceOn: ["host"], doc: "The guest or box that runs the container." },
+        name: {
+            type: t.string(),
+            required: true,
+            change: "replace",
+            doc: "Container name: lower-case letters, digits and '-', at most 63 characters (`/var/lib/lxc/<name>`).",
+            rule: { pattern: namePattern, patternHint: "must be lower-case letters, digits and '-', starting with a letter" },
+        },
+        template: {
+            type: t.string(),
+            change: "replace",
+            doc: "An LXC template (`busybox`, which needs no internet, `alpine`, `download` ...). Give exactly one of template or rootfs.",
+            rule: { pattern: templatePattern, patternHint: "is not an LXC template name like busybox" },
+        },
+        templateArgs: {
+            type: t.array(t.string()),
+            default: [],
+            change: "replace",
+            doc: "Arguments for the template (passed after `--`); only with a template.",
+            rule: { maxItems: 32, pattern: argPattern, patternHint: "has characters a template argument does not need" },
+        },
+        rootfs: {
+            type: t.string(),
+            change: "replace",
+            doc: "A root file system directory already on the box, instead of a template; kept on delete (it was not ours to delete).",
+            check: checkRootfs,
+        },
+        network: { type: t.array(t.object(nicType)), default: [], doc: "NICs (at most 8); a change restarts the container.", rule: { maxItems: 8 } },
+        mounts: { type: t.array(t.object(mountType)), default: [], doc: "Mounts (at most 64), e.g. NFS shares; a change restarts the container.", rule: { maxItems: 64 } },
+        autostart: { type: t.boolean, default: true, doc: "Start the container when the box boots (`lxc.start.auto`); a change restarts it." },
+        limits: { type: t.object(limitsType), default: {}, doc: "cgroup v2 limits; a change restarts the container." },
+        files: {
+            type: t.array(t.object(fileType)),
+            default: [],
+            doc: "Files (at most 256) written inside after every start this resource does, and when they change.",
+            rule: { maxItems: 256 },
+        },
+        commands: {
+            type: t.array(t.array(t.string())),
+            default: [],
+            doc: "Commands (argv, at most 64) run inside after the files: after every start this resource does (create, a restart for a config change), when they change, and when a create finds its own container (a re-run after a cut). Keep them idempotent.",
+            check: checkCommands,
+        },
+        timeoutSeconds: { type: t.integer, default: 60, doc: "Seconds start waits for RUNNING, and stop for a clean halt before the kill.", rule: { min: 1, max: 3600 } },
+        adopt: { type: t.boolean, default: false, doc: "Take over an existing container of the same name that this stack did not create." },
+    },
+    outputs: {
+        state: { type: t.string(), required: true, doc: "RUNNING, STOPPED, FROZEN ... as lxc-info last said; an update starts a container found stopped." },
+        pid: { type: t.integer, doc: "PID of the container's init on the box, while it runs." },
+        addresses: { type: t.array(t.string()), required: true, doc: "IPv4 addresses lxc-info reports." },
+        configPath: { type: t.string(), required: true, stable: true, doc: "The container's LXC config: `/var/lib/lxc/<name>/config`." },
+    },
+};
+
+function noDotDot(v: Validator, field: string, p: string | undefined): string | undefined {
+    return p && !isUnknown(p) && p.split("/").includes("..") ? v.fail(field, "must not contain ..") : p;
 }
 
-function checkNic(v: Validator, field: string, raw: unknown): LxcNic | undefined {
-    if (isUnknown(raw)) return raw as LxcNic;
-    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return v.fail(field, 'must be { bridge, hwaddr?, ipv4?: "198.18.1.50/24", gateway? }');
-    const n = raw as Record<string, unknown>;
-    for (const k of Object.keys(n)) if (!["bridge", "hwaddr", "ipv4", "gateway"].includes(k)) v.fail(`${field}.${k}`, "is not a network field (bridge, hwaddr, ipv4, gateway)");
-    const bridge = v.string(`${field}.bridge`, n.bridge, { pattern: ifnamePattern, patternHint: "is not an interface name (at most 15 characters)" });
-    const hwaddr = v.string(`${field}.hwaddr`, typeof n.hwaddr === "string" ? n.hwaddr.toLowerCase() : n.hwaddr, { optional: true, pattern: macPattern, patternHint: "is not a MAC address like 52:54:00:12:34:56" });
-    if (hwaddr && !isUnknown(hwaddr) && parseInt(hwaddr.slice(0, 2), 16) & 1) v.fail(`${field}.hwaddr`, `${hwaddr} is a multicast address; use a unicast one (even first octet)`);
-    if (hwaddr === "00:00:00:00:00:00") v.fail(`${field}.hwaddr`, "00:00:00:00:00:00 is not a NIC's address");
-    const addr = v.string(`${field}.ipv4`, n.ipv4, { optional: true, pattern: cidrPattern, patternHint: "is not an IPv4 address with prefix length like 198.18.1.50/24" });
-    const gateway = v.string(`${field}.gateway`, n.gateway, { optional: true, pattern: ipv4Pattern, patternHint: "is not an IPv4 address" });
-    if (gateway && !addr) v.fail(`${field}.gateway`, "needs ipv4 as well");
-    if (!bridge) return undefined;
-    const out: LxcNic = { bridge };
-    if (hwaddr) out.hwaddr = hwaddr;
-    if (addr) out.ipv4 = addr;
-    if (gateway) out.gateway = gateway;
-    return out;
+function checkMountSource(v: Validator, field: string, value: unknown): string | undefined {
+    return noDotDot(v, field, v.string(field, value, { pattern: mountSourcePattern, patternHint: "is not an absolute path or server:/export" }));
 }
 
-function checkMount(v: Validator, field: string, raw: unknown): LxcMount | undefined {
-    if (isUnknown(raw)) return raw as LxcMount;
-    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return v.fail(field, 'must be { source, target, type?, options? }');
-    const m = raw as Record<string, unknown>;
-    for (const k of Object.keys(m)) if (!["source", "target", "type", "options"].includes(k)) v.fail(`${field}.${k}`, "is not a mount field (source, target, type, options)");
-    const source = v.string(`${field}.source`, m.source, { pattern: mountSourcePattern, patternHint: "is not an absolute path or server:/export" });
-    const target = v.string(`${field}.target`, m.target, { pattern: pathPattern, patternHint: "is not an absolute path inside the container" });
-    if (target === "/") v.fail(`${field}.target`, "must not be the container's root");
-    noDotDot(v, `${field}.source`, source);
-    noDotDot(v, `${field}.target`, target);
-    const type = v.string(`${field}.type`, m.type ?? "none", { pattern: /^[a-z0-9]{1,16}$/, patternHint: "is not a file system type like none or nfs" });
-    const options = v.string(`${field}.options`, m.options ?? (type === "none" ? "bind,create=dir" : "defaults,create=dir"), { pattern: optionsPattern, patternHint: "is not a mount option list like bind,ro,create=dir" });
-    if (!source || !target || !type || !options) return undefined;
-    return { source, target, type, options };
+function checkMountTarget(v: Validator, field: string, value: unknown): string | undefined {
+    const target = v.absolutePath(field, value, { where: "inside the container", allowRoot: true });
+    return target === "/" ? v.fail(field, "must not be the container's root") : target;
 }
 
-function checkFile(v: Validator, field: string, raw: unknown): LxcFile | undefined {
-    if (isUnknown(raw)) return raw as LxcFile;
-    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return v.fail(field, "must be { path, content, mode? }");
-    const f = raw as Record<string, unknown>;
-    for (const k of Object.keys(f)) if (!["path", "content", "mode"].includes(k)) v.fail(`${field}.${k}`, "is not a file field (path, content, mode)");
-    const path = v.string(`${field}.path`, f.path, { pattern: /^\/[A-Za-z0-9_.@+:=\/-]+$/, patternHint: "is not an absolute path inside the container" });
-    noDotDot(v, `${field}.path`, path);
-    const content = v.string(`${field}.content`, f.content, { allowEmpty: true, allowControl: true, maxLength: 1024 * 1024 });
-    const mode = v.string(`${field}.mode`, f.mode ?? "0644", { pattern: /^0?[0-7]{3}$/, patternHint: "is not an octal mode like 0644" });
-    if (!path || content === undefined || !mode) return undefined;
-    return { path, content, mode: mode.padStart(4, "0") };
+function checkFilePath(v: Validator, field: string, value: unknown): string | undefined {
+    return v.absolutePath(field, value, { where: "inside the container" });
 }
 
-function checkCommand(v: Validator, field: string, raw: unknown): string[] | undefined {
-    return v.list(field, raw, (f, a) => v.string(f, a, { allowEmpty: true, maxLength: 8192 }), { min: 1, max: 256 });
+/** Octal, normalised to four digits (`644` -> `0644`). */
+function checkMode(v: Validator, field: string, value: unknown): string | undefined {
+    const mode = v.string(field, value, { pattern: /^0?[0-7]{3}$/, patternHint: "is not an octal mode like 0644" });
+    return mode === undefined || isUnknown(mode) ? mode : mode.padStart(4, "0");
 }
 
-function checkLimits(v: Validator, raw: unknown): LxcLimits | undefined {
-    if (raw === undefined || raw === null) return {};
-    if (isUnknown(raw)) return raw as LxcLimits;
-    if (typeof raw !== "object" || Array.isArray(raw)) return v.fail("limits", "must be { memoryMiB?, cpuWeight?, pids? }");
-    const l = raw as Record<string, unknown>;
-    for (const k of Object.keys(l)) if (!["memoryMiB", "cpuWeight", "pids"].includes(k)) v.fail(`limits.${k}`, "is not a limit (memoryMiB, cpuWeight, pids)");
-    const out: LxcLimits = {};
-    const memoryMiB = v.integer("limits.memoryMiB", l.memoryMiB, { optional: true, min: 4, max: 4 * 1024 * 1024 });
-    const cpuWeight = v.integer("limits.cpuWeight", l.cpuWeight, { optional: true, min: 1, max: 10000 });
-    const pids = v.integer("limits.pids", l.pids, { optional: true, min: 1, max: 4194304 });
-    if (memoryMiB !== undefined) out.memoryMiB = memoryMiB;
-    if (cpuWeight !== undefined) out.cpuWeight = cpuWeight;
-    if (pids !== undefined) out.pids = pids;
-    return out;
+function checkRootfs(v: Validator, field: string, value: unknown): string | undefined {
+    const rootfs = v.absolutePath(field, value, { where: "on the box", allowRoot: true });
+    return rootfs === "/" ? v.fail(field, "must not be the box's own root") : rootfs;
+}
+
+/** Each command a non-empty argv; its words are data (the host layer quotes them). */
+function checkCommands(v: Validator, field: string, value: unknown): string[][] | undefined {
+    const argv = (f: string, c: unknown) => v.list(f, c, (g, a) => v.string(g, a, { allowEmpty: true, maxLength: 8192 }), { min: 1, max: 256 });
+    return v.list(field, value, argv, { max: 64 });
+}
+
+/** A mount's options when left out: what its type needs. */
+function withDefaultOptions(m: LxcMount): LxcMount {
+    if (typeof m !== "object" || (m as Partial<LxcMount>).options !== undefined) return m;
+    return { ...m, options: m.type === "none" ? "bind,create=dir" : "defaults,create=dir" };
 }
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<LxcContainerInputs> {
     const v = new Validator();
-    const connection = checkHostConnection(v, "connection", news.connection);
-    const name = v.string("name", news.name, { pattern: namePattern, patternHint: "must be lower-case letters, digits and '-', starting with a letter" });
-    const template = v.string("template", news.template, { optional: true, pattern: templatePattern, patternHint: "is not an LXC template name like busybox" });
-    const templateArgs = v.list("templateArgs", news.templateArgs, (f, a) => v.string(f, a, { pattern: argPattern, patternHint: "has characters a template argument does not need" }), { optional: true, max: 32 });
-    const rootfs = v.string("rootfs", news.rootfs, { optional: true, pattern: pathPattern, patternHint: "is not an absolute directory path" });
-    noDotDot(v, "rootfs", rootfs);
-    if (rootfs === "/") v.fail("rootfs", "must not be the box's own root");
-    if ((template === undefined) === (rootfs === undefined)) v.fail("template", "give exactly one of template or rootfs");
+    const inputs = checkByTable(v, erase(spec), news) as Partial<LxcContainerInputs>;
+    const { rootfs, templateArgs, network, mounts } = inputs;
+    // By what was sent, so a malformed template is one error, not also "give exactly one".
+    const given = (k: string) => news[k] !== undefined && news[k] !== null;
+    if (given("template") === given("rootfs")) v.fail("template", "give exactly one of template or rootfs");
     if (rootfs !== undefined && Array.isArray(templateArgs) && templateArgs.length > 0) v.fail("templateArgs", "only go with a template");
-    const network = v.list("network", news.network, (f, n) => checkNic(v, f, n), { optional: true, max: 8 });
-    const mounts = v.list("mounts", news.mounts, (f, m) => checkMount(v, f, m), { optional: true, max: 64 });
-    const autostart = v.boolean("autostart", news.autostart, true);
-    const limits = checkLimits(v, news.limits);
-    const files = v.list("files", news.files, (f, x) => checkFile(v, f, x), { optional: true, max: 256 });
-    const commands = v.list("commands", news.commands, (f, c) => checkCommand(v, f, c), { optional: true, max: 64 });
-    const timeoutSeconds = v.integer("timeoutSeconds", news.timeoutSeconds ?? 60, { min: 1, max: 3600 });
-    const adopt = v.boolean("adopt", news.adopt, false);
-    if (!v.ok || !connection || !name || !templateArgs || !network || !mounts || !limits || !files || !commands || timeoutSeconds === undefined) return { failures: v.failures };
-    const inputs: LxcContainerInputs = { connection, name, templateArgs, network, mounts, autostart, limits, files, commands, timeoutSeconds, adopt };
-    if (template !== undefined) inputs.template = template;
-    if (rootfs !== undefined) inputs.rootfs = rootfs;
-    return { inputs, failures: [] };
+    if (Array.isArray(network)) {
+        network.forEach((n, i) => {
+            if (typeof n === "object" && n.gateway !== undefined && n.ipv4 === undefined) v.fail(`network[${i}].gateway`, "needs ipv4 as well");
+        });
+    }
+    if (Array.isArray(mounts)) inputs.mounts = mounts.map(withDefaultOptions);
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as LxcContainerInputs, failures: [] };
 }
 
 // ---- diff -------------------------------------------------------------------------------------
@@ -204,14 +259,11 @@ const configFields: (keyof LxcContainerInputs)[] = ["network", "mounts", "autost
 const provisionFields: (keyof LxcContainerInputs)[] = ["files", "commands"];
 
 export function diff(_id: string, olds: LxcContainerState, news: LxcContainerInputs): DiffOutcome {
-    const replaces: string[] = [];
-    for (const f of ["name", "template", "rootfs"] as const) if (olds[f] !== news[f]) replaces.push(f);
-    if (JSON.stringify(olds.templateArgs ?? []) !== JSON.stringify(news.templateArgs)) replaces.push("templateArgs");
-    if (olds.connection?.host !== news.connection.host) replaces.push("connection.host");
-    const changed = changedFields(olds, news, [...configFields, ...provisionFields, "connection", "timeoutSeconds", "adopt"]);
+    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    // A container found stopped (refresh) is started again by an update.
     const stopped = olds.state !== undefined && olds.state !== "RUNNING";
     // Same name on the same box: the old container must go before the new one is made.
-    return { changes: replaces.length + changed.length > 0 || stopped, replaces, deleteBeforeReplace: true, stables: ["name", "configPath"] };
+    return { changes: d.changed.length > 0 || d.replaces.length > 0 || stopped, replaces: d.replaces, deleteBeforeReplace: true, stables: d.stables };
 }
 
 // ---- what runs on the box ------------------------------------------------------------------------
@@ -284,8 +336,8 @@ export function createdMarker(name: string): string {
  * create's first look: a create re-run after a cut connection waits for an
  * lxc-create still running on the box instead of finding it half made.
  */
-export function createLock(name: string): string {
-    return `lxc-${name}`.slice(0, 32);
+export function createLock(name: string): ObjectLockName {
+    return objectLock("lxc-create", name);
 }
 
 /** Packages, kernel modules for veth and bridges, then the container itself. */
@@ -312,8 +364,15 @@ export function planCreate(c: LxcContainerInputs, family: OsFamily): Plan {
     ];
 }
 
-export function planConfig(c: LxcContainerInputs): Plan[number] {
-    return step.run(["sh", "-c", configScript, "baremetal-lxc-config", configPath(c.name)], { stdin: managedBlock(c), what: `write ${c.name}'s network, mounts, autostart and limits` });
+/** The step create and update ask about: "config" (the managed block changed, so a running container restarts). */
+export type LxcContainerStep = "config";
+
+export function planConfig(c: LxcContainerInputs): Step<LxcContainerStep> {
+    return step.run(["sh", "-c", configScript, "baremetal-lxc-config", configPath(c.name)], {
+        stdin: managedBlock(c),
+        what: `write ${c.name}'s network, mounts, autostart and limits`,
+        tag: "config",
+    });
 }
 
 export function planStart(c: LxcContainerInputs): Plan {
@@ -424,7 +483,7 @@ async function create(inputs: LxcContainerInputs, ctx: OperationContext): Promis
             );
         }
         ctx.log.info(`${inputs.name}: ${ours ? "found the container an earlier run created" : "adopting the existing container"} on ${host.target}`);
-        const changed = (await host.apply([step.ensurePackages(...packagesFor(inputs, family)), planConfig(inputs), step.persist()])).changed;
+        const changed = (await host.apply([step.ensurePackages(...packagesFor(inputs, family)), planConfig(inputs), step.persist()])).stepChanged("config");
         // The earlier run may have been cut after the start, before or while provisioning: provision in any case.
         await converge(host, inputs, existing.info.state, changed, ctx, true);
     } else {
@@ -465,7 +524,7 @@ async function update(_id: string, olds: LxcContainerState, news: LxcContainerIn
     const family = (await host.facts()).family;
     const before = await readLive(host, news.name);
     if (!before) throw new Error(`container ${news.name} no longer exists on ${host.target}; run \`pulumi refresh\` and then \`pulumi up\` to create it again`);
-    const written = (await host.apply([step.ensurePackages(...packagesFor(news, family)), planConfig(news), step.persist()])).changed;
+    const written = (await host.apply([step.ensurePackages(...packagesFor(news, family)), planConfig(news), step.persist()])).stepChanged("config");
     const configChanged = needsRestart(olds, news, written);
     const running = before.info.state === "RUNNING";
     await converge(host, news, before.info.state, configChanged, ctx);
@@ -486,4 +545,4 @@ async function remove(_id: string, props: LxcContainerState, ctx: OperationConte
     await host.apply(planDestroy(props));
 }
 
-export const lxcContainer: ResourceKind<LxcContainerInputs, LxcContainerState> = { check, diff, create, read, update, delete: remove };
+export const lxcContainer: ResourceKind<LxcContainerInputs, LxcContainerState> = { spec, check, diff, create, read, update, delete: remove };

@@ -6,19 +6,19 @@
 // into PXE), and the provider waits until it answers SSH and reads its facts.
 //
 // ID: the MAC, lower case with colons (52:54:00:b0:00:14). Changing it replaces.
-import { checkConsulConnection, ConsulConnection, KvOperation } from "../consul/client";
+import { ConsulConnection, consulConnectionType, KvOperation } from "../consul/client";
 import { RefusedError } from "../core/errors";
+import { checkByTable, diffByTable, erase, KindSpec, ObjectType, t } from "../core/fields";
 import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind, sameValue } from "../core/resource";
-import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, describeTarget, HostConnection, Plan, Remote, step } from "../host";
-import { checkIpmiConnection, IpmiConnection } from "../ipmi/ipmitool";
+import { isUnknown, unknownValue, Validator } from "../core/validate";
+import { connectionType, describeTarget, HostConnection, Plan, Remote, step } from "../host";
+import { IpmiConnection, ipmiConnectionType } from "../ipmi/ipmitool";
 import { parseSections } from "../parsers/sections";
 import {
-    bootScriptOf, checkHostname, checkIpv4, checkKernelArgs, checkMac, checkName, hostsFileOf, managedMarker, parseDescriptor,
+    bootScriptOf, checkKernelArgs, checkName, hostsFileOf, managedMarker, parseDescriptor,
     profileScriptUrl, PxeDescriptor, pxeLayout,
 } from "../pxe/shared";
 
-/** A PXE server as a machine needs it: how to log into its box, and its instance name. */
 export interface PxeServerRef {
     connection: HostConnection;
     name: string;
@@ -27,16 +27,12 @@ export interface PxeServerRef {
 export type PowerOnCreate = "none" | "on" | "pxe";
 
 export interface MachinePower {
-    /** On create: nothing, power on (when off), or next boot from PXE and power on / cycle. */
     onCreate: PowerOnCreate;
-    /** Cycle into PXE when a boot-relevant input (profile, kernelArgs, ip, hostname) changes. */
     cycleOnBootChange: boolean;
-    /** Power off through the BMC on delete. */
     offOnDelete: boolean;
 }
 
 export interface WaitForSsh {
-    /** How to reach the booted machine. */
     connection: HostConnection;
     timeoutSeconds: number;
 }
@@ -44,27 +40,22 @@ export interface WaitForSsh {
 export interface MachineInputs {
     mac: string;
     hostname: string;
-    /** The address its static lease gives it. */
     ip: string;
     role: string;
     profile: string;
-    /** Kernel arguments of this machine, after the profile's. */
     kernelArgs: string[];
     pxeServers: PxeServerRef[];
     consul?: ConsulConnection;
-    /** Root of its K/V configuration; `machines/<hostname>/` when omitted. */
     consulPrefix: string;
     config: Record<string, string>;
     ipmi?: IpmiConnection;
     power: MachinePower;
     waitForSsh?: WaitForSsh;
-    /** Take over lease/boot entries and keys that exist with other content instead of failing. */
     adopt: boolean;
 }
 
 /** What one PXE server holds for this machine, as last read ("" when missing). */
 export interface BootEntry {
-    /** `<name>@<host>` of the PXE server. */
     server: string;
     baseUrl: string;
     lease: string;
@@ -73,7 +64,6 @@ export interface BootEntry {
 
 export interface MachineFacts {
     kernel: string;
-    /** The profile the running system booted (baremetal.profile= on its command line). */
     bootedProfile?: string;
     disks: { name: string; sizeBytes: number }[];
     nics: { name: string; mac: string }[];
@@ -82,101 +72,200 @@ export interface MachineFacts {
 
 export interface MachineState extends MachineInputs {
     entries: BootEntry[];
-    /** The catalog node as last read; absent when not registered. */
     consulNode?: { address: string; meta: Record<string, string> };
     facts?: MachineFacts;
-    /** Seconds from the BMC power action to SSH answering, when both happened in the last operation. */
     bootSeconds?: number;
 }
 
+// ---- the field table ----------------------------------------------------------------------
+
+const pxeServerRefType: ObjectType = {
+    name: "PxeServerRef",
+    doc: "A PXE server as a Machine needs it: how to log into its box, and its instance name (a PxeServer's outputs; the SDK takes the PxeServer itself too).",
+    fields: {
+        connection: { type: t.object(connectionType), required: true, doc: "The PXE server's box." },
+        name: { type: t.string(), default: "pxe", doc: "The PxeServer's instance name.", check: (v, f, x) => checkName(v, f, x) },
+    },
+};
+
+const machinePowerType: ObjectType = {
+    name: "MachinePower",
+    doc: "What the BMC (ipmi) does with the machine; every action but `none` needs ipmi.",
+    fields: {
+        onCreate: {
+            type: t.string(["none", "on", "pxe"]),
+            defaultDoc: "`pxe` with ipmi, else `none`",
+            doc: "On create: `pxe` (next boot from the network, then power on, or cycle when on), `on` (power on when off) or `none`.",
+        },
+        cycleOnBootChange: { type: t.boolean, default: false, doc: "Cycle the machine into PXE when ip, hostname, profile or kernelArgs change." },
+        offOnDelete: { type: t.boolean, default: false, doc: "Power off on delete. Without it, deleting a Machine only removes its entries and registration." },
+    },
+};
+
+const waitForSshType: ObjectType = {
+    name: "WaitForSsh",
+    doc: "Waiting for the machine to answer SSH after a power action, then reading its facts.",
+    fields: {
+        connection: { type: t.object(connectionType), required: true, doc: "How to reach the booted machine." },
+        timeoutSeconds: { type: t.integer, default: 600, doc: "Give up after this many seconds.", rule: { min: 10, max: 7200 } },
+    },
+};
+
+const bootEntryType: ObjectType = {
+    name: "BootEntry",
+    doc: "What one PXE server holds for the machine, as last read (\"\" when missing).",
+    fields: {
+        server: { type: t.string(), required: true, doc: "`<name>@<host>` of the PXE server." },
+        baseUrl: { type: t.string(), required: true, doc: "The PXE server's base URL." },
+        lease: { type: t.string(), required: true, doc: "The machine's file in the server's dhcp-hostsdir (its static lease)." },
+        bootScript: { type: t.string(), required: true, doc: "The machine's per-MAC iPXE script." },
+    },
+};
+
+const catalogNodeType: ObjectType = {
+    name: "CatalogNode",
+    doc: "A node in Consul's catalog.",
+    fields: {
+        address: { type: t.string(), required: true, doc: "The node's address." },
+        meta: { type: t.map(t.string()), required: true, doc: "The node's meta (mac, role, profile, ...)." },
+    },
+};
+
+const machineFactsType: ObjectType = {
+    name: "MachineFacts",
+    doc: "What the booted machine says about itself over SSH.",
+    fields: {
+        kernel: { type: t.string(), required: true, doc: "The running kernel's release (`uname -r`)." },
+        bootedProfile: { type: t.string(), doc: "The profile the running system booted (`baremetal.profile=` on its command line)." },
+        disks: {
+            type: t.array(t.object({
+                name: "MachineDisk",
+                doc: "A disk of a booted machine.",
+                fields: {
+                    name: { type: t.string(), required: true, doc: "Kernel name (`sda`, `vda`, `nvme0n1`)." },
+                    sizeBytes: { type: t.integer, required: true, doc: "Size in bytes." },
+                },
+            })),
+            required: true,
+            doc: "Its disks (no loop, RAM, md, dm, nbd or optical devices).",
+        },
+        nics: {
+            type: t.array(t.object({
+                name: "MachineNic",
+                doc: "A network interface of a booted machine.",
+                fields: {
+                    name: { type: t.string(), required: true, doc: "Interface name." },
+                    mac: { type: t.string(), required: true, doc: "Its MAC." },
+                },
+            })),
+            required: true,
+            doc: "Its network interfaces but lo.",
+        },
+        addresses: { type: t.array(t.string()), required: true, doc: "Its addresses with prefix length, link-local and loopback left out." },
+    },
+};
+
+export const spec: KindSpec<MachineInputs, MachineState> = {
+    kind: "Machine",
+    doc: "A box that boots over the network, identified by the MAC of its eth0: its static lease and per-MAC boot entry on every PXE server it names, its Consul catalog node (an external node with meta mac, role, profile) and the configuration it reads at boot, optional power control through its BMC, and an optional wait for SSH with its facts read back. Entries and keys that exist with other content are refused unless adopt is set.",
+    id: "the MAC, lower case with colons, e.g. `52:54:00:b0:00:14`.",
+    example: `import { Machine, PxeServer } from "pulumi-baremetal";
+
+declare const pxe: PxeServer;
+new Machine("web01", {
+    mac: "52:54:00:b0:00:14",
+    hostname: "web01",
+    ip: "198.51.100.20",
+    profile: "default",
+    pxeServers: [pxe],
+    ipmi: { address: "198.18.3.20", user: "admin", password: bmcPassword },
+    power: { onCreate: "pxe" },
+});`,
+    inputs: {
+        mac: { type: t.string(), required: true, change: "replace", doc: "MAC of its eth0 (the machine's identity); dashes are accepted for colons.", check: (v, f, x) => v.mac(f, x) },
+        hostname: { type: t.string(), required: true, doc: "Host name: its dhcp-host name and its Consul node name.", check: (v, f, x) => v.hostname(f, x) },
+        ip: { type: t.string(), required: true, doc: "The address of its static lease.", check: (v, f, x) => v.ipv4(f, x) },
+        role: {
+            type: t.string(),
+            default: "machine",
+            doc: "Free text for programs (the catalog node's meta `role`).",
+            rule: { maxLength: 64, pattern: /^[a-z0-9][a-z0-9_.-]*$/, patternHint: "is not a role name (lower-case letters, digits, _ . -)" },
+        },
+        profile: { type: t.string(), required: true, doc: "The profile it boots: one every named PXE server has.", check: (v, f, x) => checkName(v, f, x) },
+        kernelArgs: { type: t.array(t.string()), default: [], doc: "Kernel arguments of this machine, after the profile's (one word each).", check: (v, f, x) => checkKernelArgs(v, f, x) },
+        pxeServers: {
+            type: t.array(t.object(pxeServerRefType)),
+            required: true,
+            doc: "Every PXE server that boots it (at most 16): adding or removing one updates in place.",
+            rule: { minItems: 1, maxItems: 16 },
+        },
+        consul: { type: t.object(consulConnectionType), doc: "Where to register it (an external catalog node) and write its configuration." },
+        consulPrefix: {
+            type: t.string(),
+            defaultDoc: "`machines/<hostname>/`",
+            doc: "Root of its configuration in Consul's K/V (a trailing `/` is added).",
+            check: (v, f, x) => v.kvPrefix(f, x),
+        },
+        config: {
+            type: t.map(t.string()),
+            default: {},
+            doc: "Configuration the box reads at boot, by key relative to consulPrefix (needs consul).",
+            check: (v, f, x) => v.kvMap(f, x, { maxValueLength: 512 * 1024 }),
+        },
+        ipmi: { type: t.object(ipmiConnectionType), doc: "Its BMC, for the power actions." },
+        power: { type: t.object(machinePowerType), defaultDoc: "each field's default", doc: "Power actions through the BMC." },
+        waitForSsh: { type: t.object(waitForSshType), doc: "Wait until it answers SSH after a power action, then read its facts." },
+        adopt: {
+            type: t.boolean,
+            default: false,
+            doc: "Take over lease and boot entries and Consul keys that exist with other content (they are rewritten). Without it, create fails and changes nothing.",
+        },
+    },
+    outputs: {
+        entries: { type: t.array(t.object(bootEntryType)), required: true, doc: "What each PXE server holds for it, as last read." },
+        consulNode: { type: t.object(catalogNodeType), doc: "Its Consul catalog node as last read; absent when not registered." },
+        facts: { type: t.object(machineFactsType), doc: "Kernel, booted profile, disks, NICs and addresses: read over SSH after it booted (waitForSsh)." },
+        bootSeconds: { type: t.number, doc: "Seconds from the power action to SSH answering, when both happened in the last operation." },
+    },
+};
+
 // ---- check -------------------------------------------------------------------------------
 
-function checkServers(v: Validator, value: unknown): PxeServerRef[] | undefined {
-    const servers = v.list(
-        "pxeServers",
-        value,
-        (f, x) => {
-            if (isUnknown(x)) return x as PxeServerRef;
-            if (x === null || typeof x !== "object" || Array.isArray(x)) return v.fail(f, "must be { connection, name } (a PxeServer's outputs)");
-            const raw = x as Record<string, unknown>;
-            for (const k of Object.keys(raw)) if (!["connection", "name"].includes(k)) v.fail(`${f}.${k}`, "is not a PXE server field (connection, name)");
-            const connection = checkHostConnection(v, `${f}.connection`, raw.connection);
-            const name = checkName(v, `${f}.name`, raw.name, true) ?? "pxe";
-            return connection ? { connection, name } : undefined;
-        },
-        { min: 1, max: 16 },
-    );
-    if (servers && !isUnknown(servers)) {
-        const seen = new Set<string>();
-        for (const [i, s] of servers.entries()) {
-            if (isUnknown(s) || isUnknown(s.connection)) continue;
-            const key = serverKey(s);
-            if (seen.has(key)) v.fail(`pxeServers[${i}]`, `names PXE server ${key} twice`);
-            seen.add(key);
-        }
+/** Each PXE server once (by `<name>@<host>`): two refs to one would write its entries twice. */
+function checkServersOnce(v: Validator, servers: readonly PxeServerRef[]): void {
+    const seen = new Set<string>();
+    for (const [i, s] of servers.entries()) {
+        if (isUnknown(s) || isUnknown(s.connection)) continue;
+        const key = serverKey(s);
+        if (seen.has(key)) v.fail(`pxeServers[${i}]`, `names PXE server ${key} twice`);
+        seen.add(key);
     }
-    return servers;
 }
 
-function checkPower(v: Validator, value: unknown, hasIpmi: boolean): MachinePower | undefined {
-    if (isUnknown(value)) return value as MachinePower;
-    const raw = (value ?? {}) as Record<string, unknown>;
-    if (typeof raw !== "object" || Array.isArray(raw)) return v.fail("power", "must be { onCreate?, cycleOnBootChange?, offOnDelete? }");
-    for (const k of Object.keys(raw)) if (!["onCreate", "cycleOnBootChange", "offOnDelete"].includes(k)) v.fail(`power.${k}`, "is not a power field (onCreate, cycleOnBootChange, offOnDelete)");
-    const onCreate = (v.string("power.onCreate", raw.onCreate, { optional: true, pattern: /^(none|on|pxe)$/, patternHint: "must be none, on or pxe" }) ?? (hasIpmi ? "pxe" : "none")) as PowerOnCreate;
-    const cycleOnBootChange = v.boolean("power.cycleOnBootChange", raw.cycleOnBootChange, false);
-    const offOnDelete = v.boolean("power.offOnDelete", raw.offOnDelete, false);
+/** onCreate's default depends on ipmi; every action but none needs one. */
+function completePower(v: Validator, power: Partial<MachinePower>, hasIpmi: boolean): MachinePower {
+    const onCreate = power.onCreate ?? (hasIpmi ? "pxe" : "none");
     if (!hasIpmi) {
-        if (onCreate !== "none") v.fail("power.onCreate", `is ${onCreate} but no ipmi is given; set ipmi or use "none"`);
-        if (cycleOnBootChange === true) v.fail("power.cycleOnBootChange", "needs ipmi");
-        if (offOnDelete === true) v.fail("power.offOnDelete", "needs ipmi");
+        if (onCreate !== "none" && !isUnknown(onCreate)) v.fail("power.onCreate", `is ${onCreate} but no ipmi is given; set ipmi or use "none"`);
+        if (power.cycleOnBootChange === true) v.fail("power.cycleOnBootChange", "needs ipmi");
+        if (power.offOnDelete === true) v.fail("power.offOnDelete", "needs ipmi");
     }
-    return { onCreate, cycleOnBootChange, offOnDelete };
-}
-
-function checkWait(v: Validator, value: unknown): WaitForSsh | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (isUnknown(value)) return value as WaitForSsh;
-    if (typeof value !== "object" || Array.isArray(value)) return v.fail("waitForSsh", "must be { connection, timeoutSeconds? }");
-    const raw = value as Record<string, unknown>;
-    for (const k of Object.keys(raw)) if (!["connection", "timeoutSeconds"].includes(k)) v.fail(`waitForSsh.${k}`, "is not a waitForSsh field (connection, timeoutSeconds)");
-    const connection = checkHostConnection(v, "waitForSsh.connection", raw.connection);
-    const timeoutSeconds = v.integer("waitForSsh.timeoutSeconds", raw.timeoutSeconds ?? 600, { min: 10, max: 7200 });
-    return connection && timeoutSeconds !== undefined ? { connection, timeoutSeconds } : undefined;
+    return { onCreate, cycleOnBootChange: power.cycleOnBootChange ?? false, offOnDelete: power.offOnDelete ?? false };
 }
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<MachineInputs> {
     const v = new Validator();
-    const mac = checkMac(v, "mac", news.mac);
-    const hostname = checkHostname(v, "hostname", news.hostname);
-    const ip = checkIpv4(v, "ip", news.ip);
-    const role = v.string("role", news.role ?? "machine", { maxLength: 64, pattern: /^[a-z0-9][a-z0-9_.-]*$/, patternHint: "is not a role name (lower-case letters, digits, _ . -)" });
-    const profile = checkName(v, "profile", news.profile);
-    const kernelArgs = checkKernelArgs(v, "kernelArgs", news.kernelArgs);
-    const pxeServers = checkServers(v, news.pxeServers);
-    const consul = news.consul === undefined || news.consul === null ? undefined : checkConsulConnection(v, "consul", news.consul);
-    const defaultPrefix = hostname && !isUnknown(hostname) ? `machines/${hostname}/` : undefined;
-    let consulPrefix = v.string("consulPrefix", news.consulPrefix ?? defaultPrefix, { optional: true, maxLength: 512, pattern: /^([A-Za-z0-9_.@-]+\/)*[A-Za-z0-9_.@-]+\/?$/, patternHint: "is not a K/V prefix like machines/web01/" });
-    if (consulPrefix && !isUnknown(consulPrefix) && !consulPrefix.endsWith("/")) consulPrefix += "/";
-    // "." and ".." segments would walk out of the subtree in Consul's HTTP paths (as ConsulKeys refuses them too).
-    if (consulPrefix && !isUnknown(consulPrefix) && hasDotSegment(consulPrefix)) v.fail("consulPrefix", 'must not contain "." or ".." segments');
-    const config = v.stringMap("config", news.config, { maxLength: 512, pattern: /^[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)*$/, patternHint: "is not a relative key like net/gateway" }, { maxLength: 512 * 1024, allowControl: true });
-    for (const k of Object.keys(config ?? {})) if (hasDotSegment(k)) v.fail(`config.${k}`, 'must not contain "." or ".." segments');
-    if (config && Object.keys(config).length > 0 && consul === undefined && news.consul === undefined) v.fail("config", "needs consul (where the keys go)");
-    const ipmi = news.ipmi === undefined || news.ipmi === null ? undefined : checkIpmiConnection(v, "ipmi", news.ipmi);
-    const power = checkPower(v, news.power, news.ipmi !== undefined && news.ipmi !== null);
-    const waitForSsh = checkWait(v, news.waitForSsh);
-    const adopt = v.boolean("adopt", news.adopt, false);
-    if (!v.ok || !mac || !hostname || !ip || !role || !profile || !kernelArgs || !pxeServers || !config || !power) return { failures: v.failures };
-    const inputs: MachineInputs = { mac, hostname, ip, role, profile, kernelArgs, pxeServers, consulPrefix: consulPrefix ?? "", config, power, adopt };
-    if (consul) inputs.consul = consul;
-    if (ipmi) inputs.ipmi = ipmi;
-    if (waitForSsh) inputs.waitForSsh = waitForSsh;
-    return { inputs, failures: [] };
-}
-
-function hasDotSegment(key: string): boolean {
-    return key.split("/").some((s) => s === "." || s === "..");
+    // A left-out power is checked as {} so that its fields' defaults apply.
+    const inputs = checkByTable(v, erase(spec), { ...news, power: news.power ?? {} }) as Partial<MachineInputs>;
+    const { hostname, pxeServers, config, power } = inputs;
+    if (Array.isArray(pxeServers)) checkServersOnce(v, pxeServers);
+    if (inputs.consulPrefix === undefined && hostname !== undefined) inputs.consulPrefix = isUnknown(hostname) ? unknownValue : `machines/${hostname}/`;
+    const noConsul = news.consul === undefined || news.consul === null;
+    if (config && !isUnknown(config) && Object.keys(config).length > 0 && noConsul) v.fail("config", "needs consul (where the keys go)");
+    // Judged by what was given, valid or not: a bad ipmi is one failure, not one more per power field.
+    if (power && !isUnknown(power)) inputs.power = completePower(v, power, news.ipmi !== undefined && news.ipmi !== null);
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as MachineInputs, failures: [] };
 }
 
 // ---- diff --------------------------------------------------------------------------------
@@ -185,11 +274,8 @@ function hasDotSegment(key: string): boolean {
 export const bootRelevant = ["ip", "hostname", "profile", "kernelArgs"] as const;
 
 export function diff(_id: string, olds: MachineState, news: MachineInputs): DiffOutcome {
-    const replaces = olds.mac !== news.mac ? ["mac"] : [];
-    const changed = changedFields(olds, news, [
-        "hostname", "ip", "role", "profile", "kernelArgs", "pxeServers", "consul", "consulPrefix", "config", "ipmi", "power", "waitForSsh", "adopt",
-    ]);
-    return { changes: replaces.length + changed.length > 0 || drifted(olds, news), replaces, stables: ["mac"] };
+    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    return { changes: d.changed.length > 0 || drifted(olds, news), replaces: d.replaces, stables: d.stables };
 }
 
 /** Entries or the catalog node differ from what the inputs make (edited by hand, seen by refresh). */
@@ -330,21 +416,32 @@ function assertTakeable(view: ServerView, m: MachineInputs): void {
 
 // ---- Consul --------------------------------------------------------------------------------
 
+/**
+ * Refuses what Consul holds for someone else (an agent's node name; on create,
+ * keys with other values) before anything is written anywhere: a RefusedError
+ * promises that nothing was changed, PXE entries included.
+ */
+async function assertConsulTakeable(m: MachineInputs, ctx: OperationContext, olds?: MachineState): Promise<void> {
+    if (!m.consul) return;
+    if (await ctx.consul(m.consul).nodes.isAgentMember(m.hostname)) {
+        throw new RefusedError(`hostname: ${m.hostname} is the name of a running Consul agent`, "A Machine registers an external node; pick the name of a box that runs no agent.");
+    }
+    if (olds || m.adopt) return;
+    const live = await ctx.consul(m.consul).kv.tree(m.consulPrefix);
+    const taken = Object.entries(m.config).filter(([k, val]) => live.has(m.consulPrefix + k) && live.get(m.consulPrefix + k) !== val).map(([k]) => m.consulPrefix + k);
+    if (taken.length > 0) {
+        throw new RefusedError(`${taken.length} key(s) under ${m.consulPrefix} already exist in Consul with other values (${taken.slice(0, 5).join(", ")})`, "Set adopt: true on this Machine to take them over, or choose another consulPrefix.");
+    }
+}
+
 async function registerInConsul(m: MachineInputs, ctx: OperationContext, olds?: MachineState): Promise<void> {
     if (!m.consul) return;
     const catalog = ctx.consul(m.consul).nodes;
     if (olds?.consul && olds.hostname !== m.hostname) await ctx.consul(olds.consul).nodes.deregisterNode(olds.hostname);
-    if (await catalog.isAgentMember(m.hostname)) {
-        throw new RefusedError(`hostname: ${m.hostname} is the name of a running Consul agent`, "A Machine registers an external node; pick the name of a box that runs no agent.");
-    }
     await catalog.registerExternalNode({ node: m.hostname, address: m.ip, meta: nodeMeta(m) });
     const kv = ctx.consul(m.consul).kv;
     const live = await kv.tree(m.consulPrefix);
     const want = new Map(Object.entries(m.config).map(([k, val]) => [m.consulPrefix + k, val]));
-    const taken = [...want].filter(([k, val]) => live.has(k) && live.get(k) !== val).map(([k]) => k);
-    if (!olds && taken.length > 0 && !m.adopt) {
-        throw new RefusedError(`${taken.length} key(s) under ${m.consulPrefix} already exist in Consul with other values (${taken.slice(0, 5).join(", ")})`, "Set adopt: true on this Machine to take them over, or choose another consulPrefix.");
-    }
     const ops: KvOperation[] = [...want].filter(([k, val]) => live.get(k) !== val).map(([key, value]) => ({ verb: "set", key, value }));
     if (olds?.consul) {
         const stale = Object.keys(olds.config ?? {}).map((k) => olds.consulPrefix + k).filter((k) => !want.has(k) && live.has(k));
@@ -485,6 +582,7 @@ function withOptional(state: MachineState, extra: { consulNode?: MachineState["c
 }
 
 async function create(inputs: MachineInputs, ctx: OperationContext): Promise<{ id: string; outs: MachineState }> {
+    await assertConsulTakeable(inputs, ctx);
     const entries = await writeEntries(inputs, ctx);
     ctx.log.info(`${inputs.hostname}: lease ${inputs.ip} and boot entry (profile ${inputs.profile}) on ${entries.map((e) => e.server).join(", ")}`);
     await registerInConsul(inputs, ctx);
@@ -511,6 +609,7 @@ async function read(_id: string, props: MachineState, ctx: OperationContext): Pr
 }
 
 async function update(_id: string, olds: MachineState, news: MachineInputs, ctx: OperationContext): Promise<MachineState> {
+    await assertConsulTakeable(news, ctx, olds);
     const dropped = (olds.pxeServers ?? []).filter((o) => !news.pxeServers.some((n) => serverKey(n) === serverKey(o)));
     for (const ref of dropped) {
         ctx.log.info(`${news.hostname}: removing its entries from PXE server ${serverKey(ref)}`);
@@ -540,4 +639,4 @@ async function remove(_id: string, props: MachineState, ctx: OperationContext): 
     }
 }
 
-export const machine: ResourceKind<MachineInputs, MachineState> = { check, diff, create, read, update, delete: remove };
+export const machine: ResourceKind<MachineInputs, MachineState> = { spec, check, diff, create, read, update, delete: remove };

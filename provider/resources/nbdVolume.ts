@@ -13,168 +13,206 @@
 // reads at each connection, so changing them restarts nothing.
 //
 // Data safety: shrinking is refused at check time; delete and every change that
-// would re-create the LV are refused unless `deleteData` is set.
-import { checkConsulConnection, ConsulConnection, ConsulServiceCatalog, ExternalService } from "../consul/client";
+// would re-create the LV are refused unless `allowDataLoss` (formerly `deleteData`) is set.
+import { checkConsulConnection, ConsulConnection, consulConnectionType, ConsulServiceCatalog, ExternalService } from "../consul/client";
 import { InputError, RefusedError } from "../core/errors";
-import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
-import { isHostAddress, isIpv4Address, isUnknown, unknownValue, Validator } from "../core/validate";
-import { checkHostConnection, HostConnection, Plan, PlanResult, Remote, step } from "../host";
-import type { OsFamily } from "../host";
+import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { checkByTable, checkField, diffByTable, erase, KindSpec, t, valueAt } from "../core/fields";
+import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
+import { formatBytes, isUnknown, parseSize, unknownValue, Validator } from "../core/validate";
+import { connectionType, hostLocks, HostConnection, Plan, PlanResult, Remote, serviceNameOn, serviceStateShell, step } from "../host";
+import type { OsFamily, ServiceSpec } from "../host";
 import { exportOf, NbdExportConfig, nbdUri, parseAuthfile, renderAuthfile, renderExportConfig } from "../parsers/nbd";
 import { lvFields, LvReport, ownTag, parseLvs, reportOptions, vgNamePattern } from "../parsers/lvm";
 import { parseSections } from "../parsers/sections";
 
 export interface NbdVolumeInputs {
-    /** The SAN box (or VM) that runs LVM and nbd-server. */
     connection: HostConnection;
-    /** The volume group the LV lives in. */
     volumeGroup: string;
-    /** The LV name. */
     name: string;
-    /** Size with a binary unit: `256MiB`, `20GiB`, `1TiB` (M/G/T mean the same). Grows in place; never shrinks. */
     size: string;
-    /** `size` in bytes (derived by check). */
     requestedBytes: number;
-    /** The name clients ask for; the LV name when omitted. */
     exportName: string;
-    /** TCP port of this export's nbd-server process (one process per export). */
     port: number;
     readOnly: boolean;
-    /** Addresses or networks (`198.18.1.12`, `198.18.1.0/24`) allowed to connect; everyone when empty. */
     allowedClients: string[];
-    /** MAC of eth0 of the KVM guest that owns the volume, e.g. `52:54:00:12:34:56`. */
     owner: string;
-    /** Where to register the export; not registered when omitted. */
     consul?: ConsulConnection;
-    /** The address clients use to reach the export (e.g. the STORAGE network); the connection host when omitted. */
     exportAddress: string;
-    /** The external Consul node that carries the SAN's exports; `<exportAddress>-nbd` when omitted. */
     consulNode: string;
-    /** Consul service name; `nbd` when omitted. */
     serviceName: string;
-    /** Take over an existing LV of this name that pulumi-baremetal did not create (its data is kept). */
     adopt: boolean;
-    /** Allow delete and re-creating changes to remove the LV and its data. */
-    deleteData: boolean;
+    allowDataLoss: boolean;
+    deleteData?: boolean;
 }
 
 export interface NbdVolumeState extends NbdVolumeInputs {
-    /** The LV's size as LVM reports it (extent-rounded; more than requested after a grow by hand). */
     sizeBytes: number;
     lvUuid: string;
     lvPath: string;
-    /** Is this export's nbd-server process running? */
     serving: boolean;
-    /** `nbd://<exportAddress>:<port>/<exportName>` */
     uri: string;
-    /** Consul service ID (on consulNode), when registered. */
     serviceId?: string;
-    /** Is the Consul entry present (as last read)? */
     registered: boolean;
 }
 
 const lvNamePattern = /^(?!-)(?!snapshot$|pvmove$)[A-Za-z0-9_.-]{1,63}$/;
 const exportNamePattern = /^(?!generic$)[A-Za-z0-9_.-]{1,64}$/;
-const macPattern = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
-const clientPattern = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:\/(?:[0-9]|[12][0-9]|3[0-2]))?|[0-9a-fA-F:]{2,39}(?:\/(?:[0-9]{1,2}|1[01][0-9]|12[0-8]))?)$/;
-
-/** An allowed client: an address or a network whose address part is a real IPv4 or IPv6 address. */
-function checkClient(v: Validator, field: string, value: unknown): string | undefined {
-    const c = v.string(field, value, { pattern: clientPattern, patternHint: "is not an IP address or network like 198.18.1.12 or 198.18.1.0/24" });
-    if (c === undefined || isUnknown(c)) return c;
-    const address = c.split("/")[0];
-    return (address.includes(":") ? isHostAddress(address) : isIpv4Address(address)) ? c : v.fail(field, `${JSON.stringify(c)} is not an IP address or network (octets go up to 255)`);
-}
 const nodePattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-const units: Record<string, number> = { M: 2 ** 20, MiB: 2 ** 20, G: 2 ** 30, GiB: 2 ** 30, T: 2 ** 40, TiB: 2 ** 40 };
-const minBytes = 4 * 2 ** 20;
-const maxBytes = 256 * 2 ** 40;
+/** LVM's smallest extent is 4MiB; 256TiB is far past any SAN here and keeps byte counts exact. */
+const sizeRule = { min: 4 * 2 ** 20, max: 256 * 2 ** 40, minName: "the smallest LV (4MiB)" };
+const serviceNameRule = { pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, patternHint: "is not a Consul service name (lower-case letters, digits, -)" };
 
-/** Bytes of a size like `256MiB`, or why it is not one. */
-export function parseSize(size: string): number | string {
-    const m = /^([1-9][0-9]{0,9})(MiB|GiB|TiB|M|G|T)$/.exec(size);
-    if (!m) return `${JSON.stringify(size)} is not a size like 256MiB, 20GiB or 1TiB`;
-    const bytes = Number(m[1]) * units[m[2]];
-    if (bytes < minBytes) return `${size} is below the smallest LV (4MiB)`;
-    if (bytes > maxBytes) return `${size} is above 256TiB`;
-    return bytes;
-}
+export const spec: KindSpec<NbdVolumeInputs, NbdVolumeState> = {
+    kind: "NbdVolume",
+    doc: "An LVM logical volume on the SAN box, exported over NBD by an nbd-server process of its own and registered in Consul with the KVM guest (eth0 MAC) that owns it. It grows online and never shrinks; export settings change in place, restarting only this export's process when nbd-server must re-read them. An existing LV of the same name is adopted when pulumi-baremetal made it, or with adopt. Delete, and every change that re-creates the LV, are refused unless allowDataLoss is set.",
+    id: "`<host>/<vg>/<lv>`, e.g. `198.51.100.11/vg0/web01-var`.",
+    example: `import { NbdVolume } from "pulumi-baremetal";
 
-export function formatBytes(n: number): string {
-    for (const [u, f] of [["TiB", 2 ** 40], ["GiB", 2 ** 30], ["MiB", 2 ** 20]] as const) if (n >= f && n % f === 0) return `${n / f}${u}`;
-    return `${n} bytes`;
-}
+new NbdVolume("web01-var", {
+    connection: { host: "198.51.100.11", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    volumeGroup: "vg0",
+    name: "web01-var",
+    size: "20GiB",
+    port: 10809,
+    owner: "52:54:00:12:34:56",
+    consul: { address: "198.51.100.2:8500" },
+});`,
+    deleteBeforeReplace: true,
+    inputs: {
+        connection: {
+            type: t.object(connectionType),
+            required: true,
+            replaceOn: ["host"],
+            doc: "The SAN box or VM running LVM and nbd-server. A new host re-creates the volume, which needs allowDataLoss.",
+        },
+        volumeGroup: {
+            type: t.string(),
+            required: true,
+            change: "replace",
+            doc: "The volume group the LV lives in, e.g. `vg.name`. A new one re-creates the volume, which needs allowDataLoss.",
+            rule: { pattern: vgNamePattern, patternHint: "is not a VG name (letters, digits, _ . -)" },
+        },
+        name: {
+            type: t.string(),
+            required: true,
+            change: "replace",
+            doc: "The logical volume's name. A new name re-creates the volume, which needs allowDataLoss.",
+            rule: { pattern: lvNamePattern, patternHint: "is not an LV name (letters, digits, _ . -; not snapshot or pvmove)" },
+        },
+        size: {
+            type: t.string(),
+            required: true,
+            doc: "Size with a binary unit: `256MiB`, `20GiB`, `1TiB` (`M`, `G`, `T` mean the same). Growing happens online, in place; shrinking is refused (make a new volume and copy instead).",
+            check: (v, field, value) => v.size(field, value, sizeRule)?.text,
+        },
+        requestedBytes: { type: t.integer, derived: true, doc: "`size` in bytes, computed from it (the LV is created and grown to exactly this)." },
+        exportName: {
+            type: t.string(),
+            defaultDoc: "the LV name",
+            doc: "The name clients ask for.",
+            rule: { pattern: exportNamePattern, patternHint: 'is not an export name (letters, digits, _ . -; not "generic")' },
+        },
+        port: { type: t.integer, required: true, doc: "TCP port of this export's own nbd-server process (one process per export).", rule: { min: 1024, max: 65535 } },
+        readOnly: { type: t.boolean, default: false, doc: "Serve read-only. Changing it restarts this export's server only." },
+        allowedClients: {
+            type: t.array(t.string()),
+            default: [],
+            doc: "Addresses or networks (`198.18.1.12`, `198.18.1.0/24`) allowed to connect (nbd-server's authfile); everyone when empty. Changes restart nothing.",
+            rule: { maxItems: 256 },
+            check: (v, field, value) => v.list(field, value, (f, c) => v.ipOrNetwork(f, c), { max: 256 }),
+        },
+        owner: {
+            type: t.string(),
+            required: true,
+            doc: "MAC address of eth0 of the KVM guest that owns the volume, e.g. `52:54:00:12:34:56`.",
+            check: (v, field, value) => v.mac(field, value),
+        },
+        consul: {
+            type: t.object(consulConnectionType),
+            doc: "Register the export in Consul's catalog (service `nbd`, meta export/host/port/owner), where sanForGuest finds it; not registered when omitted.",
+        },
+        exportAddress: {
+            type: t.string(),
+            defaultDoc: "the connection's host",
+            doc: "The address clients use to reach the export (e.g. the SAN's STORAGE address).",
+            check: (v, field, value) => v.host(field, value),
+        },
+        consulNode: {
+            type: t.string(),
+            defaultDoc: "`<exportAddress>-nbd`, each run of other characters than letters and digits as `-`",
+            doc: "The external Consul node that carries the SAN's exports.",
+            rule: { pattern: nodePattern, patternHint: "is not a Consul node name (letters, digits, - _)" },
+        },
+        serviceName: { type: t.string(), default: "nbd", doc: "Consul service name.", rule: serviceNameRule },
+        adopt: { type: t.boolean, default: false, doc: "Take over an existing LV of this name that pulumi-baremetal did not create (its data is kept)." },
+        ...dataLossFields(
+            "deleteData",
+            "Allow this volume to destroy the data it holds: on delete (the LV, its export and its Consul entry are removed) and on a change that re-creates the LV. Without it, either is refused and all three stay.",
+        ),
+    },
+    outputs: {
+        sizeBytes: { type: t.integer, required: true, doc: "The LV's size as LVM reports it (extent-rounded; more than requested after a grow by hand)." },
+        lvUuid: { type: t.string(), required: true, stable: true, doc: "The LV's UUID." },
+        lvPath: { type: t.string(), required: true, stable: true, doc: "The LV's device path, `/dev/<vg>/<lv>`." },
+        serving: { type: t.boolean, required: true, doc: "Is this export's nbd-server running (as last read)?" },
+        uri: { type: t.string(), required: true, doc: "`nbd://<exportAddress>:<port>/<exportName>`, what qemu's `-drive file=` takes." },
+        serviceId: { type: t.string(), doc: "The Consul service ID (on consulNode), when registered." },
+        registered: { type: t.boolean, required: true, doc: "Is the Consul entry present (as last read)?" },
+    },
+};
 
 export function check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<NbdVolumeInputs> {
     const v = new Validator();
-    const connection = checkHostConnection(v, "connection", news.connection);
-    const volumeGroup = v.string("volumeGroup", news.volumeGroup, { pattern: vgNamePattern, patternHint: "is not a VG name (letters, digits, _ . -)" });
-    const name = v.string("name", news.name, { pattern: lvNamePattern, patternHint: "is not an LV name (letters, digits, _ . -; not snapshot or pvmove)" });
-    const size = v.string("size", news.size);
-    let requestedBytes: number | undefined;
-    if (size !== undefined && !isUnknown(size)) {
-        const parsed = parseSize(size);
-        if (typeof parsed === "string") v.fail("size", parsed);
-        else requestedBytes = parsed;
-    }
-    const exportName = v.string("exportName", news.exportName ?? name, { pattern: exportNamePattern, patternHint: "is not an export name (letters, digits, _ . -; not \"generic\")" });
-    const port = v.integer("port", news.port, { min: 1024, max: 65535 });
-    const readOnly = v.boolean("readOnly", news.readOnly, false);
-    const allowedClients = v.list("allowedClients", news.allowedClients, (f, c) => checkClient(v, f, c), { optional: true, max: 256 }) ?? [];
-    const owner = v.string("owner", news.owner, { pattern: macPattern, patternHint: "is not a MAC address like 52:54:00:12:34:56" });
-    // The owner is a guest's eth0: a NIC's address is unicast and not all zero.
-    if (owner && !isUnknown(owner) && parseInt(owner.slice(0, 2), 16) & 1) v.fail("owner", `${owner} is a multicast address; a NIC's MAC has the lowest bit of its first octet clear`);
-    if (owner === "00:00:00:00:00:00") v.fail("owner", "00:00:00:00:00:00 is not a NIC's address");
-    const consul = news.consul === undefined || news.consul === null ? undefined : checkConsulConnection(v, "consul", news.consul);
-    const defaultAddress = isUnknown(connection) ? unknownValue : connection?.host;
-    const exportAddress = v.host("exportAddress", news.exportAddress ?? defaultAddress);
-    const consulNode = v.string("consulNode", news.consulNode ?? (exportAddress && !isUnknown(exportAddress) ? `${exportAddress.replace(/[^A-Za-z0-9]+/g, "-")}-nbd` : exportAddress), {
-        pattern: nodePattern,
-        patternHint: "is not a Consul node name (letters, digits, - _)",
-    });
-    const serviceName = v.string("serviceName", news.serviceName ?? "nbd", { pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, patternHint: "is not a Consul service name (lower-case letters, digits, -)" });
-    const adopt = v.boolean("adopt", news.adopt, false);
-    const deleteData = v.boolean("deleteData", news.deleteData, false);
-
+    const inputs = checkByTable(v, erase(spec), news) as Partial<NbdVolumeInputs>;
+    applyDataLossAlias(v, inputs, news, "deleteData");
+    fillComputed(v, inputs, news);
+    const { size, requestedBytes } = inputs;
     const oldBytes = typeof olds.requestedBytes === "number" ? olds.requestedBytes : undefined;
-    if (oldBytes !== undefined && requestedBytes !== undefined && requestedBytes < oldBytes) {
+    if (oldBytes !== undefined && typeof requestedBytes === "number" && requestedBytes < oldBytes) {
         v.fail(
             "size",
             `shrinking ${String(olds.volumeGroup)}/${String(olds.name)} from ${formatBytes(oldBytes)} to ${size} is refused: it would cut off data. ` +
-                "To get a smaller volume, declare a new NbdVolume of the smaller size, copy the data into it (e.g. nbdcopy between the exports), move the owner to it, then delete this one with deleteData: true",
+                "To get a smaller volume, declare a new NbdVolume of the smaller size, copy the data into it (e.g. nbdcopy between the exports), move the owner to it, then delete this one with allowDataLoss: true",
         );
     }
-    if (olds.name !== undefined && !deleteData) {
-        for (const f of recreatingFields(olds as Partial<NbdVolumeInputs>, { volumeGroup, name, connection } as Partial<NbdVolumeInputs>)) {
-            v.fail(f, `changing ${f} re-creates the logical volume and destroys its data; set deleteData: true to allow it (nothing was changed)`);
+    // Only fields whose new value is valid, so a bad name is not also reported as a re-create.
+    if (olds.name !== undefined && inputs.allowDataLoss === false) {
+        for (const f of diffByTable(erase(spec), olds, inputs).replaces.filter((p) => valueAt(inputs, p) !== undefined)) {
+            v.fail(f, `changing ${f} re-creates the logical volume and destroys its data; set allowDataLoss: true to allow it (nothing was changed)`);
         }
     }
-    if (!v.ok || !connection || !volumeGroup || !name || !size || !exportName || port === undefined || !owner || !exportAddress || !consulNode || !serviceName) {
-        return { failures: v.failures };
-    }
-    const inputs: NbdVolumeInputs = {
-        connection, volumeGroup, name, size, requestedBytes: requestedBytes ?? (size as unknown as number), exportName, port, readOnly,
-        allowedClients, owner: isUnknown(owner) ? owner : owner.toLowerCase(), exportAddress, consulNode, serviceName, adopt, deleteData,
-    };
-    if (consul) inputs.consul = consul;
-    return { inputs, failures: [] };
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as NbdVolumeInputs, failures: [] };
 }
 
-function recreatingFields(olds: Partial<NbdVolumeInputs>, news: Partial<NbdVolumeInputs>): string[] {
-    const out: string[] = [];
-    for (const f of ["volumeGroup", "name"] as const) if (olds[f] !== news[f]) out.push(f);
-    if (olds.connection?.host !== news.connection?.host) out.push("connection.host");
-    return out;
+/**
+ * What check computes from other inputs: `requestedBytes` always, the defaults
+ * that follow other fields when left out (each checked by its own rule, so an LV
+ * named `generic` is refused as an export name). Nothing is computed from an
+ * input that failed, so one mistake gives one error.
+ */
+function fillComputed(v: Validator, inputs: Partial<NbdVolumeInputs>, news: Record<string, unknown>): void {
+    const absent = (k: keyof NbdVolumeInputs) => news[k] === undefined || news[k] === null;
+    const derive = <K extends "exportName" | "exportAddress" | "consulNode">(k: K, from: unknown) => {
+        if (!absent(k) || from === undefined) return;
+        const value = checkField(v, k, spec.inputs[k], from);
+        if (value !== undefined) inputs[k] = value as NbdVolumeInputs[K];
+    };
+    if (inputs.size !== undefined) inputs.requestedBytes = isUnknown(inputs.size) ? (inputs.size as unknown as number) : parseSize(inputs.size);
+    derive("exportName", inputs.name);
+    const host = inputs.connection === undefined ? undefined : isUnknown(inputs.connection) ? unknownValue : inputs.connection.host;
+    derive("exportAddress", host);
+    const address = inputs.exportAddress;
+    derive("consulNode", address === undefined || isUnknown(address) ? address : `${address.replace(/[^A-Za-z0-9]+/g, "-")}-nbd`);
 }
 
 export function diff(_id: string, olds: NbdVolumeState, news: NbdVolumeInputs): DiffOutcome {
-    const replaces = recreatingFields(olds, news);
-    const changed = changedFields(olds, news, [
-        "connection", "requestedBytes", "exportName", "port", "readOnly", "allowedClients", "owner", "consul",
-        "exportAddress", "consulNode", "serviceName", "adopt", "deleteData",
-    ]);
+    const d = diffByTable(erase(spec), withCurrentOptIn(olds, "deleteData") as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    // The bytes decide: `1GiB` re-spelt as `1024MiB` is no change.
+    const changed = d.changed.filter((k) => k !== "size");
     // The new process would want the same port, the new LV possibly the same name.
-    return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true, stables: ["volumeGroup", "name"] };
+    return { changes: changed.length > 0, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true };
 }
 
 // ---- names of things on the host ------------------------------------------------
@@ -193,51 +231,30 @@ export function exportPaths(vg: string, lv: string, family: OsFamily) {
         key,
         config: `${configDir}/${key}.conf`,
         authfile: `${configDir}/${key}.allow`,
-        pidfile: `/run/baremetal-nbd.${key}.pid`,
-        service: family === "alpine" ? `baremetal-nbd.${key}` : `baremetal-nbd@${key}`,
-        initScript: `/etc/init.d/baremetal-nbd.${key}`,
+        service: serviceNameOn({ name: exportServiceName, instance: key }, family),
     };
 }
 
-export const systemdUnitPath = "/etc/systemd/system/baremetal-nbd@.service";
+const exportServiceName = "baremetal-nbd";
 
-/** One template for every export; %i is the instance key (letters, digits, _ . -). */
-export function systemdUnit(): string {
-    return [
-        "# Managed by pulumi-baremetal (NbdVolume): one nbd-server per export.",
-        "[Unit]",
-        "Description=pulumi-baremetal NBD export %i",
-        "Wants=network-online.target",
-        "After=network-online.target lvm2-monitor.service",
-        "",
-        "[Service]",
-        "Type=forking",
-        "PIDFile=/run/baremetal-nbd.%i.pid",
-        `ExecStart=${serverBinary} -C ${configDir}/%i.conf -p /run/baremetal-nbd.%i.pid`,
+/**
+ * One nbd-server per export, as a service with the export's key as instance
+ * (one systemd template unit for all exports; one OpenRC script each).
+ */
+export function exportService(key: string, family: OsFamily): ServiceSpec {
+    return {
+        name: exportServiceName,
+        instance: key,
+        description: "pulumi-baremetal NBD export %i",
+        comments: ["Managed by pulumi-baremetal (NbdVolume): one nbd-server per export."],
+        command: [serverBinary, "-C", `${configDir}/%i.conf`, "-p", "/run/baremetal-nbd.%i.pid"],
+        type: "forking",
+        pidFile: "/run/baremetal-nbd.%i.pid",
         // Stopping one export ends its own client sessions (children) only.
-        "KillMode=control-group",
-        "Restart=on-failure",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ].join("\n");
-}
-
-export function openrcScript(key: string): string {
-    return [
-        "#!/sbin/openrc-run",
-        "# Managed by pulumi-baremetal (NbdVolume): one nbd-server per export.",
-        `name="NBD export ${key}"`,
-        `command=${serverBinary}`,
-        `command_args="-C ${configDir}/${key}.conf -p /run/baremetal-nbd.${key}.pid"`,
-        `pidfile=/run/baremetal-nbd.${key}.pid`,
-        "depend() {",
-        "\tneed net",
-        "\tafter lvm",
-        "}",
-        "",
-    ].join("\n");
+        killMode: "control-group",
+        restart: { when: "on-failure" },
+        after: [family === "alpine" ? "lvm" : "lvm2-monitor"],
+    };
 }
 
 export function exportConfigOf(inputs: NbdVolumeInputs, family: OsFamily): NbdExportConfig {
@@ -256,7 +273,7 @@ function lvPath(i: Pick<NbdVolumeInputs, "volumeGroup" | "name">): string {
 export function planLvCreate(inputs: NbdVolumeInputs): Plan {
     return [
         step.run(["lvcreate", "-q", "-y", "-L", `${inputs.requestedBytes}b`, "-n", inputs.name, "--addtag", ownTag, inputs.volumeGroup], {
-            lock: "lvm",
+            lock: hostLocks.lvm,
             what: `create logical volume ${inputs.volumeGroup}/${inputs.name} (${inputs.size})`,
         }),
     ];
@@ -266,22 +283,27 @@ export function planLvCreate(inputs: NbdVolumeInputs): Plan {
 export function planGrow(inputs: NbdVolumeInputs): Plan {
     return [
         step.run(["lvextend", "-q", "-L", `${inputs.requestedBytes}b`, `${inputs.volumeGroup}/${inputs.name}`], {
-            lock: "lvm",
+            lock: hostLocks.lvm,
             what: `grow ${inputs.volumeGroup}/${inputs.name} to ${inputs.size}`,
         }),
     ];
 }
 
+/**
+ * The steps serve asks about: what nbd-server reads only at start, its service
+ * definition ("export-service") and its config ("export-config"). The authfile
+ * is read at every connection, so its change needs no restart.
+ */
+export type NbdExportStep = "export-service" | "export-config";
+
 /** The files of one export: service definition, authfile, config. Idempotent (unchanged files are left alone). */
-export function planExportFiles(inputs: NbdVolumeInputs, family: OsFamily): Plan {
+export function planExportFiles(inputs: NbdVolumeInputs, family: OsFamily): Plan<NbdExportStep> {
     const p = exportPaths(inputs.volumeGroup, inputs.name, family);
     return [
         step.ensurePackages("lvm2", "nbd-server"),
-        ...(family === "alpine"
-            ? [step.writeFile(p.initScript, openrcScript(p.key), { mode: "0755" })]
-            : [step.writeFile(systemdUnitPath, systemdUnit()), step.run(["systemctl", "daemon-reload"], { what: "reload systemd units" })]),
+        step.installService(exportService(p.key, family), { tag: "export-service" }),
         inputs.allowedClients.length > 0 ? step.writeFile(p.authfile, renderAuthfile(inputs.allowedClients), { mode: "0644" }) : step.removeFile(p.authfile),
-        step.writeFile(p.config, renderExportConfig(exportConfigOf(inputs, family)), { mode: "0644" }),
+        step.writeFile(p.config, renderExportConfig(exportConfigOf(inputs, family)), { mode: "0644", tag: "export-config" }),
     ];
 }
 
@@ -295,13 +317,12 @@ export function planServe(inputs: NbdVolumeInputs, family: OsFamily, restart: bo
 export function planUnexport(state: Pick<NbdVolumeInputs, "volumeGroup" | "name">, family: OsFamily, withData: boolean): Plan {
     const p = exportPaths(state.volumeGroup, state.name, family);
     return [
-        step.run(family === "alpine" ? ["rc-service", p.service, "stop"] : ["systemctl", "stop", p.service], { okExitCodes: [0, 1, 3, 5], what: `stop serving ${p.key}` }),
-        step.service("disable", p.service),
+        // The export's own service goes; on systemd the template unit stays for the other exports.
+        step.uninstallService({ name: exportServiceName, instance: p.key }),
         step.removeFile(p.config),
         step.removeFile(p.authfile),
-        ...(family === "alpine" ? [step.removeFile(p.initScript)] : []),
         ...(withData
-            ? [step.run(["lvremove", "-q", "-y", `${state.volumeGroup}/${state.name}`], { lock: "lvm", what: `remove logical volume ${state.volumeGroup}/${state.name} and its data` })]
+            ? [step.run(["lvremove", "-q", "-y", `${state.volumeGroup}/${state.name}`], { lock: hostLocks.lvm, what: `remove logical volume ${state.volumeGroup}/${state.name} and its data` })]
             : []),
         step.persist(),
     ];
@@ -311,12 +332,13 @@ export function planUnexport(state: Pick<NbdVolumeInputs, "volumeGroup" | "name"
 
 /** One command reads everything: the LV report, the config, the authfile, whether it is served. */
 export const readScript = [
+    serviceStateShell,
     'vg=$1 lv=$2 conf=$3 auth=$4 svc=$5',
     `lvs ${reportOptions.join(" ")} -o ${lvFields} -- "$vg/$lv" 2>/dev/null`,
     'echo ==config==; cat "$conf" 2>/dev/null',
     'echo ==auth==; cat "$auth" 2>/dev/null',
     'echo ==serving==',
-    'if command -v systemctl >/dev/null 2>&1; then systemctl is-active "$svc"; else rc-service "$svc" status >/dev/null 2>&1 && echo active || echo inactive; fi',
+    'baremetal_service_state "$svc"',
     'exit 0',
 ].join("\n");
 
@@ -385,8 +407,11 @@ async function register(i: NbdVolumeInputs, ctx: OperationContext): Promise<void
 
 async function deregister(s: NbdVolumeInputs, ctx: OperationContext): Promise<void> {
     if (!s.consul) return;
-    await ctx.consul(s.consul).services.deregister(s.consulNode, serviceIdOf(s));
-    ctx.log.info(`removed ${serviceIdOf(s)} from Consul node ${s.consulNode}`);
+    const services = ctx.consul(s.consul).services;
+    const was = await services.service(s.consulNode, serviceIdOf(s));
+    // Deregistered even when absent: a cut after the service went may have left its empty node.
+    await services.deregister(s.consulNode, serviceIdOf(s));
+    ctx.log.info(was ? `removed ${serviceIdOf(s)} from Consul node ${s.consulNode}` : `${serviceIdOf(s)} is not registered on Consul node ${s.consulNode}: nothing to remove`);
 }
 
 async function registeredEntry(s: NbdVolumeInputs, ctx: OperationContext): Promise<ExternalService | undefined> {
@@ -407,22 +432,15 @@ function uriOf(i: NbdVolumeInputs): string {
     return nbdUri({ host: i.exportAddress, port: i.port, export: i.exportName });
 }
 
-/**
- * Did a file that nbd-server reads only at start (its config, its service
- * definition) change? The authfile is read at every connection: no restart.
- */
-export function needsRestart(plan: Plan, result: PlanResult): boolean {
-    return result.steps.some((r) => {
-        const s = plan[r.index - 1];
-        return r.changed && s?.kind === "writeFile" && !s.path.endsWith(".allow");
-    });
+/** Did a file that nbd-server reads only at start (its config, its service definition) change? */
+export function needsRestart(result: PlanResult<NbdExportStep>): boolean {
+    return result.stepChanged("export-service", "export-config");
 }
 
 /** Writes the export's files, then starts it, or restarts it when what it reads at start changed. */
 async function serve(host: Remote, inputs: NbdVolumeInputs, family: OsFamily, wasServing: boolean, ctx: OperationContext): Promise<void> {
-    const plan = planExportFiles(inputs, family);
-    const written = await host.apply(plan);
-    const restart = wasServing && needsRestart(plan, written);
+    const written = await host.apply(planExportFiles(inputs, family));
+    const restart = wasServing && needsRestart(written);
     if (restart) ctx.log.warn(`restarting the nbd-server of ${inputs.exportName} to apply its new settings: its connected clients must reconnect (other exports are not touched)`);
     await host.apply(planServe(inputs, family, restart));
 }
@@ -474,7 +492,9 @@ function adoptExisting(host: Remote, inputs: NbdVolumeInputs, lv: LvReport, ctx:
     ctx.log.info(`logical volume ${inputs.volumeGroup}/${inputs.name} already exists (${formatBytes(lv.sizeBytes)}): adopting it`);
 }
 
-async function read(_id: string, props: NbdVolumeState, ctx: OperationContext): Promise<NbdVolumeState | undefined> {
+async function read(_id: string, stored: NbdVolumeState, ctx: OperationContext): Promise<NbdVolumeState | undefined> {
+    // The state read becomes the new one: an old stack's opt-in moves to its current name here.
+    const props = withCurrentOptIn(stored, "deleteData");
     const host = hostFor(props.connection, ctx);
     const family = (await host.facts()).family;
     const live = await readLive(host, props.volumeGroup, props.name, family);
@@ -510,12 +530,13 @@ async function update(_id: string, olds: NbdVolumeState, news: NbdVolumeInputs, 
     return stateFrom(news, live, await registeredEntry(news, ctx));
 }
 
-async function remove(_id: string, props: NbdVolumeState, ctx: OperationContext): Promise<void> {
+async function remove(_id: string, stored: NbdVolumeState, ctx: OperationContext): Promise<void> {
+    const props = withCurrentOptIn(stored, "deleteData");
     const host = hostFor(props.connection, ctx);
-    if (!props.deleteData) {
+    if (!props.allowDataLoss) {
         throw new RefusedError(
             `deleting NbdVolume ${props.volumeGroup}/${props.name} on ${host.target} would remove its data (${formatBytes(props.sizeBytes ?? props.requestedBytes)}), export ${props.exportName} and its Consul entry`,
-            "To delete it, set deleteData: true on this NbdVolume, run `pulumi up`, then delete again. To stop managing it but keep everything, run `pulumi state delete <urn>`.",
+            "To delete it, set allowDataLoss: true on this NbdVolume, run `pulumi up`, then delete again. To stop managing it but keep everything, run `pulumi state delete <urn>`.",
         );
     }
     const family = (await host.facts()).family;
@@ -527,7 +548,7 @@ async function remove(_id: string, props: NbdVolumeState, ctx: OperationContext)
     await deregister(props, ctx);
 }
 
-export const nbdVolume: ResourceKind<NbdVolumeInputs, NbdVolumeState> = { check, diff, create, read, update, delete: remove };
+export const nbdVolume: ResourceKind<NbdVolumeInputs, NbdVolumeState> = { spec, check, diff, create, read, update, delete: remove };
 
 // ---- lookup: which SAN serves a guest's volumes ------------------------------------
 
@@ -552,10 +573,10 @@ export interface NbdExportLocation {
 export async function findGuestExports(consul: ConsulConnection, mac: string, serviceName = "nbd"): Promise<NbdExportLocation[]> {
     const v = new Validator();
     const conn = checkConsulConnection(v, "consul", consul);
-    const owner = v.string("mac", mac, { pattern: macPattern, patternHint: "is not a MAC address like 52:54:00:12:34:56" });
-    const service = v.string("serviceName", serviceName, { pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, patternHint: "is not a Consul service name" });
+    const owner = v.mac("mac", mac);
+    const service = v.string("serviceName", serviceName, serviceNameRule);
     if (!v.ok || !conn || !owner || !service) throw new InputError(v.failures);
-    const rows = await new ConsulServiceCatalog(conn).findByMeta(service, "owner", owner.toLowerCase());
+    const rows = await new ConsulServiceCatalog(conn).findByMeta(service, "owner", owner);
     return rows.map((r) => {
         const host = r.meta.host || r.address;
         const exportName = r.meta.export ?? "";

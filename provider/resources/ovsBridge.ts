@@ -8,112 +8,136 @@
 // tunnels and removes the bridge (guests still on it lose their link: delete
 // them first, which Pulumi does when they depend on the bridge).
 import { RefusedError } from "../core/errors";
-import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { checkByTable, diffByTable, erase, KindSpec, ObjectType, t } from "../core/fields";
 import { isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, HostConnection, Plan, Remote, Secret, step } from "../host";
-import type { OsFamily } from "../host";
+import { connectionType, HostConnection, Plan, Remote, Secret, serviceFilePath, serviceStateShell, step } from "../host";
+import type { OsFamily, ServiceSpec } from "../host";
 
 export interface OvsTunnel {
-    /** The tap's name on this box (at most 15 characters), e.g. `vpn-storage`. */
     name: string;
-    /** UDP port openvpn listens on here. */
     port: number;
-    /** The box to dial; omitted on the side that listens. */
     remote?: string;
-    /** UDP port of the remote side; `port` when omitted. */
     remotePort?: number;
-    /** An OpenVPN static key (`openvpn --genkey secret`); a secret, never logged. */
     key: string;
 }
 
 export interface OvsBridgeInputs {
     connection: HostConnection;
-    /** Bridge name (at most 15 characters). */
     name: string;
-    /** Which physical switch it replicates (lan, wan, storage ...), recorded on the bridge. */
     network?: string;
-    /** A NIC of the box on that switch, added as a port. */
     uplink?: string;
-    /**
-     * Move the uplink NIC's IPv4 addresses (and its routes) onto the bridge.
-     * Without it, an uplink that carries addresses is refused: enslaving it
-     * would cut the box off that network.
-     */
     moveAddresses: boolean;
     tunnels: OvsTunnel[];
-    /** Take over an existing bridge of the same name. */
     adopt: boolean;
 }
 
 export interface OvsBridgeState extends OvsBridgeInputs {
-    /** Ports on the bridge as last read (uplink, tunnel taps, guests' taps, containers' veths). */
     ports: string[];
-    /** IPv4 addresses (CIDR) on the bridge's own interface as last read. */
     addresses: string[];
-    /** Addresses moved from the uplink NIC at create: delete puts them back. */
     movedAddresses: string[];
-    /** Tunnel name to its service state (active, inactive, failed ...). */
     tunnelStates: Record<string, string>;
 }
 
-const ifnamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
-const ifnameHint = "is not an interface name (at most 15 characters: letters, digits, _ . -)";
 const staticKeyPattern = /^-----BEGIN OpenVPN Static key V1-----\r?\n([0-9a-f]{32}\r?\n){16}-----END OpenVPN Static key V1-----\s*$/;
 
-function checkTunnel(v: Validator, field: string, raw: unknown): OvsTunnel | undefined {
-    if (isUnknown(raw)) return raw as OvsTunnel;
-    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return v.fail(field, "must be { name, port, key, remote? }");
-    const t = raw as Record<string, unknown>;
-    for (const k of Object.keys(t)) if (!["name", "port", "remote", "remotePort", "key"].includes(k)) v.fail(`${field}.${k}`, "is not a tunnel field (name, port, remote, remotePort, key)");
-    const name = v.string(`${field}.name`, t.name, { pattern: ifnamePattern, patternHint: ifnameHint });
-    const port = v.integer(`${field}.port`, t.port ?? 1194, { min: 1, max: 65535 });
-    const remote = v.host(`${field}.remote`, t.remote, { optional: true });
-    const remotePort = v.integer(`${field}.remotePort`, t.remotePort, { optional: true, min: 1, max: 65535 });
-    // The key is never echoed back in a message, even in part.
-    let key: string | undefined;
-    if (isUnknown(t.key)) key = t.key as string;
-    else if (typeof t.key !== "string" || t.key === "") v.fail(`${field}.key`, "is required: an OpenVPN static key (openvpn --genkey secret FILE)");
-    else if (!staticKeyPattern.test(t.key)) v.fail(`${field}.key`, "is not an OpenVPN static key (BEGIN/END OpenVPN Static key V1 around 16 lines of 32 hex digits)");
-    else key = t.key;
-    if (!name || port === undefined || key === undefined) return undefined;
-    const out: OvsTunnel = { name, port, key };
-    if (remote !== undefined) out.remote = remote;
-    if (remotePort !== undefined) out.remotePort = remotePort;
-    return out;
+const tunnelType: ObjectType = {
+    name: "OvsTunnel",
+    doc: "An OpenVPN tunnel (tap, static key) that is a port of the bridge: the side with `remote` dials, the other listens.",
+    fields: {
+        name: {
+            type: t.string(),
+            required: true,
+            doc: "The tap's name on this box (at most 15 characters), e.g. `vpn-storage`; the openvpn service is `baremetal-ovpn-<name>`.",
+            check: (v, f, x) => v.interfaceName(f, x),
+        },
+        port: { type: t.integer, default: 1194, doc: "UDP port openvpn listens on here.", rule: { min: 1, max: 65535 } },
+        // Before remote: check's output keeps the key order of states written so far
+        // (planUpdate compares a tunnel's JSON to decide whether to restart it).
+        key: { type: t.string(), required: true, secret: true, doc: "An OpenVPN static key (`openvpn --genkey secret FILE`); never logged.", check: checkStaticKey },
+        remote: { type: t.string(), doc: "The box to dial; omit it on the side that listens.", check: (v, f, x) => v.host(f, x) },
+        remotePort: { type: t.integer, doc: "UDP port of the remote side; `port` when omitted.", rule: { min: 1, max: 65535 } },
+    },
+};
+
+export const spec: KindSpec<OvsBridgeInputs, OvsBridgeState> = {
+    kind: "OvsBridge",
+    doc: "An Open vSwitch bridge on a box that replicates one of the physical switches (LAN, WAN, STORAGE) for the box's guests. It is uplinked by a NIC on that switch or, on a box with no NIC there, by OpenVPN tunnels (tap, static key) to a box that has one: each tunnel is a tap port on the bridge and an openvpn service. Delete moves moved addresses back to the uplink NIC, stops the tunnels and removes the bridge (guests still on it lose their link: delete them first, which Pulumi does when they depend on the bridge).",
+    id: "`NAME@HOST`, e.g. `br-storage@198.51.100.12`.",
+    example: `import { OvsBridge } from "pulumi-baremetal";
+
+new OvsBridge("svc1-storage", {
+    connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    name: "br-storage",
+    network: "storage",
+    tunnels: [{ name: "vpn-storage", remote: "198.51.100.11", key: staticKey }],
+});`,
+    deleteBeforeReplace: true,
+    inputs: {
+        connection: { type: t.object(connectionType), required: true, replaceOn: ["host"], doc: "The box that carries the bridge." },
+        name: { type: t.string(), required: true, change: "replace", doc: "Bridge name (at most 15 characters).", check: (v, f, x) => v.interfaceName(f, x) },
+        network: {
+            type: t.string(),
+            doc: "Which physical switch it replicates (lan, wan, storage ...), recorded on the bridge.",
+            rule: { maxLength: 32, pattern: /^[a-z0-9][a-z0-9_-]*$/, patternHint: "must be a lower-case label like lan, wan or storage" },
+        },
+        uplink: { type: t.string(), doc: "A NIC of the box on that switch, added as a port.", check: (v, f, x) => v.interfaceName(f, x) },
+        moveAddresses: {
+            type: t.boolean,
+            default: false,
+            doc: "Move the uplink NIC's IPv4 addresses and routes onto the bridge (delete moves them back). Without it, an uplink that carries addresses is refused: enslaving it would cut the box off that network.",
+        },
+        tunnels: {
+            type: t.array(t.object(tunnelType)),
+            default: [],
+            secret: true,
+            doc: "OpenVPN tunnels (at most 16) to or from boxes with a NIC on that switch. Secret as a whole: they carry the static keys.",
+            rule: { maxItems: 16 },
+        },
+        adopt: { type: t.boolean, default: false, doc: "Take over an existing bridge of the same name." },
+    },
+    outputs: {
+        ports: { type: t.array(t.string()), required: true, doc: "Ports on the bridge as last read (uplink, tunnel taps, guests' taps, containers' veths)." },
+        addresses: { type: t.array(t.string()), required: true, doc: "IPv4 addresses (CIDR) on the bridge's own interface as last read." },
+        movedAddresses: { type: t.array(t.string()), required: true, doc: "Addresses moved from the uplink NIC at create: delete puts them back." },
+        tunnelStates: { type: t.map(t.string()), required: true, doc: "Tunnel name to the state of its openvpn service (active, inactive, failed ...)." },
+    },
+};
+
+/** The key is never echoed back in a message, even in part. */
+function checkStaticKey(v: Validator, field: string, value: unknown): string | undefined {
+    if (typeof value !== "string" || value === "") return v.fail(field, "is required: an OpenVPN static key (openvpn --genkey secret FILE)");
+    if (!staticKeyPattern.test(value)) return v.fail(field, "is not an OpenVPN static key (BEGIN/END OpenVPN Static key V1 around 16 lines of 32 hex digits)");
+    return value;
+}
+
+/** The known values of one field of each tunnel (preview leaves some unknown). */
+function knownOf<K extends keyof OvsTunnel>(tunnels: OvsTunnel[], key: K): OvsTunnel[K][] {
+    return tunnels.flatMap((x) => (typeof x === "object" && x[key] !== undefined && !isUnknown(x[key]) ? [x[key]] : []));
 }
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<OvsBridgeInputs> {
     const v = new Validator();
-    const connection = checkHostConnection(v, "connection", news.connection);
-    const name = v.string("name", news.name, { pattern: ifnamePattern, patternHint: ifnameHint });
-    const network = v.string("network", news.network, { optional: true, maxLength: 32, pattern: /^[a-z0-9][a-z0-9_-]*$/, patternHint: "must be a lower-case label like lan, wan or storage" });
-    const uplink = v.string("uplink", news.uplink, { optional: true, pattern: ifnamePattern, patternHint: ifnameHint });
-    const moveAddresses = v.boolean("moveAddresses", news.moveAddresses, false);
-    const tunnels = v.list("tunnels", news.tunnels, (f, t) => checkTunnel(v, f, t), { optional: true, max: 16 });
-    if (Array.isArray(tunnels) && !isUnknown(tunnels)) {
-        const names = tunnels.map((t) => t.name);
+    const inputs = checkByTable(v, erase(spec), news) as Partial<OvsBridgeInputs>;
+    const { name, uplink, tunnels } = inputs;
+    if (Array.isArray(tunnels)) {
+        const names = knownOf(tunnels, "name");
         if (new Set(names).size !== names.length) v.fail("tunnels", "two tunnels have the same name");
         if (uplink !== undefined && names.includes(uplink)) v.fail("uplink", "is also the name of a tunnel");
-        const ports = tunnels.map((t) => t.port);
+        const ports = knownOf(tunnels, "port");
         if (new Set(ports).size !== ports.length) v.fail("tunnels", "two tunnels listen on the same port");
     }
-    if (name !== undefined && name === uplink) v.fail("uplink", "must not be the bridge itself");
-    const adopt = v.boolean("adopt", news.adopt, false);
-    if (!v.ok || !connection || !name || !tunnels) return { failures: v.failures };
-    const inputs: OvsBridgeInputs = { connection, name, moveAddresses, tunnels, adopt };
-    if (network !== undefined) inputs.network = network;
-    if (uplink !== undefined) inputs.uplink = uplink;
-    return { inputs, failures: [] };
+    if (name !== undefined && !isUnknown(name) && name === uplink) v.fail("uplink", "must not be the bridge itself");
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as OvsBridgeInputs, failures: [] };
 }
 
 export function diff(_id: string, olds: OvsBridgeState, news: OvsBridgeInputs): DiffOutcome {
-    const replaces: string[] = [];
-    if (olds.name !== news.name) replaces.push("name");
-    if (olds.connection?.host !== news.connection.host) replaces.push("connection.host");
-    const changed = changedFields(olds, news, ["connection", "network", "uplink", "moveAddresses", "tunnels", "adopt"]);
+    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    // Repairs an update makes although no input changed: a tunnel found down, the uplink found off the bridge.
     const tunnelDown = Object.values(olds.tunnelStates ?? {}).some((s) => s !== "active");
     const uplinkMissing = olds.uplink !== undefined && olds.ports !== undefined && !olds.ports.includes(olds.uplink);
-    return { changes: replaces.length + changed.length > 0 || tunnelDown || uplinkMissing, replaces, deleteBeforeReplace: true };
+    return { changes: d.changed.length > 0 || d.replaces.length > 0 || tunnelDown || uplinkMissing, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true };
 }
 
 // ---- what runs on the box ----------------------------------------------------------------
@@ -132,7 +156,7 @@ export function tunnelKeyPath(t: Pick<OvsTunnel, "name">): string {
 }
 
 export function tunnelUnitPath(t: Pick<OvsTunnel, "name">, family: OsFamily): string {
-    return family === "alpine" ? `/etc/init.d/${tunnelService(t)}` : `/etc/systemd/system/${tunnelService(t)}.service`;
+    return serviceFilePath({ name: tunnelService(t) }, family);
 }
 
 /**
@@ -161,55 +185,20 @@ function tapUp(bridge: string, t: OvsTunnel): string[][] {
     ];
 }
 
-export function tunnelSystemdUnit(bridge: string, t: OvsTunnel): string {
-    return [
-        `# OpenVPN tunnel ${t.name} of OVS bridge ${bridge}, written by pulumi-baremetal.`,
-        "[Unit]",
-        `Description=OpenVPN tunnel ${t.name} for OVS bridge ${bridge} (pulumi-baremetal)`,
-        "Wants=network-online.target",
-        "After=network-online.target openvswitch-switch.service",
-        "",
-        "[Service]",
-        "Type=simple",
-        `ExecStartPre=-ip link del ${t.name}`,
-        ...tapUp(bridge, t).map((c) => `ExecStartPre=${c.join(" ")}`),
-        `ExecStart=openvpn ${openvpnArgs(t).join(" ")}`,
-        `ExecStopPost=-${vsctl.join(" ")} --if-exists del-port ${bridge} ${t.name}`,
-        `ExecStopPost=-ip link del ${t.name}`,
-        "Restart=always",
-        "RestartSec=5",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ].join("\n");
-}
-
-export function tunnelOpenrcScript(bridge: string, t: OvsTunnel): string {
-    return [
-        "#!/sbin/openrc-run",
-        `# OpenVPN tunnel ${t.name} of OVS bridge ${bridge}, written by pulumi-baremetal.`,
-        `description="OpenVPN tunnel ${t.name} for OVS bridge ${bridge} (pulumi-baremetal)"`,
-        "supervisor=supervise-daemon",
-        "command=/usr/sbin/openvpn",
-        `command_args="${openvpnArgs(t).join(" ")}"`,
-        "",
-        "depend() {",
-        "\tneed net ovs-vswitchd",
-        "}",
-        "",
-        "start_pre() {",
-        `\tip link del ${t.name} 2>/dev/null`,
-        ...tapUp(bridge, t).map((c) => `\t${c.join(" ")} || return 1`),
-        "}",
-        "",
-        "stop_post() {",
-        `\t${vsctl.join(" ")} --if-exists del-port ${bridge} ${t.name}`,
-        `\tip link del ${t.name} 2>/dev/null`,
-        "\treturn 0",
-        "}",
-        "",
-    ].join("\n");
+/** The tunnel's openvpn as a service of the box's init system. */
+export function tunnelServiceSpec(bridge: string, t: OvsTunnel, family: OsFamily): ServiceSpec {
+    return {
+        name: tunnelService(t),
+        description: `OpenVPN tunnel ${t.name} for OVS bridge ${bridge} (pulumi-baremetal)`,
+        comments: [`OpenVPN tunnel ${t.name} of OVS bridge ${bridge}, written by pulumi-baremetal.`],
+        command: [family === "alpine" ? "/usr/sbin/openvpn" : "openvpn", ...openvpnArgs(t)],
+        type: "simple",
+        preStart: [{ argv: ["ip", "link", "del", t.name], mayFail: true }, ...tapUp(bridge, t).map((argv) => ({ argv }))],
+        postStop: [[...vsctl, "--if-exists", "del-port", bridge, t.name], ["ip", "link", "del", t.name]],
+        restart: { when: "always", delaySeconds: 5 },
+        // After Open vSwitch as each init system had it: ordering on systemd, `need` on OpenRC.
+        ...(family === "alpine" ? { needs: ["ovs-vswitchd"] } : { after: ["openvswitch-switch"] }),
+    };
 }
 
 // Moves the IPv4 addresses and non-kernel routes of NIC $2 to bridge $1 in one
@@ -257,23 +246,17 @@ export function planUplink(b: OvsBridgeInputs): Plan {
 export function planTunnel(b: OvsBridgeInputs, t: OvsTunnel, family: OsFamily): Plan {
     return [
         step.writeFile(tunnelKeyPath(t), new Secret(t.key), { mode: "0600" }),
-        family === "alpine"
-            ? step.writeFile(tunnelUnitPath(t, family), tunnelOpenrcScript(b.name, t), { mode: "0755" })
-            : step.writeFile(tunnelUnitPath(t, family), tunnelSystemdUnit(b.name, t)),
-        ...(family === "debian" ? [step.run(["systemctl", "daemon-reload"], { what: "reload systemd units" })] : []),
+        step.installService(tunnelServiceSpec(b.name, t, family)),
         step.service("enable", tunnelService(t)),
         // restart, not start: a changed key or peer must take effect.
         step.service("restart", tunnelService(t)),
     ];
 }
 
-export function planTunnelRemove(b: Pick<OvsBridgeInputs, "name">, t: Pick<OvsTunnel, "name">, family: OsFamily): Plan {
+export function planTunnelRemove(b: Pick<OvsBridgeInputs, "name">, t: Pick<OvsTunnel, "name">): Plan {
     return [
-        step.run(family === "alpine" ? ["rc-service", tunnelService(t), "stop"] : ["systemctl", "stop", tunnelService(t)], { okExitCodes: [0, 1, 5], what: `stop tunnel ${t.name}` }),
-        step.run(family === "alpine" ? ["rc-update", "del", tunnelService(t)] : ["systemctl", "disable", tunnelService(t)], { okExitCodes: [0, 1, 5], what: `disable tunnel ${t.name}` }),
-        step.removeFile(tunnelUnitPath(t, family)),
+        step.uninstallService({ name: tunnelService(t) }),
         step.removeFile(tunnelKeyPath(t)),
-        ...(family === "debian" ? [step.run(["systemctl", "daemon-reload"], { what: "reload systemd units" })] : []),
         step.run([...vsctl, "--if-exists", "del-port", b.name, t.name], { what: `remove port ${t.name} from ${b.name}` }),
     ];
 }
@@ -282,9 +265,9 @@ export function planCreate(b: OvsBridgeInputs, family: OsFamily): Plan {
     return [...planBridge(b, family), ...planUplink(b), ...b.tunnels.flatMap((t) => planTunnel(b, t, family)), step.persist()];
 }
 
-export function planDelete(s: OvsBridgeState, family: OsFamily): Plan {
+export function planDelete(s: OvsBridgeState): Plan {
     return [
-        ...s.tunnels.flatMap((t) => planTunnelRemove(s, t, family)),
+        ...s.tunnels.flatMap((t) => planTunnelRemove(s, t)),
         ...(s.uplink && s.movedAddresses.length > 0
             ? [step.run(["sh", "-c", restoreScript, "baremetal-ovs-restore", s.name, s.uplink, ...s.movedAddresses], { what: `move ${s.movedAddresses.join(", ")} back to ${s.uplink}` })]
             : []),
@@ -302,7 +285,7 @@ export function planUpdate(olds: OvsBridgeState, news: OvsBridgeInputs, family: 
     }
     plan.push(...planUplink(news));
     const kept = new Set(news.tunnels.map((t) => t.name));
-    for (const t of olds.tunnels) if (!kept.has(t.name)) plan.push(...planTunnelRemove(olds, t, family));
+    for (const t of olds.tunnels) if (!kept.has(t.name)) plan.push(...planTunnelRemove(olds, t));
     for (const t of news.tunnels) {
         const before = olds.tunnels.find((o) => o.name === t.name);
         const healthy = olds.tunnelStates?.[t.name] === "active";
@@ -316,15 +299,13 @@ export function planUpdate(olds: OvsBridgeState, news: OvsBridgeInputs, family: 
 
 // $1 bridge, then tunnel service names. Exit 3 when the bridge does not exist.
 export const bridgeReadScript = [
+    serviceStateShell,
     'br=$1; shift',
     'ovs-vsctl --timeout=10 br-exists "$br" 2>/dev/null || exit 3',
     'echo "network=$(ovs-vsctl --timeout=10 br-get-external-id "$br" baremetal-network 2>/dev/null)"',
     'for p in $(ovs-vsctl --timeout=10 list-ports "$br"); do echo "port $p"; done',
     'for a in $(ip -4 -o addr show dev "$br" 2>/dev/null | awk \'{print $4}\'); do echo "addr $a"; done',
-    'for s in "$@"; do',
-    '  if command -v systemctl >/dev/null 2>&1; then st=$(systemctl is-active "$s" 2>/dev/null); else rc-service "$s" status >/dev/null 2>&1 && st=active || st=inactive; fi',
-    '  echo "tunnel $s ${st:-unknown}"',
-    'done',
+    'for s in "$@"; do echo "tunnel $s $(baremetal_service_state "$s")"; done',
 ].join("\n");
 
 export interface BridgeView {
@@ -430,12 +411,11 @@ async function update(_id: string, olds: OvsBridgeState, news: OvsBridgeInputs, 
 
 async function remove(_id: string, props: OvsBridgeState, ctx: OperationContext): Promise<void> {
     const host = hostFor(props, ctx);
-    const family = (await host.facts()).family;
     const view = await readBridge(host, props);
     if (!view) {
         // No bridge (or Open vSwitch not running): only the tunnels' services and keys are left to remove.
         ctx.log.info(`${props.name}: the bridge is already gone from ${host.target}`);
-        const plan = props.tunnels.flatMap((t) => planTunnelRemove(props, t, family)).filter((s) => !(s.kind === "run" && s.argv[0] === "ovs-vsctl"));
+        const plan = props.tunnels.flatMap((t) => planTunnelRemove(props, t)).filter((s) => !(s.kind === "run" && s.argv[0] === "ovs-vsctl"));
         if (plan.length > 0) await host.apply(plan);
         return;
     }
@@ -444,7 +424,7 @@ async function remove(_id: string, props: OvsBridgeState, ctx: OperationContext)
     // What is on the bridge now goes back too: an adopted bridge may carry addresses moved by an earlier run.
     const live = props.uplink && props.moveAddresses ? view.addresses : [];
     const movedAddresses = [...new Set([...(props.movedAddresses ?? []), ...live])];
-    await host.apply(planDelete({ ...props, movedAddresses }, family));
+    await host.apply(planDelete({ ...props, movedAddresses }));
 }
 
-export const ovsBridge: ResourceKind<OvsBridgeInputs, OvsBridgeState> = { check, diff, create, read, update, delete: remove };
+export const ovsBridge: ResourceKind<OvsBridgeInputs, OvsBridgeState> = { spec, check, diff, create, read, update, delete: remove };

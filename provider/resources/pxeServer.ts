@@ -18,17 +18,16 @@
 // /srv/baremetal/pxe/<name>.
 import { createHash } from "crypto";
 import { RefusedError } from "../core/errors";
-import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind, sameValue } from "../core/resource";
-import { isHostAddress, isUnknown, Validator } from "../core/validate";
-import { checkHostConnection, HostConnection, Plan, Remote, Secret, step } from "../host";
-import type { OsFamily, PlanResult } from "../host";
+import { checkByTable, checkField, diffByTable, erase, FieldSpec, KindSpec, ObjectType, t } from "../core/fields";
+import { inSubnet, netmaskOf, parseCidr } from "../core/ipv4";
+import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind, sameValue } from "../core/resource";
+import { isUnknown, Validator } from "../core/validate";
+import { connectionType, HostConnection, Plan, Remote, renderService, Secret, serviceFilePath, serviceStateShell, step } from "../host";
+import type { OsFamily, PlanResult, ServiceSpec, Step } from "../host";
 import { DhcpLease, parseLeases } from "../parsers/dnsmasq";
 import { parseSections } from "../parsers/sections";
 import { buildApkovl, maxOverlayPath, OverlayFiles } from "../pxe/apkovl";
-import {
-    checkCidr, checkInterface, checkIpv4, checkKernelArgs, checkName, checkUrl, inSubnet, managedMarker, netmaskOf, parseCidr,
-    parseDescriptor, PxeDescriptor, PxeLayout, pxeLayout,
-} from "../pxe/shared";
+import { checkKernelArgs, checkName, managedMarker, parseDescriptor, PxeDescriptor, PxeLayout, pxeLayout } from "../pxe/shared";
 
 /** Where a profile file comes from: a URL the box downloads, or a file already on the box. */
 export type FileSource = { url: string; sha256?: string } | { path: string };
@@ -36,86 +35,205 @@ export type FileSource = { url: string; sha256?: string } | { path: string };
 export type ProfileKind = "alpine" | "debian";
 
 export interface PxeProfile {
-    /** `alpine` (diskless, apkovl) or `debian` (kernel + initrd + command line). */
     kind: ProfileKind;
     kernel: FileSource;
     initramfs: FileSource;
-    /** Alpine's modloop (kernel modules, squashfs). */
     modloop?: FileSource;
-    /** Alpine package repository (alpine_repo=). */
     repository?: string;
-    /** Alpine apkovl: relative path (`etc/hostname`) to content; built into <profile>.apkovl.tar.gz. */
     overlay: OverlayFiles;
-    /** Extra kernel arguments for every machine of this profile. */
     cmdline: string[];
 }
 
 export interface StandbyConfig {
-    /** The Consul agent as seen from the PXE box, `host:port`; 127.0.0.1:8500 when omitted. */
     consulAddress: string;
-    /** K/V prefix of the lock every PXE server of the group competes for. */
     lockKey: string;
-    /** Path of the consul binary on the box. */
     consulBinary: string;
-    /** ACL token (secret) with write access to lockKey and session:write. */
     token?: string;
 }
 
 export interface PxeServerInputs {
     connection: HostConnection;
-    /** Instance name: several PXE servers may share a box. Changing it replaces. */
     name: string;
-    /** The box's address on the boot network: DHCP next-server and HTTP host. */
     address: string;
-    /** Interface dnsmasq serves DHCP on. */
     interface: string;
-    /** The boot network, e.g. 198.51.100.0/24: leases are static, only declared machines get one. */
     subnet: string;
     gateway?: string;
     dnsServers: string[];
     domain?: string;
     leaseSeconds: number;
     httpPort: number;
-    /** Copy iPXE's undionly.kpxe/ipxe.efi into the TFTP root (for NICs without iPXE firmware). */
     ipxeBootloaders: boolean;
     profiles: Record<string, PxeProfile>;
-    /** When set, DHCP runs only while this server holds the Consul lock. */
     standby?: StandbyConfig;
-    /** Take over an existing instance's files that this package did not write. */
     adopt: boolean;
 }
 
+export type DhcpRole = "active" | "standby" | "stopped";
+
 export interface PxeServerState extends PxeServerInputs {
     family: OsFamily;
-    /** http://ADDRESS:PORT: where machines' boot scripts and profile files are served. */
     baseUrl: string;
-    /** `active` (dnsmasq serves DHCP), `standby` (waiting for the lock) or `stopped`. */
-    dhcpRole: "active" | "standby" | "stopped";
-    /** Leases in dnsmasq's lease file as last read. */
+    dhcpRole: DhcpRole;
     leases: DhcpLease[];
-    /** sha256 of each generated file as last read ("missing" when gone): edits by hand show here. */
     files: Record<string, string>;
 }
 
-// ---- check -----------------------------------------------------------------------------
+// ---- the field table ----------------------------------------------------------------------
 
-const keyPath = /^[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)*$/;
 const overlayPath = /^[A-Za-z0-9_.@+-]+(\/[A-Za-z0-9_.@+-]+)*$/;
 
-function checkFileSource(v: Validator, field: string, value: unknown, optional = false): FileSource | undefined {
+const fileFromUrlType: ObjectType = {
+    name: "FileFromUrl",
+    doc: "A file the PXE box downloads (wget or curl). The download is skipped when the file in place came from the same URL with the same sha256.",
+    discriminator: "url",
+    fields: {
+        url: { type: t.string(), required: true, doc: "An http:// or https:// URL, without credentials." },
+        sha256: { type: t.string(), doc: "The file's sha256 (64 lower-case hex digits): a download with another digest fails." },
+    },
+};
+
+const fileOnBoxType: ObjectType = {
+    name: "FileOnBox",
+    doc: "A file already on the PXE box, copied into place.",
+    discriminator: "path",
+    fields: { path: { type: t.string(), required: true, doc: "Absolute path on the PXE box." } },
+};
+
+/** Each file of a profile is one of these; checkFileSource words the mistakes (both, neither). */
+const fileSource = t.union(fileFromUrlType, fileOnBoxType);
+
+export const pxeProfileType: ObjectType = {
+    name: "PxeProfile",
+    doc: "One boot profile (the seed's `pxeboot`, `default`, `lxc-repo`): the kernel, initramfs and arguments a machine of this profile boots.",
+    fields: {
+        kind: { type: t.string(["alpine", "debian"]), default: "alpine", doc: "`alpine` (diskless: modloop, apkovl overlay) or `debian` (kernel, initrd and a command line)." },
+        kernel: { type: fileSource, required: true, doc: "The kernel.", check: checkFileSource },
+        initramfs: { type: fileSource, required: true, doc: "The initramfs.", check: checkFileSource },
+        modloop: { type: fileSource, doc: "Alpine's modloop (the kernel modules squashfs), given to the kernel as `modloop=`.", check: checkFileSource },
+        repository: { type: t.string(), doc: "Alpine package repository, given to the kernel as `alpine_repo=`.", check: (v, f, x) => v.url(f, x) },
+        overlay: {
+            type: t.map(t.string()),
+            default: {},
+            doc: "Alpine apkovl content: relative path (`etc/hostname`, `etc/local.d/10-consul.start`) to file content. Built into `<profile>.apkovl.tar.gz` (a real tar.gz, the same bytes for the same content) and given to the kernel as `apkovl=`.",
+            check: checkOverlay,
+        },
+        cmdline: { type: t.array(t.string()), default: [], doc: "Extra kernel arguments for every machine of this profile (one word each), before the machine's own.", check: (v, f, x) => checkKernelArgs(v, f, x) },
+    },
+};
+
+export const standbyType: ObjectType = {
+    name: "Standby",
+    doc: "Standby mode: DHCP runs only while this server holds a Consul lock (dnsmasq runs as the child of `consul lock`), so that N servers give N-fold redundancy; one takes over within seconds of the holder stopping, or within the session TTL (15 s) plus lock delay (15 s) when it dies.",
+    fields: {
+        consulAddress: { type: t.string(), default: "127.0.0.1:8500", doc: "The Consul agent as the PXE box reaches it, `host:port`.", check: (v, f, x) => v.hostPort(f, x, { example: "127.0.0.1:8500" }) },
+        lockKey: { type: t.string(), default: "baremetal/pxe/leader", doc: "K/V prefix of the lock every PXE server of the group competes for.", check: (v, f, x) => v.kvKey(f, x, { maxLength: 256 }) },
+        consulBinary: { type: t.string(), default: "/usr/bin/consul", doc: "Path of the consul binary on the box.", check: (v, f, x) => v.absolutePath(f, x) },
+        token: {
+            type: t.string(),
+            secret: true,
+            doc: "ACL token with write access to lockKey and session:write (kept in a root-only file on the box).",
+            check: (v, f, x) => v.consulToken(f, x),
+        },
+    },
+};
+
+const dhcpLeaseType: ObjectType = {
+    name: "DhcpLease",
+    doc: "One lease in dnsmasq's lease file.",
+    fields: {
+        expires: { type: t.integer, required: true, doc: "Unix time the lease ends (0: infinite)." },
+        mac: { type: t.string(), required: true, doc: "The client's MAC." },
+        ip: { type: t.string(), required: true, doc: "The address leased." },
+        hostname: { type: t.string(), doc: "The name the client sent, when it sent one." },
+    },
+};
+
+export const spec: KindSpec<PxeServerInputs, PxeServerState> = {
+    kind: "PxeServer",
+    doc: "A PXE server: dnsmasq (static DHCP leases by MAC, one file per machine, and TFTP for firmware without iPXE) and an HTTP server for the iPXE scripts and each profile's kernel, initramfs, modloop and apkovl. Several instances (different names) can share a box. Machines name the PXE servers that boot them. A box whose instance config was not written by pulumi-baremetal is refused unless adopt is set.",
+    id: "`<name>@<host>`, e.g. `pxe@198.51.100.10`.",
+    example: `import { PxeServer } from "pulumi-baremetal";
+
+new PxeServer("pxe1", {
+    connection: { host: "198.51.100.10", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    address: "198.51.100.10",
+    subnet: "198.51.100.0/24",
+    gateway: "198.51.100.1",
+    profiles: {
+        default: {
+            kernel: { url: "http://198.51.100.1/alpine/netboot/vmlinuz-lts" },
+            initramfs: { url: "http://198.51.100.1/alpine/netboot/initramfs-lts" },
+            modloop: { url: "http://198.51.100.1/alpine/netboot/modloop-lts" },
+            repository: "http://198.51.100.1/alpine/v3.20/main",
+        },
+    },
+});`,
+    deleteBeforeReplace: true,
+    inputs: {
+        connection: { type: t.object(connectionType), required: true, replaceOn: ["host"], doc: "The PXE box." },
+        name: {
+            type: t.string(),
+            defaultDoc: "the resource's name (`pxe` when the provider is called without the SDK)",
+            change: "replace",
+            doc: "Instance name: part of its paths (/etc/baremetal/pxe/<name>, /srv/baremetal/pxe/<name>) and service names, so several PXE servers can share a box.",
+            check: (v, f, x) => checkName(v, f, x, true),
+        },
+        address: { type: t.string(), required: true, doc: "The box's address on the boot network: DHCP next-server and the HTTP server's address.", check: (v, f, x) => v.ipv4(f, x) },
+        interface: { type: t.string(), default: "eth0", doc: "Interface dnsmasq serves DHCP on.", check: (v, f, x) => v.interfaceName(f, x) },
+        subnet: {
+            type: t.string(),
+            required: true,
+            doc: "The boot network, e.g. `198.51.100.0/24`. Leases are static: only declared Machines get an address.",
+            // A DHCP range needs room for hosts: /8 to /30.
+            check: (v, f, x) => v.ipv4Network(f, x, { minPrefix: 8, maxPrefix: 30 }),
+        },
+        gateway: { type: t.string(), doc: "Router handed out with the leases; in the subnet.", check: (v, f, x) => v.ipv4(f, x) },
+        dnsServers: {
+            type: t.array(t.string()),
+            default: [],
+            doc: "DNS servers handed out with the leases (at most 8).",
+            check: (v, f, x) => v.list(f, x, (g, y) => v.ipv4(g, y), { max: 8 }),
+        },
+        domain: {
+            type: t.string(),
+            doc: "Domain name handed out with the leases.",
+            check: (v, f, x) => v.hostname(f, x, { domain: true }),
+        },
+        leaseSeconds: { type: t.integer, default: 3600, doc: "Lease time in seconds.", rule: { min: 120, max: 31_536_000 } },
+        httpPort: { type: t.integer, default: 80, doc: "Port of the HTTP server.", rule: { min: 1, max: 65535 } },
+        ipxeBootloaders: { type: t.boolean, default: true, doc: "Copy iPXE's undionly.kpxe and ipxe.efi (package `ipxe`) into the TFTP root, for NICs without iPXE firmware." },
+        profiles: { type: t.map(t.object(pxeProfileType)), required: true, doc: "Boot profiles by name (1-32 lower-case letters, digits or '-').", check: checkProfiles },
+        standby: { type: t.object(standbyType), doc: "Serve DHCP only while holding a Consul lock (see Standby). Without it, DHCP always runs." },
+        adopt: { type: t.boolean, default: false, doc: "Take over an instance whose config pulumi-baremetal did not write (it is rewritten). Without it, create fails and changes nothing." },
+    },
+    outputs: {
+        family: { type: t.string(["alpine", "debian"]), required: true, doc: "OS family of the box." },
+        baseUrl: { type: t.string(), required: true, doc: "`http://ADDRESS[:PORT]`: where the machines' boot scripts and the profiles' files are served." },
+        dhcpRole: {
+            type: t.string(["active", "standby", "stopped"]),
+            required: true,
+            doc: "`active` (dnsmasq serves DHCP), `standby` (standby mode: waiting for the Consul lock) or `stopped` (DHCP is not served; the next update starts it), as last read.",
+        },
+        leases: { type: t.array(t.object(dhcpLeaseType)), required: true, doc: "dnsmasq's leases as last read." },
+        files: { type: t.map(t.string()), required: true, doc: "sha256 of each generated file as last read (`missing` when gone): edits by hand show here, and the next update puts them back." },
+    },
+};
+
+// ---- check -----------------------------------------------------------------------------
+
+
+function checkFileSource(v: Validator, field: string, value: unknown): FileSource | undefined {
     if (isUnknown(value)) return value as FileSource;
-    if (value === undefined || value === null) return optional ? undefined : v.fail(field, "is required: { url } or { path }");
-    if (typeof value !== "object" || Array.isArray(value)) return v.fail(field, "must be { url: \"http://...\" } or { path: \"/on/the/box\" }");
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return v.fail(field, "must be { url: \"http://...\" } or { path: \"/on/the/box\" }");
     const raw = value as Record<string, unknown>;
     for (const k of Object.keys(raw)) if (!["url", "sha256", "path"].includes(k)) v.fail(`${field}.${k}`, "is not a file source field (url, sha256, path)");
     if ((raw.url === undefined) === (raw.path === undefined)) return v.fail(field, "needs exactly one of url and path");
     if (raw.path !== undefined) {
         if (raw.sha256 !== undefined) v.fail(`${field}.sha256`, "is only checked for downloads (url)");
-        const p = v.string(`${field}.path`, raw.path, { maxLength: 4096, pattern: /^(\/[A-Za-z0-9_.@+-]+)+$/, patternHint: "is not an absolute path on the PXE box" });
-        if (p !== undefined && !isUnknown(p) && p.split("/").includes("..")) return v.fail(`${field}.path`, "must not contain ..");
+        const p = v.absolutePath(`${field}.path`, raw.path, { where: "on the PXE box" });
         return p === undefined ? undefined : { path: p };
     }
-    const url = checkUrl(v, `${field}.url`, raw.url);
+    const url = v.url(`${field}.url`, raw.url);
     const sha256 = v.string(`${field}.sha256`, raw.sha256, { optional: true, pattern: /^[0-9a-f]{64}$/, patternHint: "is not a sha256 (64 lower-case hex digits)" });
     if (url === undefined) return undefined;
     return sha256 === undefined ? { url } : { url, sha256 };
@@ -123,118 +241,65 @@ function checkFileSource(v: Validator, field: string, value: unknown, optional =
 
 function checkOverlay(v: Validator, field: string, value: unknown): OverlayFiles | undefined {
     const files = v.stringMap(field, value, { maxLength: maxOverlayPath, pattern: overlayPath, patternHint: "is not a relative path like etc/hostname" }, { maxLength: 1 << 20, allowControl: true });
-    for (const p of Object.keys(files ?? {})) {
+    for (const p of Object.keys(files && !isUnknown(files) ? files : {})) {
         if (p.split("/").some((s) => s === "." || s === "..")) v.fail(`${field}.${p}`, "must not contain . or .. segments");
     }
     return files;
 }
 
-function checkProfile(v: Validator, field: string, value: unknown): PxeProfile | undefined {
-    if (isUnknown(value)) return value as PxeProfile;
-    if (value === null || typeof value !== "object" || Array.isArray(value)) return v.fail(field, "must be an object { kind, kernel, initramfs, ... }");
-    const raw = value as Record<string, unknown>;
-    const known = ["kind", "kernel", "initramfs", "modloop", "repository", "overlay", "cmdline"];
-    for (const k of Object.keys(raw)) if (!known.includes(k)) v.fail(`${field}.${k}`, `is not a profile field (${known.join(", ")})`);
-    const kind = (v.string(`${field}.kind`, raw.kind, { optional: true, pattern: /^(alpine|debian)$/, patternHint: "must be alpine or debian" }) ?? "alpine") as ProfileKind;
-    const kernel = checkFileSource(v, `${field}.kernel`, raw.kernel);
-    const initramfs = checkFileSource(v, `${field}.initramfs`, raw.initramfs);
-    const modloop = checkFileSource(v, `${field}.modloop`, raw.modloop, true);
-    const repository = checkUrl(v, `${field}.repository`, raw.repository, true);
-    const overlay = checkOverlay(v, `${field}.overlay`, raw.overlay);
-    const cmdline = checkKernelArgs(v, `${field}.cmdline`, raw.cmdline);
-    if (kind === "debian") {
-        if (modloop !== undefined) v.fail(`${field}.modloop`, "is an Alpine thing; a debian profile has none");
-        if (repository !== undefined) v.fail(`${field}.repository`, "is an Alpine thing (alpine_repo); a debian profile has none");
-        if (overlay && Object.keys(overlay).length > 0) v.fail(`${field}.overlay`, "is an Alpine apkovl; a debian profile has none");
+const profileField: FieldSpec = { type: t.object(pxeProfileType), required: true, doc: pxeProfileType.doc };
+
+/** Profiles by name: the names become paths, so they are checked like instance names. */
+function checkProfiles(v: Validator, field: string, value: unknown): Record<string, PxeProfile> | undefined {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        return v.fail(field, "must be an object of profiles by name, e.g. { default: { kind: \"alpine\", kernel, initramfs, ... } }");
     }
-    if (!kernel || !initramfs || !overlay || !cmdline) return undefined;
-    const p: PxeProfile = { kind, kernel, initramfs, overlay, cmdline };
-    if (modloop !== undefined) p.modloop = modloop;
-    if (repository !== undefined) p.repository = repository;
-    return p;
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 0) return v.fail(field, "declare at least one profile");
+    const out: Record<string, PxeProfile> = {};
+    for (const [n, p] of entries) {
+        const pname = checkName(v, `${field} key ${JSON.stringify(n)}`, n);
+        const profile = checkField(v, `${field}.${n}`, profileField, p) as Partial<PxeProfile> | undefined;
+        if (profile && !isUnknown(profile)) checkProfileKind(v, `${field}.${n}`, profile);
+        if (pname && profile) out[pname] = profile as PxeProfile;
+    }
+    return out;
 }
 
-function checkStandby(v: Validator, field: string, value: unknown): StandbyConfig | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (isUnknown(value)) return value as StandbyConfig;
-    if (typeof value !== "object" || Array.isArray(value)) return v.fail(field, "must be an object { lockKey, consulAddress?, consulBinary?, token? }");
-    const raw = value as Record<string, unknown>;
-    for (const k of Object.keys(raw)) if (!["consulAddress", "lockKey", "consulBinary", "token"].includes(k)) v.fail(`${field}.${k}`, "is not a standby field (consulAddress, lockKey, consulBinary, token)");
-    const consulAddress = v.string(`${field}.consulAddress`, raw.consulAddress, { optional: true, pattern: /^[A-Za-z0-9.-]+:[0-9]{1,5}$/, patternHint: "is not host:port, e.g. 127.0.0.1:8500" }) ?? "127.0.0.1:8500";
-    if (!isUnknown(consulAddress) && /:/.test(consulAddress)) {
-        const [h, port] = consulAddress.split(":");
-        if (!isHostAddress(h)) v.fail(`${field}.consulAddress`, `${JSON.stringify(h)} is not a host name or IP address`);
-        else if (Number(port) < 1 || Number(port) > 65535) v.fail(`${field}.consulAddress`, `port ${port} is out of range 1-65535`);
-    }
-    const lockKey = v.string(`${field}.lockKey`, raw.lockKey, { optional: true, maxLength: 256, pattern: keyPath, patternHint: "is not a Consul K/V path like baremetal/pxe/leader" }) ?? "baremetal/pxe/leader";
-    if (!isUnknown(lockKey) && lockKey.split("/").some((s) => s === "." || s === "..")) v.fail(`${field}.lockKey`, 'must not contain "." or ".." segments');
-    const consulBinary = v.string(`${field}.consulBinary`, raw.consulBinary, { optional: true, pattern: /^(\/[A-Za-z0-9_.@+-]+)+$/, patternHint: "is not an absolute path" }) ?? "/usr/bin/consul";
-    if (!isUnknown(consulBinary) && consulBinary.split("/").includes("..")) v.fail(`${field}.consulBinary`, "must not contain ..");
-    const token = v.string(`${field}.token`, raw.token, { optional: true, maxLength: 256, pattern: /^[A-Za-z0-9._~+/=-]+$/, patternHint: "is not a Consul ACL token", secret: true });
-    const out: StandbyConfig = { consulAddress, lockKey, consulBinary };
-    if (token !== undefined) out.token = token;
-    return out;
+/** A debian profile boots a kernel and an initrd: Alpine's extras have no meaning there. */
+function checkProfileKind(v: Validator, field: string, p: Partial<PxeProfile>): void {
+    if (p.kind !== "debian") return;
+    if (p.modloop !== undefined) v.fail(`${field}.modloop`, "is an Alpine thing; a debian profile has none");
+    if (p.repository !== undefined) v.fail(`${field}.repository`, "is an Alpine thing (alpine_repo); a debian profile has none");
+    if (p.overlay && !isUnknown(p.overlay) && Object.keys(p.overlay).length > 0) v.fail(`${field}.overlay`, "is an Alpine apkovl; a debian profile has none");
 }
 
 export function check(_olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<PxeServerInputs> {
     const v = new Validator();
-    const connection = checkHostConnection(v, "connection", news.connection);
-    const name = checkName(v, "name", news.name, true) ?? "pxe";
-    const address = checkIpv4(v, "address", news.address);
-    const iface = checkInterface(v, "interface", news.interface ?? "eth0");
-    const subnet = checkCidr(v, "subnet", news.subnet);
-    const gateway = checkIpv4(v, "gateway", news.gateway, true);
-    const dnsServers = v.list("dnsServers", news.dnsServers, (f, x) => checkIpv4(v, f, x), { optional: true, max: 8 });
-    const domain = v.string("domain", news.domain, { optional: true, maxLength: 253, pattern: /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, patternHint: "is not a domain name" });
-    const leaseSeconds = v.integer("leaseSeconds", news.leaseSeconds ?? 3600, { min: 120, max: 31_536_000 });
-    const httpPort = v.integer("httpPort", news.httpPort ?? 80, { min: 1, max: 65535 });
-    const ipxeBootloaders = v.boolean("ipxeBootloaders", news.ipxeBootloaders, true);
-    const profiles = checkProfiles(v, news.profiles);
-    const standby = checkStandby(v, "standby", news.standby);
-    const adopt = v.boolean("adopt", news.adopt, false);
+    const inputs = checkByTable(v, erase(spec), news) as Partial<PxeServerInputs>;
+    // The SDK passes the resource name; a caller without it gets the one instance most boxes have.
+    if (inputs.name === undefined && (news.name === undefined || news.name === null || news.name === "")) inputs.name = "pxe";
+    const { address, subnet, gateway } = inputs;
     const net = subnet && !isUnknown(subnet) ? parseCidr(subnet) : undefined;
     if (net && address && !isUnknown(address) && !inSubnet(address, net)) v.fail("address", `${address} is not in subnet ${subnet}`);
     if (net && gateway && !isUnknown(gateway) && !inSubnet(gateway, net)) v.fail("gateway", `${gateway} is not in subnet ${subnet}`);
-    if (!v.ok || !connection || !address || !iface || !subnet || !dnsServers || leaseSeconds === undefined || httpPort === undefined || !profiles) {
-        return { failures: v.failures };
-    }
-    const inputs: PxeServerInputs = { connection, name, address, interface: iface, subnet, dnsServers, leaseSeconds, httpPort, ipxeBootloaders, profiles, adopt };
-    if (gateway !== undefined) inputs.gateway = gateway;
-    if (domain !== undefined) inputs.domain = domain;
-    if (standby !== undefined) inputs.standby = standby;
-    return { inputs, failures: [] };
-}
-
-function checkProfiles(v: Validator, value: unknown): Record<string, PxeProfile> | undefined {
-    if (isUnknown(value)) return value as Record<string, PxeProfile>;
-    if (value === undefined || value === null || typeof value !== "object" || Array.isArray(value)) {
-        return v.fail("profiles", "is required: an object of profiles by name, e.g. { default: { kind: \"alpine\", kernel, initramfs, ... } }");
-    }
-    const entries = Object.entries(value as Record<string, unknown>);
-    if (entries.length === 0) return v.fail("profiles", "declare at least one profile");
-    const out: Record<string, PxeProfile> = {};
-    for (const [n, p] of entries) {
-        const pname = checkName(v, `profiles key ${JSON.stringify(n)}`, n);
-        const profile = checkProfile(v, `profiles.${n}`, p);
-        if (pname && profile) out[pname] = profile;
-    }
-    return out;
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as PxeServerInputs, failures: [] };
 }
 
 // ---- diff ------------------------------------------------------------------------------
 
 export function diff(_id: string, olds: PxeServerState, news: PxeServerInputs): DiffOutcome {
-    const replaces: string[] = [];
-    if (olds.name !== news.name) replaces.push("name");
-    if (olds.connection?.host !== news.connection.host) replaces.push("connection.host");
-    const changed = changedFields(olds, news, ["connection", "address", "interface", "subnet", "gateway", "dnsServers", "domain", "leaseSeconds", "httpPort", "ipxeBootloaders", "profiles", "standby", "adopt"]);
+    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
     // A generated file edited or removed by hand (seen by refresh) is put back by an update.
     const drifted =
-        replaces.length === 0 &&
+        d.replaces.length === 0 &&
         ((olds.files !== undefined && !sameValue(olds.files, expectedDigests(news, olds.family ?? "debian"))) ||
             // DHCP found stopped (crashed, stopped by hand): an update starts it again
             olds.dhcpRole === "stopped");
-    return { changes: replaces.length + changed.length > 0 || drifted, replaces, stables: ["name", "baseUrl"], deleteBeforeReplace: true };
+    // baseUrl is made of address and httpPort: it stays known through an update that keeps both.
+    const stables = d.replaces.length === 0 && baseUrlOf(olds) === baseUrlOf(news) ? [...d.stables, "baseUrl"] : d.stables;
+    return { changes: d.changed.length > 0 || drifted, replaces: d.replaces, stables, deleteBeforeReplace: true };
 }
 
 // ---- what goes on the box --------------------------------------------------------------
@@ -336,43 +401,6 @@ export function descriptorOf(inputs: PxeServerInputs): PxeDescriptor {
     };
 }
 
-function unitFor(description: string, argv: string[], extra: string[] = []): string {
-    return [
-        "[Unit]",
-        `Description=${description}`,
-        "Wants=network-online.target",
-        "After=network-online.target",
-        "",
-        "[Service]",
-        `ExecStart=${argv.join(" ")}`,
-        ...extra,
-        "Restart=always",
-        "RestartSec=2",
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ].join("\n");
-}
-
-function openrcFor(description: string, argv: string[], extra: string[] = []): string {
-    return [
-        "#!/sbin/openrc-run",
-        `# ${managedMarker}`,
-        `description="${description}"`,
-        `command=${argv[0]}`,
-        `command_args="${argv.slice(1).join(" ")}"`,
-        "supervisor=supervise-daemon",
-        "respawn_delay=2",
-        "respawn_max=0",
-        ...extra,
-        "depend() {",
-        "\tneed net",
-        "}",
-        "",
-    ].join("\n");
-}
-
 /** dnsmasq in the foreground, directly or as the child of `consul lock` in standby mode. */
 export function dhcpCommand(inputs: PxeServerInputs, layout: PxeLayout): string[] {
     const dnsmasq = ["/usr/sbin/dnsmasq", "--keep-in-foreground", `--conf-file=${layout.dnsmasqConf}`];
@@ -387,12 +415,38 @@ export function httpCommand(inputs: PxeServerInputs, layout: PxeLayout, family: 
         : ["/usr/bin/python3", "-m", "http.server", "--bind", inputs.address, "--directory", layout.httpRoot, String(inputs.httpPort)];
 }
 
-export function serviceFile(family: OsFamily, service: string): string {
-    return family === "alpine" ? `/etc/init.d/${service}` : `/etc/systemd/system/${service}.service`;
+/** The server's two daemons, supervised by the box's init system and restarted 2 s after they end. */
+export function pxeServices(inputs: PxeServerInputs, family: OsFamily): { dhcp: ServiceSpec; http: ServiceSpec } {
+    const layout = pxeLayout(inputs.name);
+    const what = `pulumi-baremetal PXE server ${inputs.name}`;
+    const restart = { when: "always", delaySeconds: 2 } as const;
+    return {
+        dhcp: {
+            name: layout.dhcpService,
+            description: `${what}: DHCP and TFTP${inputs.standby ? " (while holding the Consul lock)" : ""}`,
+            command: dhcpCommand(inputs, layout),
+            // The ACL token for `consul lock`, when there is one.
+            ...(inputs.standby?.token ? { environmentFile: { path: layout.consulEnv, optional: false } } : {}),
+            reloadSignal: "HUP",
+            restart,
+        },
+        http: { name: layout.httpService, description: `${what}: HTTP`, command: httpCommand(inputs, layout, family), restart },
+    };
+}
+
+function serviceFile(family: OsFamily, service: string): string {
+    return serviceFilePath({ name: service }, family);
 }
 
 /** Every generated text file with its content: what the plan writes and what drift is measured against. */
 export function generatedFiles(inputs: PxeServerInputs, family: OsFamily): Map<string, string> {
+    const files = configFiles(inputs);
+    for (const spec of Object.values(pxeServices(inputs, family))) files.set(serviceFilePath(spec, family), renderService(spec, family));
+    return files;
+}
+
+/** The generated files other than the services' definitions. */
+function configFiles(inputs: PxeServerInputs): Map<string, string> {
     const layout = pxeLayout(inputs.name);
     const base = baseUrlOf(inputs);
     const files = new Map<string, string>();
@@ -401,16 +455,6 @@ export function generatedFiles(inputs: PxeServerInputs, family: OsFamily): Map<s
     files.set(`${layout.httpRoot}/boot.ipxe`, rootBootScript(inputs));
     files.set(`${layout.tftpRoot}/boot.ipxe`, rootBootScript(inputs));
     for (const [n, p] of Object.entries(inputs.profiles)) files.set(`${layout.httpRoot}/profiles/${n}/boot.ipxe`, profileBootScript(n, p, base));
-    const what = `pulumi-baremetal PXE server ${inputs.name}`;
-    const tokenEnv = inputs.standby?.token ? layout.consulEnv : undefined;
-    if (family === "alpine") {
-        files.set(serviceFile(family, layout.dhcpService), openrcFor(`${what}: DHCP and TFTP${inputs.standby ? " (while holding the Consul lock)" : ""}`, dhcpCommand(inputs, layout), tokenEnv ? [`[ -f ${tokenEnv} ] && . ${tokenEnv} && export CONSUL_HTTP_TOKEN`] : []));
-        files.set(serviceFile(family, layout.httpService), openrcFor(`${what}: HTTP`, httpCommand(inputs, layout, family)));
-    } else {
-        const dhcpExtra = ["ExecReload=/bin/kill -HUP $MAINPID", ...(tokenEnv ? [`EnvironmentFile=${tokenEnv}`] : [])];
-        files.set(serviceFile(family, layout.dhcpService), unitFor(`${what}: DHCP and TFTP${inputs.standby ? " (while holding the Consul lock)" : ""}`, dhcpCommand(inputs, layout), dhcpExtra));
-        files.set(serviceFile(family, layout.httpService), unitFor(`${what}: HTTP`, httpCommand(inputs, layout, family)));
-    }
     return files;
 }
 
@@ -479,10 +523,16 @@ function fetchStep(target: string, src: FileSource, what: string) {
     return step.run(["sh", "-c", fetchScript, "baremetal-fetch", target, how, from, sum], { what: `${what} from ${from}`, timeoutMs: 20 * 60_000 });
 }
 
+/**
+ * The steps apply asks about: whether what DHCP (dnsmasq's config, its service,
+ * the Consul token) or HTTP (its service) starts with changed in this run.
+ */
+export type PxeFileStep = "dhcp-config" | "dhcp-service" | "consul-token" | "http-service";
+
 /** The steps that put every file in place (nothing is started or restarted here). */
-export function planFiles(inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[] = []): Plan {
+export function planFiles(inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[] = []): Plan<PxeFileStep> {
     const layout = pxeLayout(inputs.name);
-    const plan: Plan[number][] = [
+    const plan: Step<PxeFileStep>[] = [
         step.ensurePackages(...(family === "alpine" ? ["dnsmasq"] : ["dnsmasq", "python3"]), ...(inputs.ipxeBootloaders ? ["ipxe"] : [])),
         step.run(["sh", "-c", mkdirsScript, "baremetal-mkdirs", layout.hostsDir, layout.bootDir, layout.tftpRoot, layout.leaseFile.replace(/\/[^/]+$/, "")], { what: `create the directories of PXE server ${inputs.name}` }),
     ];
@@ -499,12 +549,13 @@ export function planFiles(inputs: PxeServerInputs, family: OsFamily, removedProf
     if (inputs.ipxeBootloaders) {
         for (const f of ["undionly.kpxe", "ipxe.efi"]) plan.push(fetchStep(`${layout.tftpRoot}/${f}`, { path: `${ipxeDir(family)}/${f}` }, `put iPXE's ${f} in the TFTP root`));
     }
-    for (const [path, content] of generatedFiles(inputs, family)) {
-        plan.push(step.writeFile(path, content, { mode: path.startsWith("/etc/init.d/") ? "0755" : "0644" }));
+    for (const [path, content] of configFiles(inputs)) {
+        plan.push(step.writeFile(path, content, path === layout.dnsmasqConf ? { tag: "dhcp-config" } : {}));
     }
-    if (inputs.standby?.token) plan.push(step.writeFile(layout.consulEnv, new Secret(`CONSUL_HTTP_TOKEN=${inputs.standby.token}\n`), { mode: "0600" }));
-    else plan.push(step.removeFile(layout.consulEnv));
-    if (family === "debian") plan.push(step.run(["systemctl", "daemon-reload"], { what: "reload systemd units", changes: false }));
+    const services = pxeServices(inputs, family);
+    plan.push(step.installService(services.dhcp, { tag: "dhcp-service" }), step.installService(services.http, { tag: "http-service" }));
+    if (inputs.standby?.token) plan.push(step.writeFile(layout.consulEnv, new Secret(`CONSUL_HTTP_TOKEN=${inputs.standby.token}\n`), { mode: "0600", tag: "consul-token" }));
+    else plan.push(step.removeFile(layout.consulEnv, { tag: "consul-token" }));
     plan.push(step.persist());
     return plan;
 }
@@ -521,39 +572,26 @@ export function planServices(inputs: PxeServerInputs, restart: { dhcp: boolean; 
     return plan;
 }
 
-export function planDelete(state: Pick<PxeServerInputs, "name">, family: OsFamily): Plan {
+export function planDelete(state: Pick<PxeServerInputs, "name">): Plan {
     const layout = pxeLayout(state.name);
     const plan: Plan[number][] = [];
-    for (const svc of [layout.dhcpService, layout.httpService]) {
-        plan.push(step.run(["sh", "-c", stopScript, "baremetal-stop", svc], { what: `stop and disable service ${svc} (if present)` }));
-        plan.push(step.removeFile(serviceFile(family, svc)));
-    }
-    if (family === "debian") plan.push(step.run(["systemctl", "daemon-reload"], { what: "reload systemd units", changes: false }));
+    for (const svc of [layout.dhcpService, layout.httpService]) plan.push(step.uninstallService({ name: svc }));
     plan.push(step.run(["rm", "-rf", "--", layout.configDir, layout.dataDir, layout.leaseFile.replace(/\/[^/]+$/, ""), layout.logFile], { what: `remove the files of PXE server ${state.name}` }));
     plan.push(step.persist());
     return plan;
 }
 
-/** Stops and disables a service on either init system, quietly when it does not exist. */
-const stopScript = [
-    'svc=$1',
-    'if command -v systemctl >/dev/null; then systemctl stop "$svc" 2>/dev/null; systemctl --quiet disable "$svc" 2>/dev/null',
-    'elif [ -x "/etc/init.d/$svc" ]; then rc-service "$svc" stop; rc-update del "$svc" default 2>/dev/null',
-    "fi",
-    "exit 0",
-].join("\n");
-
 // ---- reading the live server -------------------------------------------------------------
 
 /** $1 pid file, $2 lease file, $3 dhcp service, $4 descriptor, then the files to digest. */
 export const serverReadScript = [
+    serviceStateShell,
     'pid=$1 leases=$2 svc=$3 desc=$4; shift 4',
     '[ -f "$desc" ] || exit 3',
     'echo "==descriptor=="; cat "$desc"',
     'echo "==role=="',
     'if [ -f "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then echo active',
-    'elif command -v systemctl >/dev/null && systemctl -q is-active "$svc"; then echo standby',
-    'elif [ -x "/etc/init.d/$svc" ] && rc-service "$svc" status >/dev/null 2>&1; then echo standby',
+    'elif [ "$(baremetal_service_state "$svc")" = active ]; then echo standby',
     "else echo stopped; fi",
     'echo "==leases=="; cat "$leases" 2>/dev/null',
     'echo "==files=="',
@@ -561,18 +599,46 @@ export const serverReadScript = [
     "exit 0",
 ].join("\n");
 
+/**
+ * What the read script saw of DHCP: dnsmasq alive (its pid file names a live
+ * process), only its service running (dnsmasq not started under it, or not yet),
+ * or neither. The script says `active`, `standby` and `stopped` for these.
+ */
+export type DhcpSeen = "dnsmasq" | "service" | "none";
+
 export interface LiveServer {
     descriptor?: PxeDescriptor;
-    role: PxeServerState["dhcpRole"];
+    dhcp: DhcpSeen;
     leases: DhcpLease[];
     files: Record<string, string>;
+}
+
+/**
+ * The DHCP role from what the box shows. Only a server in standby mode waits for
+ * a lock: without one, a service running without dnsmasq is starting or failing,
+ * and either way DHCP is not served.
+ */
+export function dhcpRoleOf(seen: DhcpSeen, standby: boolean): DhcpRole {
+    if (seen === "dnsmasq") return "active";
+    return seen === "service" && standby ? "standby" : "stopped";
+}
+
+/**
+ * Whether a role read after this operation started DHCP may still change by
+ * itself, so the read is worth repeating: dnsmasq needs a moment to write its pid
+ * file, and in standby mode `consul lock` to take a free lock before it starts
+ * dnsmasq (the only server of a group is active within a second or so; one read
+ * at once said "standby"). A server still waiting after that is a standby.
+ */
+export function dhcpSettling(role: DhcpRole, started: boolean): boolean {
+    return role === "stopped" || (started && role === "standby");
 }
 
 /** Parses the read script's output (exported for tests). */
 export function parseServerRead(text: string): LiveServer {
     const { parts } = parseSections(text, ["descriptor", "role", "leases", "files"] as const);
     const section = (name: keyof typeof parts) => parts[name] ?? "";
-    const role = section("role").trim();
+    const seen = section("role").trim();
     const files: Record<string, string> = {};
     for (const line of section("files").split("\n")) {
         const m = /^([0-9a-f]{64}|missing)\s+(\S.*)$/.exec(line.trim());
@@ -580,7 +646,7 @@ export function parseServerRead(text: string): LiveServer {
     }
     return {
         descriptor: parseDescriptor(section("descriptor")),
-        role: role === "active" || role === "standby" ? role : "stopped",
+        dhcp: seen === "active" ? "dnsmasq" : seen === "standby" ? "service" : "none",
         leases: parseLeases(section("leases")),
         files,
     };
@@ -612,12 +678,10 @@ async function assertOurs(host: Remote, inputs: PxeServerInputs): Promise<void> 
 }
 
 /** Which services must restart because their files changed in this run. */
-function restartsFrom(result: PlanResult, inputs: PxeServerInputs, family: OsFamily): { dhcp: boolean; http: boolean } {
-    const layout = pxeLayout(inputs.name);
-    const changed = (path: string) => result.steps.some((s) => s.changed && s.description.startsWith(`write ${path} `) || (s.changed && s.description === `remove ${path}`));
+export function restartsFrom(result: PlanResult<PxeFileStep>): { dhcp: boolean; http: boolean } {
     return {
-        dhcp: changed(layout.dnsmasqConf) || changed(serviceFile(family, layout.dhcpService)) || changed(layout.consulEnv),
-        http: changed(serviceFile(family, layout.httpService)),
+        dhcp: result.stepChanged("dhcp-config", "dhcp-service", "consul-token"),
+        http: result.stepChanged("http-service"),
     };
 }
 
@@ -645,23 +709,32 @@ export function restartsBetween(olds: PxeServerInputs, news: PxeServerInputs, fa
     };
 }
 
-async function apply(host: Remote, inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[], olds?: PxeServerInputs): Promise<void> {
+/** Puts files and services in place; says whether DHCP was restarted. */
+async function apply(host: Remote, inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[], olds?: PxeServerInputs): Promise<{ dhcpRestarted: boolean }> {
     const result = await host.apply(planFiles(inputs, family, removedProfiles));
-    const changed = restartsFrom(result, inputs, family);
+    const changed = restartsFrom(result);
     const differ = olds ? restartsBetween(olds, inputs, family) : { dhcp: false, http: false };
-    await host.apply(planServices(inputs, { dhcp: changed.dhcp || differ.dhcp, http: changed.http || differ.http }));
+    const restart = { dhcp: changed.dhcp || differ.dhcp, http: changed.http || differ.http };
+    await host.apply(planServices(inputs, restart));
+    return { dhcpRestarted: restart.dhcp };
 }
 
-async function stateOf(host: Remote, inputs: PxeServerInputs, family: OsFamily, ctx: OperationContext): Promise<PxeServerState> {
-    // dnsmasq needs a moment to write its pid file after a (re)start
+/** Reads between DHCP (re)starting and its role settling, and the pause between them. */
+const settleReads = 10;
+const settlePauseMs = 500;
+
+/** The state after create or update; `started`: this operation (re)started DHCP. */
+async function stateOf(host: Remote, inputs: PxeServerInputs, family: OsFamily, ctx: OperationContext, started: boolean): Promise<PxeServerState> {
+    const standby = inputs.standby !== undefined;
     let live = await readLive(host, inputs, family);
-    for (let i = 0; i < 10 && live?.role === "stopped"; i++) {
-        await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < settleReads && live && dhcpSettling(dhcpRoleOf(live.dhcp, standby), started); i++) {
+        await new Promise((r) => setTimeout(r, settlePauseMs));
         live = await readLive(host, inputs, family);
     }
     if (!live) throw new Error(`PXE server ${inputs.name} was set up on ${host.target} but its descriptor cannot be read back`);
-    if (live.role === "stopped") ctx.log.warn(`PXE server ${inputs.name} on ${host.target}: DHCP is not running; see journalctl -u ${pxeLayout(inputs.name).dhcpService} or ${pxeLayout(inputs.name).logFile}`);
-    return { ...inputs, family, baseUrl: baseUrlOf(inputs), dhcpRole: live.role, leases: live.leases, files: live.files };
+    const dhcpRole = dhcpRoleOf(live.dhcp, standby);
+    if (dhcpRole === "stopped") ctx.log.warn(`PXE server ${inputs.name} on ${host.target}: DHCP is not running; see journalctl -u ${pxeLayout(inputs.name).dhcpService} or ${pxeLayout(inputs.name).logFile}`);
+    return { ...inputs, family, baseUrl: baseUrlOf(inputs), dhcpRole, leases: live.leases, files: live.files };
 }
 
 async function create(inputs: PxeServerInputs, ctx: OperationContext): Promise<{ id: string; outs: PxeServerState }> {
@@ -669,7 +742,7 @@ async function create(inputs: PxeServerInputs, ctx: OperationContext): Promise<{
     const family = (await host.facts()).family;
     await assertOurs(host, inputs);
     await apply(host, inputs, family, []);
-    return { id: `${inputs.name}@${inputs.connection.host}`, outs: await stateOf(host, inputs, family, ctx) };
+    return { id: `${inputs.name}@${inputs.connection.host}`, outs: await stateOf(host, inputs, family, ctx, true) };
 }
 
 async function read(_id: string, props: PxeServerState, ctx: OperationContext): Promise<PxeServerState | undefined> {
@@ -677,21 +750,21 @@ async function read(_id: string, props: PxeServerState, ctx: OperationContext): 
     const family = props.family ?? (await host.facts()).family;
     const live = await readLive(host, props, family);
     if (!live) return undefined;
-    return { ...props, family, dhcpRole: live.role, leases: live.leases, files: live.files };
+    return { ...props, family, dhcpRole: dhcpRoleOf(live.dhcp, props.standby !== undefined), leases: live.leases, files: live.files };
 }
 
 async function update(_id: string, olds: PxeServerState, news: PxeServerInputs, ctx: OperationContext): Promise<PxeServerState> {
     const host = hostFor(news, ctx);
     const family = (await host.facts()).family;
     const removed = Object.keys(olds.profiles ?? {}).filter((n) => !(n in news.profiles));
-    await apply(host, news, family, removed, olds);
-    return stateOf(host, news, family, ctx);
+    const { dhcpRestarted } = await apply(host, news, family, removed, olds);
+    // A stopped DHCP was just started (planServices starts it) and is settling too.
+    return stateOf(host, news, family, ctx, dhcpRestarted || olds.dhcpRole === "stopped");
 }
 
 async function remove(_id: string, props: PxeServerState, ctx: OperationContext): Promise<void> {
     const host = hostFor(props, ctx);
-    const family = (await host.facts()).family;
-    await host.apply(planDelete(props, family));
+    await host.apply(planDelete(props));
 }
 
-export const pxeServer: ResourceKind<PxeServerInputs, PxeServerState> = { check, diff, create, read, update, delete: remove };
+export const pxeServer: ResourceKind<PxeServerInputs, PxeServerState> = { spec, check, diff, create, read, update, delete: remove };

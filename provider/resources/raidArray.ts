@@ -4,13 +4,14 @@
 // ID: the array's UUID as mdadm prints it (e.g. `3b1e4c2a:6f0d9e11:...`).
 // Data safety: delete stops the array and removes it from mdadm.conf but keeps
 // the members' superblocks (the array can be assembled again) unless
-// `wipeOnDelete` is set; changes that would re-create the array are refused
-// unless `wipeOnDelete` is set.
+// `allowDataLoss` (formerly `wipeOnDelete`) is set; changes that would re-create
+// the array are refused unless `allowDataLoss` is set.
 import { RefusedError } from "../core/errors";
 import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { checkByTable, diffByTable, erase, KindSpec, t } from "../core/fields";
-import { isUnknown, Validator } from "../core/validate";
-import { connectionType, HostConnection, Plan, Remote, step } from "../host";
+import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
+import { Validator } from "../core/validate";
+import { connectionType, HostConnection, hostLocks, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { healthOf, MdDetail, MdHealth, membersWithState, parseDetailExport, parseExamineExport, parseSysfs } from "../parsers/mdadm";
 import { parseSections } from "../parsers/sections";
@@ -25,7 +26,8 @@ export interface RaidArrayInputs {
     members: string[];
     metadata: "1.0" | "1.1" | "1.2";
     name?: string;
-    wipeOnDelete: boolean;
+    allowDataLoss: boolean;
+    wipeOnDelete?: boolean;
     waitForSync: boolean;
     syncTimeoutSeconds: number;
 }
@@ -41,11 +43,10 @@ export interface RaidArrayState extends RaidArrayInputs {
 
 const levelMinimum: Record<RaidLevel, number> = { raid0: 2, raid1: 2, raid5: 3, raid6: 4, raid10: 2 };
 const devicePattern = /^\/dev\/md(12[0-7]|1[01][0-9]|[1-9]?[0-9])$/;
-const memberPattern = /^\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}$/;
 
 export const spec: KindSpec<RaidArrayInputs, RaidArrayState> = {
     kind: "RaidArray",
-    doc: "An mdadm software RAID array on a machine. An existing array with the same members is adopted instead of re-created; members that all carry one array's superblocks are assembled; members that are mounted, in another array or LVM physical volumes are refused. A replacement (a new device, level, metadata, name or host) makes a new array out of the members and destroys the data: it is refused unless wipeOnDelete is set.",
+    doc: "An mdadm software RAID array on a machine. An existing array with the same members is adopted instead of re-created; members that all carry one array's superblocks are assembled; members that are mounted, in another array or LVM physical volumes are refused. A replacement (a new device, level, metadata, name or host) makes a new array out of the members and destroys the data: it is refused unless allowDataLoss is set.",
     id: "the array's UUID as mdadm prints it (`mdadm --detail --brief /dev/md0`), e.g. `3b1e4c2a:6f0d9e11:8a7c5b40:12de34f5`.",
     example: `import { RaidArray } from "pulumi-baremetal";
 
@@ -63,7 +64,6 @@ new RaidArray("storage1-md0", {
             type: t.array(t.string()),
             required: true,
             doc: "Member block devices; stable paths (`/dev/disk/by-id/...`) are best. Adding, removing or replacing a member happens in place (mdadm --add/--fail/--remove/--grow).",
-            rule: { pattern: memberPattern, patternHint: "is not a /dev path like /dev/vdb or /dev/disk/by-id/...", unique: true },
             check: checkMembers,
         },
         metadata: { type: t.string(["1.0", "1.1", "1.2"]), default: "1.2", change: "replace", doc: "Superblock format." },
@@ -73,11 +73,10 @@ new RaidArray("storage1-md0", {
             doc: "Name stored in the superblock (what udev uses for /dev/md/<name>).",
             rule: { maxLength: 32, pattern: /^[A-Za-z0-9_.-]+$/, patternHint: "may only contain letters, digits, _ . -" },
         },
-        wipeOnDelete: {
-            type: t.boolean,
-            default: false,
-            doc: "Opt-in to destroying data: zero the members' superblocks on delete, and allow changes that re-create the array. Without it, delete stops the array and keeps its superblocks (it can be assembled again), and re-creating changes are refused.",
-        },
+        ...dataLossFields(
+            "wipeOnDelete",
+            "Allow this array to destroy the data it holds: zero the members' superblocks on delete, and make a new array out of the members on a change that replaces it. Without it, delete stops the array and keeps its superblocks (it can be assembled again), and replacing changes are refused.",
+        ),
         waitForSync: { type: t.boolean, default: false, doc: "After create or a member change, wait until the array is clean (progress in the log)." },
         syncTimeoutSeconds: { type: t.integer, default: 3600, doc: "Seconds to wait for a resync when waitForSync is set.", rule: { min: 1, max: 7 * 86400 } },
     },
@@ -92,10 +91,7 @@ new RaidArray("storage1-md0", {
 };
 
 function checkMembers(v: Validator, field: string, value: unknown): string[] | undefined {
-    const members = v.list(field, value, (f, m) => {
-        const d = v.string(f, m, spec.inputs.members.rule);
-        return d && !isUnknown(d) && d.split("/").some((s) => s === "..") ? v.fail(f, "must not contain ..") : d;
-    });
+    const members = v.list(field, value, (f, m) => v.devicePath(f, m));
     if (Array.isArray(members) && new Set(members).size !== members.length) return v.fail(field, "lists the same device twice");
     return members;
 }
@@ -103,15 +99,16 @@ function checkMembers(v: Validator, field: string, value: unknown): string[] | u
 export function check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<RaidArrayInputs> {
     const v = new Validator();
     const inputs = checkByTable(v, erase(spec), news) as Partial<RaidArrayInputs>;
+    applyDataLossAlias(v, inputs, news, "wipeOnDelete");
     const { level, members } = inputs;
     // Only when both are valid: a bad member must not also report "needs 2 members, got 0".
     if (level && Array.isArray(members) && members.length < levelMinimum[level]) {
         v.fail("members", `${level} needs at least ${levelMinimum[level]} members, got ${members.length}`);
     }
     // A change that re-creates the array destroys what it holds: opt-in only.
-    if (olds.device !== undefined && inputs.wipeOnDelete === false) {
+    if (olds.device !== undefined && inputs.allowDataLoss === false) {
         for (const f of diffByTable(erase(spec), olds, inputs).replaces) {
-            v.fail(f, `changing ${f} re-creates the array and destroys its data; set wipeOnDelete: true to allow it (nothing was changed)`);
+            v.fail(f, `changing ${f} re-creates the array and destroys its data; set allowDataLoss: true to allow it (nothing was changed)`);
         }
     }
     if (!v.ok) return { failures: v.failures };
@@ -119,7 +116,7 @@ export function check(olds: Record<string, unknown>, news: Record<string, unknow
 }
 
 export function diff(_id: string, olds: RaidArrayState, news: RaidArrayInputs): DiffOutcome {
-    const d = diffByTable(erase(spec), olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    const d = diffByTable(erase(spec), withCurrentOptIn(olds, "wipeOnDelete") as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
     // The new array is made from the same disks: the old one must go first.
     return { changes: d.changed.length > 0, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true };
 }
@@ -149,7 +146,7 @@ export function planCreate(inputs: RaidArrayInputs, family: OsFamily): Plan {
     ];
     return [
         step.ensurePackages("mdadm"),
-        step.run(argv, { lock: "mdadm", what: `create ${inputs.level} ${inputs.device} from ${inputs.members.join(", ")}` }),
+        step.run(argv, { lock: hostLocks.mdadm, what: `create ${inputs.level} ${inputs.device} from ${inputs.members.join(", ")}` }),
         ...planRecord(inputs.device, family),
     ];
 }
@@ -158,7 +155,7 @@ export function planCreate(inputs: RaidArrayInputs, family: OsFamily): Plan {
 export function planRecord(device: string, family: OsFamily): Plan {
     const script = `line=$(mdadm --detail --brief "$2" | head -n 1) || exit 1; uuid=\${line##*UUID=}; uuid=\${uuid%% *}; set -- "$1" "$uuid" "$line"\n${confScript}`;
     return [
-        step.run(["sh", "-c", script, "baremetal-mdadm-conf", mdadmConf(family), device], { lock: "mdadm", what: `record ${device} in ${mdadmConf(family)}` }),
+        step.run(["sh", "-c", script, "baremetal-mdadm-conf", mdadmConf(family), device], { lock: hostLocks.mdadm, what: `record ${device} in ${mdadmConf(family)}` }),
         step.persist(),
     ];
 }
@@ -170,10 +167,10 @@ export function planRecord(device: string, family: OsFamily): Plan {
  */
 export function planDelete(state: RaidArrayState, family: OsFamily, memberDevices: string[], running = true): Plan {
     return [
-        ...(running ? [step.run(["mdadm", "--stop", state.device], { lock: "mdadm", what: `stop ${state.device}` })] : []),
-        step.run(["sh", "-c", confScript, "baremetal-mdadm-conf", mdadmConf(family), state.uuid, ""], { lock: "mdadm", what: `remove ${state.device} from ${mdadmConf(family)}` }),
-        ...(state.wipeOnDelete && memberDevices.length > 0
-            ? [step.run(["mdadm", "--zero-superblock", ...memberDevices], { lock: "mdadm", what: `zero the md superblocks of ${memberDevices.join(", ")}` })]
+        ...(running ? [step.run(["mdadm", "--stop", state.device], { lock: hostLocks.mdadm, what: `stop ${state.device}` })] : []),
+        step.run(["sh", "-c", confScript, "baremetal-mdadm-conf", mdadmConf(family), state.uuid, ""], { lock: hostLocks.mdadm, what: `remove ${state.device} from ${mdadmConf(family)}` }),
+        ...(state.allowDataLoss && memberDevices.length > 0
+            ? [step.run(["mdadm", "--zero-superblock", ...memberDevices], { lock: hostLocks.mdadm, what: `zero the md superblocks of ${memberDevices.join(", ")}` })]
             : []),
         step.persist(),
     ];
@@ -186,12 +183,12 @@ export function planMembers(state: RaidArrayState, news: RaidArrayInputs, family
     const joining = news.members.filter((m) => !current.includes(m));
     const plan: Plan = [
         ...leaving.flatMap((m) => [
-            step.run(["mdadm", state.device, "--fail", m], { lock: "mdadm", okExitCodes: [0, 1], what: `mark ${m} failed in ${state.device}` }),
-            step.run(["mdadm", state.device, "--remove", m], { lock: "mdadm", what: `remove ${m} from ${state.device}` }),
+            step.run(["mdadm", state.device, "--fail", m], { lock: hostLocks.mdadm, okExitCodes: [0, 1], what: `mark ${m} failed in ${state.device}` }),
+            step.run(["mdadm", state.device, "--remove", m], { lock: hostLocks.mdadm, what: `remove ${m} from ${state.device}` }),
         ]),
-        ...joining.map((m) => step.run(["mdadm", state.device, "--add", m], { lock: "mdadm", what: `add ${m} to ${state.device}` })),
+        ...joining.map((m) => step.run(["mdadm", state.device, "--add", m], { lock: hostLocks.mdadm, what: `add ${m} to ${state.device}` })),
         ...(news.members.length !== raidDevices && news.level !== "raid0"
-            ? [step.run(["mdadm", "--grow", state.device, `--raid-devices=${news.members.length}`], { lock: "mdadm", what: `resize ${state.device} to ${news.members.length} members` })]
+            ? [step.run(["mdadm", "--grow", state.device, `--raid-devices=${news.members.length}`], { lock: hostLocks.mdadm, what: `resize ${state.device} to ${news.members.length} members` })]
             : []),
     ];
     return plan.length > 0 ? [...plan, ...planRecord(state.device, family)] : plan;
@@ -332,7 +329,7 @@ async function create(inputs: RaidArrayInputs, ctx: OperationContext): Promise<{
             // Every member carries the same array's superblock: assemble it instead of re-creating.
             ctx.log.info(`the members already form array ${uuid}: assembling it as ${inputs.device}`);
             await host.apply([
-                step.run(["mdadm", "--assemble", inputs.device, `--uuid=${uuid}`, ...resolved.values()], { lock: "mdadm", what: `assemble ${inputs.device}` }),
+                step.run(["mdadm", "--assemble", inputs.device, `--uuid=${uuid}`, ...resolved.values()], { lock: hostLocks.mdadm, what: `assemble ${inputs.device}` }),
                 ...planRecord(inputs.device, family),
             ]);
         } else {
@@ -345,7 +342,9 @@ async function create(inputs: RaidArrayInputs, ctx: OperationContext): Promise<{
     return { id: live.detail.uuid, outs: stateFrom(inputs, live, resolved) };
 }
 
-async function read(_id: string, props: RaidArrayState, ctx: OperationContext): Promise<RaidArrayState | undefined> {
+async function read(_id: string, stored: RaidArrayState, ctx: OperationContext): Promise<RaidArrayState | undefined> {
+    // The state read becomes the new one: an old stack's opt-in moves to its current name here.
+    const props = withCurrentOptIn(stored, "wipeOnDelete");
     const host = hostFor(props.connection, ctx);
     const live = await readLive(host, props.device);
     if (!live) return undefined;
@@ -368,14 +367,15 @@ async function update(_id: string, olds: RaidArrayState, news: RaidArrayInputs, 
     return stateFrom(news, live, resolved);
 }
 
-async function remove(_id: string, props: RaidArrayState, ctx: OperationContext): Promise<void> {
+async function remove(_id: string, stored: RaidArrayState, ctx: OperationContext): Promise<void> {
+    const props = withCurrentOptIn(stored, "wipeOnDelete");
     const host = hostFor(props.connection, ctx);
     const family = (await host.facts()).family;
     const live = await readLive(host, props.device);
     if (!live) {
         // Stopped already (e.g. an earlier delete lost its connection after `mdadm --stop`):
         // finish what that delete did not, or the array comes back at boot from mdadm.conf.
-        const carrying = props.wipeOnDelete ? await membersCarrying(host, props) : [];
+        const carrying = props.allowDataLoss ? await membersCarrying(host, props) : [];
         const done = await host.apply(planDelete(props, family, carrying, false));
         if (!done.changed) ctx.log.info(`${props.device} is already gone from ${host.target}`);
         return;

@@ -3,26 +3,24 @@
 //
 // ID: the VG's UUID as LVM prints it (e.g. `IA28An-d0yf-G565-...`).
 // Data safety: devices that carry anything (a mount, an md array, a file system,
-// another VG's PV) are refused; delete is refused unless `wipeOnDelete` is set,
+// another VG's PV) are refused; delete is refused unless `allowDataLoss` is set,
 // and even then while the VG still holds logical volumes.
 import { RefusedError } from "../core/errors";
-import { changedFields, CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
+import { checkByTable, diffByTable, erase, KindSpec, t, valueAt } from "../core/fields";
+import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
 import { Validator } from "../core/validate";
-import { checkHostConnection, HostConnection, Plan, Remote, step } from "../host";
+import { connectionType, HostConnection, hostLocks, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { DeviceProbe, ownTag, parseDeviceProbe, parsePvs, parseVgs, PvReport, pvFields, reportOptions, VgReport, vgFields, vgNamePattern } from "../parsers/lvm";
 
 export interface VolumeGroupInputs {
-    /** The machine that holds the devices. */
     connection: HostConnection;
-    /** The VG name, e.g. `vg0`. */
     name: string;
-    /** Block devices that become its physical volumes (e.g. a RaidArray's `device`). */
     devices: string[];
-    /** Take over an existing VG of this name and these devices that pulumi-baremetal did not create. */
     adopt: boolean;
-    /** Allow delete (vgremove + pvremove) and changes that re-create the VG. Never removes a VG that still has LVs. */
-    wipeOnDelete: boolean;
+    allowDataLoss: boolean;
+    wipeOnDelete?: boolean;
 }
 
 export interface VolumeGroupState extends VolumeGroupInputs {
@@ -30,47 +28,85 @@ export interface VolumeGroupState extends VolumeGroupInputs {
     sizeBytes: number;
     freeBytes: number;
     extentBytes: number;
-    /** Logical volumes in the VG when last read. */
     lvCount: number;
-    /** The PVs as the kernel names them (`/dev/md0`). */
     physicalVolumes: string[];
 }
 
-const devicePattern = /^\/dev\/[A-Za-z0-9][A-Za-z0-9_.:@+\/-]{0,200}$/;
+export const spec: KindSpec<VolumeGroupInputs, VolumeGroupState> = {
+    kind: "VolumeGroup",
+    doc: "An LVM2 volume group on a machine (the seed's SAN VM puts one on its RAID array and carves NBD-exported volumes out of it). An existing VG with the same name and devices is adopted; one that pulumi-baremetal did not create needs adopt. Devices that carry anything (a mount, an md array, a file system, another VG's PV) are refused. Delete is refused unless allowDataLoss is set, and even then while the VG still holds logical volumes.",
+    id: "the VG's UUID as LVM prints it (`vgs -o vg_uuid`), e.g. `IA28An-d0yf-G565-4Mfa-Xq3o-tbCs-6ZKd2H`.",
+    example: `import { VolumeGroup } from "pulumi-baremetal";
+
+new VolumeGroup("san1-vg0", {
+    connection: { host: "198.51.100.11", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    name: "vg0",
+    devices: ["/dev/md0"],
+});`,
+    deleteBeforeReplace: true,
+    inputs: {
+        connection: {
+            type: t.object(connectionType),
+            required: true,
+            replaceOn: ["host"],
+            doc: "The machine that holds the devices. A new host re-creates the VG, which needs allowDataLoss.",
+        },
+        name: {
+            type: t.string(),
+            required: true,
+            change: "replace",
+            doc: "The VG name, e.g. `vg0`. A new name re-creates the VG, which needs allowDataLoss.",
+            rule: { pattern: vgNamePattern, patternHint: "is not a VG name (letters, digits, _ . -; not starting with -)" },
+        },
+        devices: {
+            type: t.array(t.string()),
+            required: true,
+            doc: "Block devices that become its physical volumes, e.g. `[raid.device]`. Devices that are mounted, md members, PVs of another VG or carry a file system are refused. Adding a device extends the VG in place; removing one reduces it (LVM refuses if it still holds data).",
+            rule: { minItems: 1, maxItems: 64, unique: true },
+            check: checkDevices,
+        },
+        adopt: { type: t.boolean, default: false, doc: "Take over an existing VG of this name and these devices that pulumi-baremetal did not create (nothing in it is changed)." },
+        ...dataLossFields(
+            "wipeOnDelete",
+            "Allow this VG to destroy the data it holds: on delete (vgremove, pvremove) and on a change that re-creates it. Without it, either is refused and nothing changes; with it, delete is still refused while the VG holds logical volumes.",
+        ),
+    },
+    outputs: {
+        uuid: { type: t.string(), required: true, stable: true, doc: "The VG's UUID (the ID)." },
+        sizeBytes: { type: t.integer, required: true, doc: "Size of the VG in bytes." },
+        freeBytes: { type: t.integer, required: true, doc: "Bytes not yet given to logical volumes." },
+        extentBytes: { type: t.integer, required: true, doc: "Size of one physical extent in bytes (LVs are sized in whole extents)." },
+        lvCount: { type: t.integer, required: true, doc: "Logical volumes in the VG when last read." },
+        physicalVolumes: { type: t.array(t.string()), required: true, doc: "The PVs as the kernel names them (`/dev/md0`); `devices` keeps the declared paths." },
+    },
+};
+
+function checkDevices(v: Validator, field: string, value: unknown): string[] | undefined {
+    const rule = spec.inputs.devices.rule ?? {};
+    const devices = v.list(field, value, (f, d) => v.devicePath(f, d), { min: rule.minItems, max: rule.maxItems });
+    if (Array.isArray(devices) && new Set(devices).size !== devices.length) return v.fail(field, "lists the same device twice");
+    return devices;
+}
 
 export function check(olds: Record<string, unknown>, news: Record<string, unknown>): CheckOutcome<VolumeGroupInputs> {
     const v = new Validator();
-    const connection = checkHostConnection(v, "connection", news.connection);
-    const name = v.string("name", news.name, { pattern: vgNamePattern, patternHint: "is not a VG name (letters, digits, _ . -; not starting with -)" });
-    const devices =
-        v.list("devices", news.devices, (f, d) => {
-            const s = v.string(f, d, { pattern: devicePattern, patternHint: "is not a /dev path like /dev/md0" });
-            return s && s.split("/").some((seg) => seg === "..") ? v.fail(f, "must not contain ..") : s;
-        }, { min: 1, max: 64 }) ?? [];
-    if (Array.isArray(devices) && new Set(devices).size !== devices.length) v.fail("devices", "lists the same device twice");
-    const adopt = v.boolean("adopt", news.adopt, false);
-    const wipeOnDelete = v.boolean("wipeOnDelete", news.wipeOnDelete, false);
+    const inputs = checkByTable(v, erase(spec), news) as Partial<VolumeGroupInputs>;
+    applyDataLossAlias(v, inputs, news, "wipeOnDelete");
     // A new name or host means a new VG on those devices: the old one (and its LVs) goes.
-    if (olds.name !== undefined && !wipeOnDelete) {
-        for (const f of recreatingFields(olds as Partial<VolumeGroupInputs>, { name, connection } as Partial<VolumeGroupInputs>)) {
-            v.fail(f, `changing ${f} re-creates the volume group and destroys its logical volumes; set wipeOnDelete: true to allow it (nothing was changed)`);
+    // Only fields whose new value is valid, so a bad name is not also reported as a re-create.
+    if (olds.name !== undefined && inputs.allowDataLoss === false) {
+        for (const f of diffByTable(erase(spec), olds, inputs).replaces.filter((p) => valueAt(inputs, p) !== undefined)) {
+            v.fail(f, `changing ${f} re-creates the volume group and destroys its logical volumes; set allowDataLoss: true to allow it (nothing was changed)`);
         }
     }
-    if (!v.ok || !connection || !name) return { failures: v.failures };
-    return { inputs: { connection, name, devices, adopt, wipeOnDelete }, failures: [] };
-}
-
-function recreatingFields(olds: Partial<VolumeGroupInputs>, news: Partial<VolumeGroupInputs>): string[] {
-    const out: string[] = [];
-    if (olds.name !== news.name) out.push("name");
-    if (olds.connection?.host !== news.connection?.host) out.push("connection.host");
-    return out;
+    if (!v.ok) return { failures: v.failures };
+    return { inputs: inputs as VolumeGroupInputs, failures: [] };
 }
 
 export function diff(_id: string, olds: VolumeGroupState, news: VolumeGroupInputs): DiffOutcome {
-    const replaces = recreatingFields(olds, news);
-    const changed = changedFields(olds, news, ["connection", "devices", "adopt", "wipeOnDelete"]);
-    return { changes: replaces.length + changed.length > 0, replaces, deleteBeforeReplace: true, stables: ["name"] };
+    const d = diffByTable(erase(spec), withCurrentOptIn(olds, "wipeOnDelete") as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
+    // The new VG wants the same devices: the old one must go first.
+    return { changes: d.changed.length > 0, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true };
 }
 
 // ---- plans (data) ---------------------------------------------------------------
@@ -80,8 +116,8 @@ export function planCreate(inputs: VolumeGroupInputs, family: OsFamily, alreadyP
     const fresh = inputs.devices.filter((d) => !alreadyPvs.includes(d));
     return [
         step.ensurePackages("lvm2"),
-        ...(fresh.length > 0 ? [step.run(["pvcreate", "-q", ...fresh], { lock: "lvm", what: `make ${fresh.join(", ")} LVM physical volumes` })] : []),
-        step.run(["vgcreate", "-q", "--addtag", ownTag, inputs.name, ...inputs.devices], { lock: "lvm", what: `create volume group ${inputs.name} on ${inputs.devices.join(", ")}` }),
+        ...(fresh.length > 0 ? [step.run(["pvcreate", "-q", ...fresh], { lock: hostLocks.lvm, what: `make ${fresh.join(", ")} LVM physical volumes` })] : []),
+        step.run(["vgcreate", "-q", "--addtag", ownTag, inputs.name, ...inputs.devices], { lock: hostLocks.lvm, what: `create volume group ${inputs.name} on ${inputs.devices.join(", ")}` }),
         ...planBootActivation(family),
     ];
 }
@@ -98,8 +134,8 @@ export function planAddDevices(name: string, devices: string[]): Plan {
     return devices.length === 0
         ? []
         : [
-              step.run(["pvcreate", "-q", ...devices], { lock: "lvm", what: `make ${devices.join(", ")} LVM physical volumes` }),
-              step.run(["vgextend", "-q", name, ...devices], { lock: "lvm", what: `add ${devices.join(", ")} to ${name}` }),
+              step.run(["pvcreate", "-q", ...devices], { lock: hostLocks.lvm, what: `make ${devices.join(", ")} LVM physical volumes` }),
+              step.run(["vgextend", "-q", name, ...devices], { lock: hostLocks.lvm, what: `add ${devices.join(", ")} to ${name}` }),
           ];
 }
 
@@ -108,18 +144,18 @@ export function planRemoveDevices(name: string, devices: string[]): Plan {
     return devices.length === 0
         ? []
         : [
-              step.run(["vgreduce", "-q", name, ...devices], { lock: "lvm", what: `remove ${devices.join(", ")} from ${name}` }),
-              step.run(["pvremove", "-q", ...devices], { lock: "lvm", what: `wipe the LVM labels of ${devices.join(", ")}` }),
+              step.run(["vgreduce", "-q", name, ...devices], { lock: hostLocks.lvm, what: `remove ${devices.join(", ")} from ${name}` }),
+              step.run(["pvremove", "-q", ...devices], { lock: hostLocks.lvm, what: `wipe the LVM labels of ${devices.join(", ")}` }),
           ];
 }
 
 export function planDelete(name: string, pvs: string[]): Plan {
-    return [step.run(["vgremove", "-q", name], { lock: "lvm", what: `remove volume group ${name}` }), ...planWipeLabels(pvs)];
+    return [step.run(["vgremove", "-q", name], { lock: hostLocks.lvm, what: `remove volume group ${name}` }), ...planWipeLabels(pvs)];
 }
 
 /** pvremove of PVs that belong to no VG (any more); nothing when there are none. */
 export function planWipeLabels(pvs: string[]): Plan {
-    return pvs.length === 0 ? [] : [step.run(["pvremove", "-q", ...pvs], { lock: "lvm", what: `wipe the LVM labels of ${pvs.join(", ")}` }), step.persist()];
+    return pvs.length === 0 ? [] : [step.run(["pvremove", "-q", ...pvs], { lock: hostLocks.lvm, what: `wipe the LVM labels of ${pvs.join(", ")}` }), step.persist()];
 }
 
 /**
@@ -252,7 +288,9 @@ async function adoptExisting(host: Remote, inputs: VolumeGroupInputs, vg: VgRepo
     ctx.log.info(`volume group ${inputs.name} already exists on ${pvs.join(", ")}: adopting it (uuid ${vg.uuid})`);
 }
 
-async function read(_id: string, props: VolumeGroupState, ctx: OperationContext): Promise<VolumeGroupState | undefined> {
+async function read(_id: string, stored: VolumeGroupState, ctx: OperationContext): Promise<VolumeGroupState | undefined> {
+    // The state read becomes the new one: an old stack's opt-in moves to its current name here.
+    const props = withCurrentOptIn(stored, "wipeOnDelete");
     const host = hostFor(props.connection, ctx);
     const vg = await readVg(host, props.name);
     if (!vg) return undefined;
@@ -280,12 +318,13 @@ async function update(_id: string, olds: VolumeGroupState, news: VolumeGroupInpu
     return stateFrom(news, vg, await readPvs(host, news.name), resolved);
 }
 
-async function remove(_id: string, props: VolumeGroupState, ctx: OperationContext): Promise<void> {
+async function remove(_id: string, stored: VolumeGroupState, ctx: OperationContext): Promise<void> {
+    const props = withCurrentOptIn(stored, "wipeOnDelete");
     const host = hostFor(props.connection, ctx);
-    if (!props.wipeOnDelete) {
+    if (!props.allowDataLoss) {
         throw new RefusedError(
             `deleting volume group ${props.name} on ${host.target} would destroy it and the data of its logical volumes`,
-            "To delete it, set wipeOnDelete: true on this VolumeGroup, run `pulumi up`, then delete again. To stop managing it but keep it, run `pulumi state delete <urn>`.",
+            "To delete it, set allowDataLoss: true on this VolumeGroup, run `pulumi up`, then delete again. To stop managing it but keep it, run `pulumi state delete <urn>`.",
         );
     }
     const vg = await readVg(host, props.name);
@@ -303,10 +342,10 @@ async function remove(_id: string, props: VolumeGroupState, ctx: OperationContex
     if (vg.lvCount > 0) {
         throw new RefusedError(
             `volume group ${props.name} on ${host.target} still holds ${vg.lvCount} logical volume(s)`,
-            "Delete its volumes first (NbdVolume with deleteData: true, or lvremove by hand if their data is not needed).",
+            "Delete its volumes first (NbdVolume with allowDataLoss: true, or lvremove by hand if their data is not needed).",
         );
     }
     await host.apply(planDelete(props.name, await readPvs(host, props.name)));
 }
 
-export const volumeGroup: ResourceKind<VolumeGroupInputs, VolumeGroupState> = { check, diff, create, read, update, delete: remove };
+export const volumeGroup: ResourceKind<VolumeGroupInputs, VolumeGroupState> = { spec, check, diff, create, read, update, delete: remove };

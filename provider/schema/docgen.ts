@@ -33,9 +33,10 @@ function kindPage(s: AnyKindSpec): string {
     const out = [header, `# ${s.kind}`, "", s.doc.trim(), "", `**ID:** ${s.id.trim()}`, ""];
     out.push("## Example", "", "```ts", s.example.trim(), "```", "");
     out.push("## Inputs", "", "| input | type | required / default | a change | description |", "|---|---|---|---|---|");
-    for (const [k, f] of Object.entries(s.inputs)) out.push(inputRow(k, f));
+    const derived = Object.entries(s.inputs).filter(([, f]) => f.derived);
+    for (const [k, f] of Object.entries(s.inputs)) if (!f.derived) out.push(inputRow(k, f));
     out.push("", "## Outputs", "", "Every input is also an output (as last read). Besides:", "", "| output | type | description |", "|---|---|---|");
-    for (const [k, f] of Object.entries(s.outputs)) out.push(`| \`${k}\` | ${typeCell(f.type)} | ${cell(describe(f))} |`);
+    for (const [k, f] of [...derived, ...Object.entries(s.outputs)]) out.push(`| \`${k}\` | ${typeCell(f.type)} | ${cell(describe(f))} |`);
     const nested = collectObjectTypes([s]);
     if (nested.length > 0) out.push("", "## Types");
     for (const o of nested) out.push(...objectSection(o));
@@ -88,8 +89,11 @@ export function typeName(t: TypeSpec): string {
             return "boolean";
         case "json":
             return "JSON";
-        case "array":
-            return `${typeName(t.items)}[]`;
+        case "array": {
+            const item = typeName(t.items);
+            // `(A | B)[]`: without the parentheses only B would read as the list.
+            return item.includes("|") ? `(${item})[]` : `${item}[]`;
+        }
         case "map":
             return `map of ${typeName(t.values)}`;
         case "object":

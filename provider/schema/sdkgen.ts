@@ -31,18 +31,18 @@ function typesFile(specs: readonly AnyKindSpec[]): string {
     }
     out.push(
         "/** Where secrets sit inside each nested type (read by the SDK's base class). */",
-        `export const secretShapes: Record<string, import("../provider").SecretNode> = ${JSON.stringify(namedSecretTrees(types))};`,
+        `export const secretShapes: Record<string, import("../../provider/schema/walk").SecretNode> = ${JSON.stringify(namedSecretTrees(types))};`,
         "",
     );
     return out.join("\n");
 }
 
 function kindFile(spec: AnyKindSpec): string {
-    const names = usedTypeNames(spec);
     const out = [header(`the ${spec.kind} field table`), 'import * as pulumi from "@pulumi/pulumi";', 'import { BaremetalResource, KindShape } from "../provider";'];
-    if (names.length > 0) out.push(`import type { ${names.flatMap((n) => [`${n}Args`, n]).join(", ")} } from "./types";`);
+    const importAt = out.length;
     out.push("", `export interface ${spec.kind}Args {`);
-    for (const [k, f] of Object.entries(spec.inputs)) out.push(...fieldLines(k, f, "args"));
+    // A derived input is the kind's to compute: the program reads it, never sets it.
+    for (const [k, f] of Object.entries(spec.inputs)) if (!f.derived) out.push(...fieldLines(k, f, "args"));
     out.push("}", "");
     const shape = {
         outputs: Object.keys(spec.outputs),
@@ -52,7 +52,8 @@ function kindFile(spec: AnyKindSpec): string {
     out.push(`const shape: KindShape = ${JSON.stringify(shape)};`, "");
     out.push(...docLines(`${spec.doc}\n\nID: ${spec.id}`, ""), `export class ${spec.kind} extends BaremetalResource {`);
     for (const [k, f] of Object.entries(spec.inputs)) {
-        out.push(...docLines(f.doc, "    "), `    declare readonly ${k}: pulumi.Output<${tsType(f.type, "plain")}${f.required || f.default !== undefined ? "" : " | undefined"}>;`);
+        const present = f.required || f.default !== undefined || f.defaultDoc !== undefined || f.derived;
+        out.push(...docLines(f.doc, "    "), `    declare readonly ${k}: pulumi.Output<${tsType(f.type, "plain")}${present ? "" : " | undefined"}>;`);
     }
     for (const [k, f] of Object.entries(spec.outputs)) {
         out.push(...docLines(f.doc, "    "), `    declare readonly ${k}: pulumi.Output<${tsType(f.type, "plain")}${f.required ? "" : " | undefined"}>;`);
@@ -65,6 +66,11 @@ function kindFile(spec: AnyKindSpec): string {
         "}",
         "",
     );
+    // Only the nested types the code names: one used only inside another type, or an
+    // output type's Args, would be an unused import (noUnusedLocals).
+    const code = out.filter((l) => !/^\s*(\/\*\*|\*)|^const shape/.test(l)).join("\n");
+    const names = usedTypeNames(spec).flatMap((n) => [`${n}Args`, n]).filter((n) => new RegExp(`\\b${n}\\b`).test(code));
+    if (names.length > 0) out.splice(importAt, 0, `import type { ${names.join(", ")} } from "./types";`);
     return out.join("\n");
 }
 
@@ -106,8 +112,11 @@ export function tsType(type: TypeSpec, mode: "args" | "plain"): string {
             return "boolean";
         case "json":
             return "unknown";
-        case "array":
-            return `${inner(type.items)}[]`;
+        case "array": {
+            // `(A | B)[]`: without the parentheses only B would be the list.
+            const item = inner(type.items);
+            return item.includes(" | ") && !item.startsWith("pulumi.Input<") ? `(${item})[]` : `${item}[]`;
+        }
         case "map":
             return `Record<string, ${inner(type.values)}>`;
         case "object":

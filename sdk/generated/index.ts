@@ -2,4 +2,12 @@
 
 export { ConsulKeys, ConsulKeysArgs } from "./consulKeys";
 export { RaidArray, RaidArrayArgs } from "./raidArray";
+export { VolumeGroup, VolumeGroupArgs } from "./volumeGroup";
+export { NbdVolume, NbdVolumeArgs } from "./nbdVolume";
+export { PxeServer, PxeServerArgs } from "./pxeServer";
+export { Machine, MachineArgs } from "./machine";
+export { KvmGuest, KvmGuestArgs } from "./kvmGuest";
+export { OvsBridge, OvsBridgeArgs } from "./ovsBridge";
+export { LxcContainer, LxcContainerArgs } from "./lxcContainer";
+export { CephOsd, CephOsdArgs } from "./cephOsd";
 export * from "./types";

@@ -22,7 +22,12 @@ export interface RaidArrayArgs {
      */
     name?: pulumi.Input<string>;
     /**
-     * Opt-in to destroying data: zero the members' superblocks on delete, and allow changes that re-create the array. Without it, delete stops the array and keeps its superblocks (it can be assembled again), and re-creating changes are refused. Default: `false`.
+     * Allow this array to destroy the data it holds: zero the members' superblocks on delete, and make a new array out of the members on a change that replaces it. Without it, delete stops the array and keeps its superblocks (it can be assembled again), and replacing changes are refused. Default: `false`.
+     */
+    allowDataLoss?: pulumi.Input<boolean>;
+    /**
+     * The old name of allowDataLoss, still accepted.
+     * @deprecated use allowDataLoss
      */
     wipeOnDelete?: pulumi.Input<boolean>;
     /**
@@ -33,10 +38,10 @@ export interface RaidArrayArgs {
     syncTimeoutSeconds?: pulumi.Input<number>;
 }
 
-const shape: KindShape = {"outputs":["uuid","state","activeMembers","failedMembers","sizeBytes","syncPercent"],"defaulted":["level","metadata","name","wipeOnDelete","waitForSync","syncTimeoutSeconds"],"secrets":{"connection":"Connection"}};
+const shape: KindShape = {"outputs":["uuid","state","activeMembers","failedMembers","sizeBytes","syncPercent"],"defaulted":["level","metadata","name","allowDataLoss","wipeOnDelete","waitForSync","syncTimeoutSeconds"],"secrets":{"connection":"Connection"}};
 
 /**
- * An mdadm software RAID array on a machine. An existing array with the same members is adopted instead of re-created; members that all carry one array's superblocks are assembled; members that are mounted, in another array or LVM physical volumes are refused. A replacement (a new device, level, metadata, name or host) makes a new array out of the members and destroys the data: it is refused unless wipeOnDelete is set.
+ * An mdadm software RAID array on a machine. An existing array with the same members is adopted instead of re-created; members that all carry one array's superblocks are assembled; members that are mounted, in another array or LVM physical volumes are refused. A replacement (a new device, level, metadata, name or host) makes a new array out of the members and destroys the data: it is refused unless allowDataLoss is set.
  *
  * ID: the array's UUID as mdadm prints it (`mdadm --detail --brief /dev/md0`), e.g. `3b1e4c2a:6f0d9e11:8a7c5b40:12de34f5`.
  */
@@ -56,9 +61,11 @@ export class RaidArray extends BaremetalResource {
     /** Name stored in the superblock (what udev uses for /dev/md/<name>). */
     declare readonly name: pulumi.Output<string | undefined>;
     /**
-     * Opt-in to destroying data: zero the members' superblocks on delete, and allow changes that re-create the array. Without it, delete stops the array and keeps its superblocks (it can be assembled again), and re-creating changes are refused.
+     * Allow this array to destroy the data it holds: zero the members' superblocks on delete, and make a new array out of the members on a change that replaces it. Without it, delete stops the array and keeps its superblocks (it can be assembled again), and replacing changes are refused.
      */
-    declare readonly wipeOnDelete: pulumi.Output<boolean>;
+    declare readonly allowDataLoss: pulumi.Output<boolean>;
+    /** The old name of allowDataLoss, still accepted. */
+    declare readonly wipeOnDelete: pulumi.Output<boolean | undefined>;
     /** After create or a member change, wait until the array is clean (progress in the log). */
     declare readonly waitForSync: pulumi.Output<boolean>;
     /** Seconds to wait for a resync when waitForSync is set. */

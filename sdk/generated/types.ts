@@ -2,6 +2,48 @@
 
 import type * as pulumi from "@pulumi/pulumi";
 
+/** What one PXE server holds for the machine, as last read ("" when missing). */
+export interface BootEntryArgs {
+    /** `<name>@<host>` of the PXE server. */
+    server: pulumi.Input<string>;
+    /** The PXE server's base URL. */
+    baseUrl: pulumi.Input<string>;
+    /** The machine's file in the server's dhcp-hostsdir (its static lease). */
+    lease: pulumi.Input<string>;
+    /** The machine's per-MAC iPXE script. */
+    bootScript: pulumi.Input<string>;
+}
+
+/**
+ * What one PXE server holds for the machine, as last read ("" when missing) (as the provider returns it).
+ */
+export interface BootEntry {
+    /** `<name>@<host>` of the PXE server. */
+    server: string;
+    /** The PXE server's base URL. */
+    baseUrl: string;
+    /** The machine's file in the server's dhcp-hostsdir (its static lease). */
+    lease: string;
+    /** The machine's per-MAC iPXE script. */
+    bootScript: string;
+}
+
+/** A node in Consul's catalog. */
+export interface CatalogNodeArgs {
+    /** The node's address. */
+    address: pulumi.Input<string>;
+    /** The node's meta (mac, role, profile, ...). */
+    meta: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/** A node in Consul's catalog (as the provider returns it). */
+export interface CatalogNode {
+    /** The node's address. */
+    address: string;
+    /** The node's meta (mac, role, profile, ...). */
+    meta: Record<string, string>;
+}
+
 /**
  * How to reach a host over SSH. The field names are those of @pulumi/command's `remote.ConnectionArgs`, so the same object can be passed to both.
  */
@@ -94,5 +136,607 @@ export interface ConsulConnection {
     datacenter?: string;
 }
 
+/** One lease in dnsmasq's lease file. */
+export interface DhcpLeaseArgs {
+    /** Unix time the lease ends (0: infinite). */
+    expires: pulumi.Input<number>;
+    /** The client's MAC. */
+    mac: pulumi.Input<string>;
+    /** The address leased. */
+    ip: pulumi.Input<string>;
+    /** The name the client sent, when it sent one. */
+    hostname?: pulumi.Input<string>;
+}
+
+/** One lease in dnsmasq's lease file (as the provider returns it). */
+export interface DhcpLease {
+    /** Unix time the lease ends (0: infinite). */
+    expires: number;
+    /** The client's MAC. */
+    mac: string;
+    /** The address leased. */
+    ip: string;
+    /** The name the client sent, when it sent one. */
+    hostname?: string;
+}
+
+/**
+ * A file the PXE box downloads (wget or curl). The download is skipped when the file in place came from the same URL with the same sha256.
+ */
+export interface FileFromUrlArgs {
+    /** An http:// or https:// URL, without credentials. */
+    url: pulumi.Input<string>;
+    /** The file's sha256 (64 lower-case hex digits): a download with another digest fails. */
+    sha256?: pulumi.Input<string>;
+}
+
+/**
+ * A file the PXE box downloads (wget or curl). The download is skipped when the file in place came from the same URL with the same sha256 (as the provider returns it).
+ */
+export interface FileFromUrl {
+    /** An http:// or https:// URL, without credentials. */
+    url: string;
+    /** The file's sha256 (64 lower-case hex digits): a download with another digest fails. */
+    sha256?: string;
+}
+
+/** A file already on the PXE box, copied into place. */
+export interface FileOnBoxArgs {
+    /** Absolute path on the PXE box. */
+    path: pulumi.Input<string>;
+}
+
+/** A file already on the PXE box, copied into place (as the provider returns it). */
+export interface FileOnBox {
+    /** Absolute path on the PXE box. */
+    path: string;
+}
+
+/** A block device of a running guest, as QMP query-block lists it. */
+export interface GuestBlockDeviceArgs {
+    /** The -drive id, e.g. `disk0`. */
+    device: pulumi.Input<string>;
+    /** What is attached: `nbd://198.18.1.11:10810/guest0` or `/dev/vg/lv`; "" when empty. */
+    file: pulumi.Input<string>;
+    /** Format driver of the attached image, e.g. `raw`. */
+    driver: pulumi.Input<string>;
+    /** Attached read-only. */
+    readOnly: pulumi.Input<boolean>;
+}
+
+/** A block device of a running guest, as QMP query-block lists it (as the provider returns it). */
+export interface GuestBlockDevice {
+    /** The -drive id, e.g. `disk0`. */
+    device: string;
+    /** What is attached: `nbd://198.18.1.11:10810/guest0` or `/dev/vg/lv`; "" when empty. */
+    file: string;
+    /** Format driver of the attached image, e.g. `raw`. */
+    driver: string;
+    /** Attached read-only. */
+    readOnly: boolean;
+}
+
+/** Figures of a live migration. */
+export interface GuestMigrationArgs {
+    /** The box the guest left. */
+    from: pulumi.Input<string>;
+    /** The box the guest moved to. */
+    to: pulumi.Input<string>;
+    /** Wall-clock time of the whole move, the incoming qemu's start included. */
+    wallTimeMs: pulumi.Input<number>;
+    /** qemu's query-migrate total-time. */
+    totalTimeMs?: pulumi.Input<number>;
+    /** qemu's query-migrate downtime: how long the guest was paused. */
+    downtimeMs?: pulumi.Input<number>;
+    /** Guest memory sent over the network. */
+    ramTransferredBytes?: pulumi.Input<number>;
+}
+
+/** Figures of a live migration (as the provider returns it). */
+export interface GuestMigration {
+    /** The box the guest left. */
+    from: string;
+    /** The box the guest moved to. */
+    to: string;
+    /** Wall-clock time of the whole move, the incoming qemu's start included. */
+    wallTimeMs: number;
+    /** qemu's query-migrate total-time. */
+    totalTimeMs?: number;
+    /** qemu's query-migrate downtime: how long the guest was paused. */
+    downtimeMs?: number;
+    /** Guest memory sent over the network. */
+    ramTransferredBytes?: number;
+}
+
+/** A NIC's tap on the box and the bridge it is on. */
+export interface GuestTapArgs {
+    /** The NIC's MAC. */
+    mac: pulumi.Input<string>;
+    /** The tap's name on the box: `vm` and the MAC's 12 hex digits. */
+    tap: pulumi.Input<string>;
+    /** The bridge the tap is on as last read; "" when on none. */
+    bridge: pulumi.Input<string>;
+}
+
+/** A NIC's tap on the box and the bridge it is on (as the provider returns it). */
+export interface GuestTap {
+    /** The NIC's MAC. */
+    mac: string;
+    /** The tap's name on the box: `vm` and the MAC's 12 hex digits. */
+    tap: string;
+    /** The bridge the tap is on as last read; "" when on none. */
+    bridge: string;
+}
+
+/** A machine's BMC, reached with ipmitool over the LAN from where `pulumi up` runs (not over SSH). */
+export interface IpmiArgs {
+    /** The BMC's address: a DNS name or an IP address. */
+    address: pulumi.Input<string>;
+    /** UDP port; 623 when omitted. */
+    port?: pulumi.Input<number>;
+    /** BMC user (at most 16 characters). */
+    user: pulumi.Input<string>;
+    /**
+     * BMC password (at most 20 bytes, IPMI 2.0's limit). Handed to ipmitool through its environment (`-E`), never in its arguments. Secret.
+     */
+    password: pulumi.Input<string>;
+    /** `lanplus` (IPMI 2.0, when omitted) or `lan` (IPMI 1.5). */
+    interface?: pulumi.Input<"lanplus" | "lan">;
+    /** lanplus cipher suite (`-C`); 3 when omitted, which every BMC (and ipmi_sim) supports. */
+    cipherSuite?: pulumi.Input<number>;
+}
+
+/**
+ * A machine's BMC, reached with ipmitool over the LAN from where `pulumi up` runs (not over SSH) (as the provider returns it).
+ */
+export interface Ipmi {
+    /** The BMC's address: a DNS name or an IP address. */
+    address: string;
+    /** UDP port; 623 when omitted. */
+    port?: number;
+    /** BMC user (at most 16 characters). */
+    user: string;
+    /**
+     * BMC password (at most 20 bytes, IPMI 2.0's limit). Handed to ipmitool through its environment (`-E`), never in its arguments.
+     */
+    password: string;
+    /** `lanplus` (IPMI 2.0, when omitted) or `lan` (IPMI 1.5). */
+    interface?: "lanplus" | "lan";
+    /** lanplus cipher suite (`-C`); 3 when omitted, which every BMC (and ipmi_sim) supports. */
+    cipherSuite?: number;
+}
+
+/**
+ * A block device on the box itself (a local disk, an LV, an md array). A guest with one cannot live-migrate: a change of box replaces it.
+ */
+export interface KvmGuestDeviceDiskArgs {
+    /** The device's /dev path, e.g. `/dev/vg0/web01-var`. */
+    device: pulumi.Input<string>;
+    /** Attach the disk read-only. Default: `false`. */
+    readOnly?: pulumi.Input<boolean>;
+}
+
+/**
+ * A block device on the box itself (a local disk, an LV, an md array). A guest with one cannot live-migrate: a change of box replaces it (as the provider returns it).
+ */
+export interface KvmGuestDeviceDisk {
+    /** The device's /dev path, e.g. `/dev/vg0/web01-var`. */
+    device: string;
+    /** Attach the disk read-only. */
+    readOnly: boolean;
+}
+
+/**
+ * A disk served by nbd-server (e.g. an NbdVolume). A guest whose disks are all NBD exports moves to another box by live migration.
+ */
+export interface KvmGuestNbdDiskArgs {
+    /** The export: server, port and export name. */
+    nbd: pulumi.Input<KvmGuestNbdExportArgs>;
+    /** Attach the disk read-only. Default: `false`. */
+    readOnly?: pulumi.Input<boolean>;
+}
+
+/**
+ * A disk served by nbd-server (e.g. an NbdVolume). A guest whose disks are all NBD exports moves to another box by live migration (as the provider returns it).
+ */
+export interface KvmGuestNbdDisk {
+    /** The export: server, port and export name. */
+    nbd: KvmGuestNbdExport;
+    /** Attach the disk read-only. */
+    readOnly: boolean;
+}
+
+/** Where an NBD export is served: an NbdVolume's `exportAddress`, `port` and `exportName` fit here. */
+export interface KvmGuestNbdExportArgs {
+    /** The nbd-server's address: a DNS name, an IPv4 or an IPv6 address. */
+    host: pulumi.Input<string>;
+    /** The nbd-server's TCP port. Default: `10809`. */
+    port?: pulumi.Input<number>;
+    /** The export's name. */
+    export: pulumi.Input<string>;
+}
+
+/**
+ * Where an NBD export is served: an NbdVolume's `exportAddress`, `port` and `exportName` fit here (as the provider returns it).
+ */
+export interface KvmGuestNbdExport {
+    /** The nbd-server's address: a DNS name, an IPv4 or an IPv6 address. */
+    host: string;
+    /** The nbd-server's TCP port. */
+    port: number;
+    /** The export's name. */
+    export: string;
+}
+
+/** A NIC: a tap on a bridge of the box, with a fixed MAC. */
+export interface KvmGuestNicArgs {
+    /**
+     * The bridge the NIC's tap joins on the box: an OvsBridge's name, or a Linux bridge with bridgeType `linux`.
+     */
+    bridge: pulumi.Input<string>;
+    /** `ovs` (Open vSwitch) or `linux`. Default: `"ovs"`. */
+    bridgeType?: pulumi.Input<"ovs" | "linux">;
+    /**
+     * Fixed MAC address (lower-cased by check). The first NIC's MAC is the guest's ID: the seed finds its volumes by it.
+     */
+    mac: pulumi.Input<string>;
+    /** The NIC model qemu emulates. Default: `"virtio-net-pci"`. */
+    model?: pulumi.Input<"virtio-net-pci" | "e1000">;
+}
+
+/** A NIC: a tap on a bridge of the box, with a fixed MAC (as the provider returns it). */
+export interface KvmGuestNic {
+    /**
+     * The bridge the NIC's tap joins on the box: an OvsBridge's name, or a Linux bridge with bridgeType `linux`.
+     */
+    bridge: string;
+    /** `ovs` (Open vSwitch) or `linux`. */
+    bridgeType: "ovs" | "linux";
+    /**
+     * Fixed MAC address (lower-cased by check). The first NIC's MAC is the guest's ID: the seed finds its volumes by it.
+     */
+    mac: string;
+    /** The NIC model qemu emulates. */
+    model: "virtio-net-pci" | "e1000";
+}
+
+/** A file written inside the container. */
+export interface LxcFileArgs {
+    /** Absolute path inside the container. */
+    path: pulumi.Input<string>;
+    /** The file's content, as is. */
+    content: pulumi.Input<string>;
+    /** Octal mode, e.g. `0600`. Default: `"0644"`. */
+    mode?: pulumi.Input<string>;
+}
+
+/** A file written inside the container (as the provider returns it). */
+export interface LxcFile {
+    /** Absolute path inside the container. */
+    path: string;
+    /** The file's content, as is. */
+    content: string;
+    /** Octal mode, e.g. `0600`. */
+    mode: string;
+}
+
+/** cgroup v2 limits of the container; each one left out is not limited. */
+export interface LxcLimitsArgs {
+    /** Memory limit in MiB (`memory.max`). */
+    memoryMiB?: pulumi.Input<number>;
+    /** CPU share (`cpu.weight`), 1 to 10000; 100 is the default share. */
+    cpuWeight?: pulumi.Input<number>;
+    /** Most processes at once (`pids.max`). */
+    pids?: pulumi.Input<number>;
+}
+
+/** cgroup v2 limits of the container; each one left out is not limited (as the provider returns it). */
+export interface LxcLimits {
+    /** Memory limit in MiB (`memory.max`). */
+    memoryMiB?: number;
+    /** CPU share (`cpu.weight`), 1 to 10000; 100 is the default share. */
+    cpuWeight?: number;
+    /** Most processes at once (`pids.max`). */
+    pids?: number;
+}
+
+/** A mount inside the container: a bind mount of a path on the box, or an NFS share. */
+export interface LxcMountArgs {
+    /** A path on the box, or `server:/export` for NFS. */
+    source: pulumi.Input<string>;
+    /** Absolute path inside the container. */
+    target: pulumi.Input<string>;
+    /** `none` for a bind mount, or a file system type such as `nfs`. Default: `"none"`. */
+    type?: pulumi.Input<string>;
+    /**
+     * Mount options, comma-separated. Default: `bind,create=dir` for a bind mount, `defaults,create=dir` otherwise.
+     */
+    options?: pulumi.Input<string>;
+}
+
+/**
+ * A mount inside the container: a bind mount of a path on the box, or an NFS share (as the provider returns it).
+ */
+export interface LxcMount {
+    /** A path on the box, or `server:/export` for NFS. */
+    source: string;
+    /** Absolute path inside the container. */
+    target: string;
+    /** `none` for a bind mount, or a file system type such as `nfs`. */
+    type: string;
+    /** Mount options, comma-separated. */
+    options?: string;
+}
+
+/**
+ * A NIC of the container: a veth pair whose host end is on a bridge of the box; `eth0`, `eth1` ... inside, in order.
+ */
+export interface LxcNicArgs {
+    /** The bridge on the box: a Linux or Open vSwitch bridge (LXC handles both). */
+    bridge: pulumi.Input<string>;
+    /** Fixed MAC address (lower-cased by check); LXC picks one when omitted. */
+    hwaddr?: pulumi.Input<string>;
+    /** Static IPv4 address with prefix length, e.g. `198.18.1.50/24`. */
+    ipv4?: pulumi.Input<string>;
+    /** Default gateway (an IPv4 address); needs ipv4. */
+    gateway?: pulumi.Input<string>;
+}
+
+/**
+ * A NIC of the container: a veth pair whose host end is on a bridge of the box; `eth0`, `eth1` ... inside, in order (as the provider returns it).
+ */
+export interface LxcNic {
+    /** The bridge on the box: a Linux or Open vSwitch bridge (LXC handles both). */
+    bridge: string;
+    /** Fixed MAC address (lower-cased by check); LXC picks one when omitted. */
+    hwaddr?: string;
+    /** Static IPv4 address with prefix length, e.g. `198.18.1.50/24`. */
+    ipv4?: string;
+    /** Default gateway (an IPv4 address); needs ipv4. */
+    gateway?: string;
+}
+
+/** A disk of a booted machine. */
+export interface MachineDiskArgs {
+    /** Kernel name (`sda`, `vda`, `nvme0n1`). */
+    name: pulumi.Input<string>;
+    /** Size in bytes. */
+    sizeBytes: pulumi.Input<number>;
+}
+
+/** A disk of a booted machine (as the provider returns it). */
+export interface MachineDisk {
+    /** Kernel name (`sda`, `vda`, `nvme0n1`). */
+    name: string;
+    /** Size in bytes. */
+    sizeBytes: number;
+}
+
+/** What the booted machine says about itself over SSH. */
+export interface MachineFactsArgs {
+    /** The running kernel's release (`uname -r`). */
+    kernel: pulumi.Input<string>;
+    /** The profile the running system booted (`baremetal.profile=` on its command line). */
+    bootedProfile?: pulumi.Input<string>;
+    /** Its disks (no loop, RAM, md, dm, nbd or optical devices). */
+    disks: pulumi.Input<pulumi.Input<MachineDiskArgs>[]>;
+    /** Its network interfaces but lo. */
+    nics: pulumi.Input<pulumi.Input<MachineNicArgs>[]>;
+    /** Its addresses with prefix length, link-local and loopback left out. */
+    addresses: pulumi.Input<pulumi.Input<string>[]>;
+}
+
+/** What the booted machine says about itself over SSH (as the provider returns it). */
+export interface MachineFacts {
+    /** The running kernel's release (`uname -r`). */
+    kernel: string;
+    /** The profile the running system booted (`baremetal.profile=` on its command line). */
+    bootedProfile?: string;
+    /** Its disks (no loop, RAM, md, dm, nbd or optical devices). */
+    disks: MachineDisk[];
+    /** Its network interfaces but lo. */
+    nics: MachineNic[];
+    /** Its addresses with prefix length, link-local and loopback left out. */
+    addresses: string[];
+}
+
+/** A network interface of a booted machine. */
+export interface MachineNicArgs {
+    /** Interface name. */
+    name: pulumi.Input<string>;
+    /** Its MAC. */
+    mac: pulumi.Input<string>;
+}
+
+/** A network interface of a booted machine (as the provider returns it). */
+export interface MachineNic {
+    /** Interface name. */
+    name: string;
+    /** Its MAC. */
+    mac: string;
+}
+
+/** What the BMC (ipmi) does with the machine; every action but `none` needs ipmi. */
+export interface MachinePowerArgs {
+    /**
+     * On create: `pxe` (next boot from the network, then power on, or cycle when on), `on` (power on when off) or `none`. Default: `pxe` with ipmi, else `none`.
+     */
+    onCreate?: pulumi.Input<"none" | "on" | "pxe">;
+    /** Cycle the machine into PXE when ip, hostname, profile or kernelArgs change. Default: `false`. */
+    cycleOnBootChange?: pulumi.Input<boolean>;
+    /**
+     * Power off on delete. Without it, deleting a Machine only removes its entries and registration. Default: `false`.
+     */
+    offOnDelete?: pulumi.Input<boolean>;
+}
+
+/**
+ * What the BMC (ipmi) does with the machine; every action but `none` needs ipmi (as the provider returns it).
+ */
+export interface MachinePower {
+    /**
+     * On create: `pxe` (next boot from the network, then power on, or cycle when on), `on` (power on when off) or `none`.
+     */
+    onCreate?: "none" | "on" | "pxe";
+    /** Cycle the machine into PXE when ip, hostname, profile or kernelArgs change. */
+    cycleOnBootChange: boolean;
+    /** Power off on delete. Without it, deleting a Machine only removes its entries and registration. */
+    offOnDelete: boolean;
+}
+
+/**
+ * An OpenVPN tunnel (tap, static key) that is a port of the bridge: the side with `remote` dials, the other listens.
+ */
+export interface OvsTunnelArgs {
+    /**
+     * The tap's name on this box (at most 15 characters), e.g. `vpn-storage`; the openvpn service is `baremetal-ovpn-<name>`.
+     */
+    name: pulumi.Input<string>;
+    /** UDP port openvpn listens on here. Default: `1194`. */
+    port?: pulumi.Input<number>;
+    /** An OpenVPN static key (`openvpn --genkey secret FILE`); never logged. Secret. */
+    key: pulumi.Input<string>;
+    /** The box to dial; omit it on the side that listens. */
+    remote?: pulumi.Input<string>;
+    /** UDP port of the remote side; `port` when omitted. */
+    remotePort?: pulumi.Input<number>;
+}
+
+/**
+ * An OpenVPN tunnel (tap, static key) that is a port of the bridge: the side with `remote` dials, the other listens (as the provider returns it).
+ */
+export interface OvsTunnel {
+    /**
+     * The tap's name on this box (at most 15 characters), e.g. `vpn-storage`; the openvpn service is `baremetal-ovpn-<name>`.
+     */
+    name: string;
+    /** UDP port openvpn listens on here. */
+    port: number;
+    /** An OpenVPN static key (`openvpn --genkey secret FILE`); never logged. */
+    key: string;
+    /** The box to dial; omit it on the side that listens. */
+    remote?: string;
+    /** UDP port of the remote side; `port` when omitted. */
+    remotePort?: number;
+}
+
+/**
+ * One boot profile (the seed's `pxeboot`, `default`, `lxc-repo`): the kernel, initramfs and arguments a machine of this profile boots.
+ */
+export interface PxeProfileArgs {
+    /**
+     * `alpine` (diskless: modloop, apkovl overlay) or `debian` (kernel, initrd and a command line). Default: `"alpine"`.
+     */
+    kind?: pulumi.Input<"alpine" | "debian">;
+    /** The kernel. */
+    kernel: pulumi.Input<FileFromUrlArgs | FileOnBoxArgs>;
+    /** The initramfs. */
+    initramfs: pulumi.Input<FileFromUrlArgs | FileOnBoxArgs>;
+    /** Alpine's modloop (the kernel modules squashfs), given to the kernel as `modloop=`. */
+    modloop?: pulumi.Input<FileFromUrlArgs | FileOnBoxArgs>;
+    /** Alpine package repository, given to the kernel as `alpine_repo=`. */
+    repository?: pulumi.Input<string>;
+    /**
+     * Alpine apkovl content: relative path (`etc/hostname`, `etc/local.d/10-consul.start`) to file content. Built into `<profile>.apkovl.tar.gz` (a real tar.gz, the same bytes for the same content) and given to the kernel as `apkovl=`. Default: `{}`.
+     */
+    overlay?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /**
+     * Extra kernel arguments for every machine of this profile (one word each), before the machine's own. Default: `[]`.
+     */
+    cmdline?: pulumi.Input<pulumi.Input<string>[]>;
+}
+
+/**
+ * One boot profile (the seed's `pxeboot`, `default`, `lxc-repo`): the kernel, initramfs and arguments a machine of this profile boots (as the provider returns it).
+ */
+export interface PxeProfile {
+    /** `alpine` (diskless: modloop, apkovl overlay) or `debian` (kernel, initrd and a command line). */
+    kind: "alpine" | "debian";
+    /** The kernel. */
+    kernel: FileFromUrl | FileOnBox;
+    /** The initramfs. */
+    initramfs: FileFromUrl | FileOnBox;
+    /** Alpine's modloop (the kernel modules squashfs), given to the kernel as `modloop=`. */
+    modloop?: FileFromUrl | FileOnBox;
+    /** Alpine package repository, given to the kernel as `alpine_repo=`. */
+    repository?: string;
+    /**
+     * Alpine apkovl content: relative path (`etc/hostname`, `etc/local.d/10-consul.start`) to file content. Built into `<profile>.apkovl.tar.gz` (a real tar.gz, the same bytes for the same content) and given to the kernel as `apkovl=`.
+     */
+    overlay: Record<string, string>;
+    /** Extra kernel arguments for every machine of this profile (one word each), before the machine's own. */
+    cmdline: string[];
+}
+
+/**
+ * A PXE server as a Machine needs it: how to log into its box, and its instance name (a PxeServer's outputs; the SDK takes the PxeServer itself too).
+ */
+export interface PxeServerRefArgs {
+    /** The PXE server's box. */
+    connection: pulumi.Input<ConnectionArgs>;
+    /** The PxeServer's instance name. Default: `"pxe"`. */
+    name?: pulumi.Input<string>;
+}
+
+/**
+ * A PXE server as a Machine needs it: how to log into its box, and its instance name (a PxeServer's outputs; the SDK takes the PxeServer itself too) (as the provider returns it).
+ */
+export interface PxeServerRef {
+    /** The PXE server's box. */
+    connection: Connection;
+    /** The PxeServer's instance name. */
+    name: string;
+}
+
+/**
+ * Standby mode: DHCP runs only while this server holds a Consul lock (dnsmasq runs as the child of `consul lock`), so that N servers give N-fold redundancy; one takes over within seconds of the holder stopping, or within the session TTL (15 s) plus lock delay (15 s) when it dies.
+ */
+export interface StandbyArgs {
+    /** The Consul agent as the PXE box reaches it, `host:port`. Default: `"127.0.0.1:8500"`. */
+    consulAddress?: pulumi.Input<string>;
+    /**
+     * K/V prefix of the lock every PXE server of the group competes for. Default: `"baremetal/pxe/leader"`.
+     */
+    lockKey?: pulumi.Input<string>;
+    /** Path of the consul binary on the box. Default: `"/usr/bin/consul"`. */
+    consulBinary?: pulumi.Input<string>;
+    /**
+     * ACL token with write access to lockKey and session:write (kept in a root-only file on the box). Secret.
+     */
+    token?: pulumi.Input<string>;
+}
+
+/**
+ * Standby mode: DHCP runs only while this server holds a Consul lock (dnsmasq runs as the child of `consul lock`), so that N servers give N-fold redundancy; one takes over within seconds of the holder stopping, or within the session TTL (15 s) plus lock delay (15 s) when it dies (as the provider returns it).
+ */
+export interface Standby {
+    /** The Consul agent as the PXE box reaches it, `host:port`. */
+    consulAddress: string;
+    /** K/V prefix of the lock every PXE server of the group competes for. */
+    lockKey: string;
+    /** Path of the consul binary on the box. */
+    consulBinary: string;
+    /** ACL token with write access to lockKey and session:write (kept in a root-only file on the box). */
+    token?: string;
+}
+
+/** Waiting for the machine to answer SSH after a power action, then reading its facts. */
+export interface WaitForSshArgs {
+    /** How to reach the booted machine. */
+    connection: pulumi.Input<ConnectionArgs>;
+    /** Give up after this many seconds. Default: `600`. */
+    timeoutSeconds?: pulumi.Input<number>;
+}
+
+/**
+ * Waiting for the machine to answer SSH after a power action, then reading its facts (as the provider returns it).
+ */
+export interface WaitForSsh {
+    /** How to reach the booted machine. */
+    connection: Connection;
+    /** Give up after this many seconds. */
+    timeoutSeconds: number;
+}
+
 /** Where secrets sit inside each nested type (read by the SDK's base class). */
-export const secretShapes: Record<string, import("../provider").SecretNode> = {"Connection":{"password":true,"privateKey":true,"privateKeyPassword":true,"proxy":"Connection"},"ConsulConnection":{"token":true}};
+export const secretShapes: Record<string, import("../../provider/schema/walk").SecretNode> = {"Connection":{"password":true,"privateKey":true,"privateKeyPassword":true,"proxy":"Connection"},"ConsulConnection":{"token":true},"Ipmi":{"password":true},"OvsTunnel":{"key":true},"PxeServerRef":{"connection":"Connection"},"Standby":{"token":true},"WaitForSsh":{"connection":"Connection"}};

@@ -10,7 +10,7 @@
 import { Reporter, silentReporter } from "../../provider/core/reporter";
 import { CommandError, ConnectionLostError } from "../../provider/host/errors";
 import {
-    briefCommand, CommandOutput, CommandRecord, hintFor, missingFileStatus, PlanResult, readFileScript, Remote, RunOptions, StepRecord,
+    briefCommand, commandChanged, CommandOutput, CommandRecord, hintFor, missingFileStatus, PlanResult, planResult, readFileScript, Remote, RunOptions, StepRecord, stepOutcome,
 } from "../../provider/host/execute";
 import { adapterFor, OsFacts, OsFamily, RemoteCommand, unchangedMarker } from "../../provider/host/os";
 import { describeStep, Plan, Step } from "../../provider/host/plan";
@@ -86,7 +86,11 @@ interface FileEntry {
 }
 
 const writeName = "baremetal-write";
+/** A systemd unit's install: the write's arguments, then the unit (the reload is not modelled). */
+const installUnitName = "baremetal-install-unit";
 const removeName = "baremetal-remove";
+/** A service's disable-and-remove: $2 the file ("" when a template's instance keeps the shared file). */
+const removeServiceName = "baremetal-remove-service";
 
 export class ScriptedRemote implements Remote {
     /** Every command, in order. */
@@ -119,6 +123,12 @@ export class ScriptedRemote implements Remote {
     /** The host's files (as plan steps left them) by path. */
     get files(): ReadonlyMap<string, string> {
         return new Map([...this.fileTable].map(([p, e]) => [p, e.content]));
+    }
+
+    /** Puts a file on the host, as a scripted command's side effect would (`undefined` removes it). */
+    putFile(path: string, content: string | undefined): void {
+        if (content === undefined) this.fileTable.delete(path);
+        else this.fileTable.set(path, { content, mode: "0644", owner: "root:root" });
     }
 
     /** The commands `match` selects, in order. */
@@ -185,15 +195,14 @@ export class ScriptedRemote implements Remote {
                 if (!(c.okExitCodes ?? [0]).includes(r.exitCode)) {
                     throw new CommandError(this.target, `step ${i + 1}/${plan.length} (${description})`, seen.line, r.exitCode, undefined, withoutMarker(r.stdout), r.stderr, hintFor(s, r.exitCode, r.stderr));
                 }
-                const unchanged = c.changes === false || lastLine(r.stdout) === unchangedMarker;
-                commands.push({ command: seen.line, exitCode: r.exitCode, stdout: withoutMarker(r.stdout), stderr: r.stderr, durationMs: 0, changed: !unchanged });
+                commands.push({ command: seen.line, exitCode: r.exitCode, stdout: withoutMarker(r.stdout), stderr: r.stderr, durationMs: 0, changed: commandChanged(c, r) });
             }
             const record: StepRecord = { index: i + 1, description, commands, changed: commands.some((c) => c.changed), durationMs: 0 };
             steps.push(record);
             changedSoFar ||= record.changed;
-            this.log.info(`${label}: ${record.changed ? "done" : "already so"} (0.0 s)`);
+            this.log.info(`${label}: ${stepOutcome(record)} (0.0 s)`);
         }
-        return { target: this.target, facts: { ...this.osFacts }, steps, changed: changedSoFar };
+        return planResult(plan, { target: this.target, facts: { ...this.osFacts }, steps });
     }
 
     // ---- answering -----------------------------------------------------------------------
@@ -223,7 +232,7 @@ export class ScriptedRemote implements Remote {
     private fileModel(c: SeenCommand): Reply | undefined {
         if (c.argv[0] !== "sh" || c.argv[1] !== "-c") return undefined;
         const [name, path, mode, owner] = c.argv.slice(3);
-        if (name === writeName) {
+        if (name === writeName || name === installUnitName) {
             const was = this.fileTable.get(path);
             const now = { content: c.stdin ?? "", mode, owner };
             if (was && was.content === now.content && was.mode === now.mode && was.owner === now.owner) return { stdout: `${unchangedMarker}\n` };
@@ -231,17 +240,16 @@ export class ScriptedRemote implements Remote {
             return {};
         }
         if (name === removeName) return this.fileTable.delete(path) ? {} : { stdout: `${unchangedMarker}\n` };
+        if (name === removeServiceName) {
+            const file = c.argv[5]; // after the service's name; the links are not modelled
+            return file !== "" && this.fileTable.delete(file) ? {} : { stdout: `${unchangedMarker}\n` };
+        }
         if (name === "baremetal-read") {
             const f = this.fileTable.get(path);
             return f ? { stdout: f.content } : { exitCode: missingFileStatus };
         }
         return undefined;
     }
-}
-
-function lastLine(text: string): string {
-    const lines = text.trimEnd().split("\n");
-    return lines[lines.length - 1] ?? "";
 }
 
 function withoutMarker(text: string): string {
@@ -282,10 +290,13 @@ export function stepKind(kind: Step["kind"], also?: (s: Step) => boolean): Match
     return matcher(`${kind} steps`, (c) => c.step?.kind === kind && (also ? also(c.step) : true));
 }
 
-/** Writes of this file by a writeFile step. */
+/** Writes of this file (a writeFile step, or a service definition installed by an installService step). */
 export function writes(path: string): Matcher {
-    return matcher(`write ${path}`, (c) => c.argv[3] === writeName && c.argv[4] === path);
+    return matcher(`write ${path}`, (c) => (c.argv[3] === writeName || c.argv[3] === installUnitName) && c.argv[4] === path);
 }
+
+/** Every file write, whichever file (the path is argv[4]). */
+export const fileWrites: Matcher = matcher("file writes", (c) => c.argv[3] === writeName || c.argv[3] === installUnitName);
 
 /** Any of the matchers. */
 export function anyOf(...ms: Matcher[]): Matcher {

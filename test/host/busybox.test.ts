@@ -6,8 +6,21 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { Host, SshPool, step } from "../../provider/host";
-import { AlpineAdapter, RemoteCommand, unchangedMarker } from "../../provider/host/os";
+import { Host, renderService, ServiceSpec, SshPool, step } from "../../provider/host";
+import {
+    alpineRemoveServiceScript,
+    AlpineAdapter,
+    alpineStopServiceScript,
+    debianRemoveServiceScript,
+    debianStopServiceScript,
+    installUnitScript,
+    RemoteCommand,
+    unchangedMarker,
+} from "../../provider/host/os";
+import { check as checkGuest, guestService, KvmGuestInputs } from "../../provider/resources/kvmGuest";
+import { exportService } from "../../provider/resources/nbdVolume";
+import { tunnelServiceSpec } from "../../provider/resources/ovsBridge";
+import { check as checkPxe, pxeServices, PxeServerInputs } from "../../provider/resources/pxeServer";
 import { withRemoteTimeout } from "../../provider/host/execute";
 import { MaybeSecret } from "../../provider/host/redact";
 import { startSshd, TestSshd } from "../helpers/sshd";
@@ -81,6 +94,63 @@ describe("Alpine scripts under BusyBox over a real sshd", function () {
         assert.strictEqual((await underBusybox(cmd)).trim(), unchangedMarker);
     });
 
+    it("every OpenRC script the kinds render is valid shell for BusyBox sh (sh -n)", async () => {
+        const scripts = openrcScriptsOfTheKinds();
+        assert.ok(scripts.length >= 8, `only ${scripts.length} scripts`);
+        for (const [label, text] of scripts) {
+            const file = path.join(work, `openrc-${label.replace(/[^a-z0-9-]/gi, "_")}`);
+            fs.writeFileSync(file, text);
+            const out = await host.exec(["env", "-i", `PATH=${applets}`, busybox, "sh", "-n", file]);
+            assert.strictEqual(out.exitCode, 0, `${label}: ${out.stderr}\n${text}`);
+        }
+        // The check itself fails on a script that is not shell.
+        const broken = path.join(work, "openrc-broken");
+        fs.writeFileSync(broken, `${scripts[0][1]}\nstart_pre() {\n\tif true; then\n}\n`);
+        assert.notStrictEqual((await host.exec(["env", "-i", `PATH=${applets}`, busybox, "sh", "-n", broken])).exitCode, 0);
+    });
+
+    it("the adapters' service scripts are valid shell for BusyBox sh and for this Debian's sh", async () => {
+        const scripts = { installUnitScript, debianStopServiceScript, debianRemoveServiceScript, alpineStopServiceScript, alpineRemoveServiceScript };
+        for (const [name, text] of Object.entries(scripts)) {
+            for (const shell of [[busybox, "sh"], ["/bin/sh"]]) {
+                const out = await host.exec(["env", "-i", `PATH=${applets}`, ...shell, "-n", "-c", text]);
+                assert.strictEqual(out.exitCode, 0, `${name} under ${shell.join(" ")}: ${out.stderr}`);
+            }
+        }
+    });
+
+    it("an OpenRC script reads its environment file before command_args, and exports it to the program", async () => {
+        const env = path.join(work, "demo.incoming");
+        const spec: ServiceSpec = {
+            name: "baremetal-demo",
+            description: "demo",
+            command: ["/usr/bin/demo", "-m", "512", "$DEMO_INCOMING"],
+            pidFile: path.join(work, "demo.pid"),
+            environmentFile: { path: env, optional: true },
+        };
+        const file = path.join(work, "openrc-demo");
+        fs.writeFileSync(file, renderService(spec, "alpine"));
+        // What openrc-run does first: source the script; then the program's environment.
+        const probe = `. "$1"; echo "args=$command_args"; sh -c 'echo "env=$DEMO_INCOMING"'`;
+        const run = async () => (await host.run(["env", "-i", `PATH=${applets}`, busybox, "sh", "-c", probe, "probe", file])).stdout;
+        assert.strictEqual(await run(), "args=-m 512 \nenv=\n");
+        fs.writeFileSync(env, 'DEMO_INCOMING="-incoming tcp:0.0.0.0:49152"\n');
+        assert.strictEqual(await run(), "args=-m 512 -incoming tcp:0.0.0.0:49152\nenv=-incoming tcp:0.0.0.0:49152\n");
+    });
+
+    it("uninstall: a service that is not running is left alone; its script goes, then nothing is left to do", async () => {
+        // A runlevel that does not exist here, so that no rc-update is reached on this Debian machine.
+        const adapter = new AlpineAdapter(true, "baremetal-test-none");
+        const [stop, remove] = adapter.lower(step.uninstallService({ name: "baremetal-demo" }));
+        assert.strictEqual((await underBusybox(stop)).trim(), unchangedMarker, "neither systemctl nor rc-service answers: not running");
+        const script = path.join(work, "init.d-demo");
+        fs.writeFileSync(script, "#!/sbin/openrc-run\n");
+        const here = { ...remove, argv: remove.argv.map((a) => (a === "/etc/init.d/baremetal-demo" ? script : a)) };
+        assert.strictEqual((await underBusybox(here)).trim(), "");
+        assert.ok(!fs.existsSync(script));
+        assert.strictEqual((await underBusybox(here)).trim(), unchangedMarker);
+    });
+
     it("BusyBox timeout accepts the wrapper's syntax and kills the command", async () => {
         const started = Date.now();
         const out = await host.exec(["env", "-i", `PATH=${applets}`, busybox, ...withRemoteTimeout(["sleep", "10"], 100)]);
@@ -89,3 +159,31 @@ describe("Alpine scripts under BusyBox over a real sshd", function () {
         assert.ok(Date.now() - started < 5000);
     });
 });
+
+/** Each kind's services as OpenRC scripts, in the shapes they take (OVS and Linux NICs, IPv6 NBD, standby with a token ...). */
+function openrcScriptsOfTheKinds(): [string, string][] {
+    const connection = { host: "198.51.100.12", hostKey: "SHA256:" + "A".repeat(43), password: "pw" };
+    const guest = (extra: Record<string, unknown>): KvmGuestInputs => {
+        const r = checkGuest({}, { connection, name: "web01", memoryMiB: 512, nics: [{ bridge: "br-lan", mac: "52:54:00:ab:00:01" }], disks: [{ nbd: { host: "198.18.1.11", export: "web01-var" } }], ...extra });
+        assert.deepStrictEqual(r.failures, []);
+        return r.inputs as KvmGuestInputs;
+    };
+    const pxe = (extra: Record<string, unknown>): PxeServerInputs => {
+        const r = checkPxe({}, { connection, name: "pxe-a", address: "198.18.0.2", interface: "eth1", subnet: "198.18.0.0/24", profiles: { a: { kind: "alpine", kernel: { path: "/srv/vmlinuz" }, initramfs: { path: "/srv/initramfs" } } }, ...extra });
+        assert.deepStrictEqual(r.failures, []);
+        return r.inputs as PxeServerInputs;
+    };
+    const specs: [string, ServiceSpec][] = [
+        ["guest on OVS", guestService(guest({}), "alpine")],
+        [
+            "guest on a Linux bridge, two NICs, local and IPv6 NBD disks",
+            guestService(guest({ nics: [{ bridge: "br0", bridgeType: "linux", mac: "52:54:00:ab:00:01" }, { bridge: "br-lan", mac: "52:54:00:ab:00:02" }], disks: [{ device: "/dev/vg0/x", readOnly: true }, { nbd: { host: "2001:db8::11", export: "x" } }] }), "alpine"),
+        ],
+        ["tunnel dialling out", tunnelServiceSpec("br-storage", { name: "vpn-storage", key: "k", port: 1194, remote: "198.18.1.12", remotePort: 1195 }, "alpine")],
+        ["tunnel listening", tunnelServiceSpec("br-storage", { name: "vpn2", key: "k", port: 1194 }, "alpine")],
+        ["NBD export", exportService("vg0-web01--var", "alpine")],
+        ...Object.entries(pxeServices(pxe({}), "alpine")).map(([k, v]): [string, ServiceSpec] => [`PXE ${k}`, v]),
+        ...Object.entries(pxeServices(pxe({ standby: { lockKey: "baremetal/pxe/leader", token: "t" } }), "alpine")).map(([k, v]): [string, ServiceSpec] => [`PXE standby ${k}`, v]),
+    ];
+    return specs.map(([label, spec]) => [label, renderService(spec, "alpine")]);
+}

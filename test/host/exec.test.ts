@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { CommandError, CommandTimeoutError, Host, NamedLocks, Secret, SshPool, step } from "../../provider/host";
+import { CommandError, CommandTimeoutError, Host, hostLocks, NamedLocks, Secret, SshPool, step } from "../../provider/host";
 import { Reporter } from "../../provider/core/resource";
 import { DebianAdapter } from "../../provider/host/os";
 import { startSshd, TestSshd } from "../helpers/sshd";
@@ -156,6 +156,19 @@ describe("host layer over a real sshd", function () {
         assert.strictEqual(rerun.steps[3].skipped, "nothing changed");
     });
 
+    it("logs a step as done only when a command reported a change (an accepted exit code other than 0 is its 'nothing to do')", async () => {
+        const log = recordingReporter();
+        const host = new Host(sshd.connection(), { pool, log });
+        const result = await host.apply([
+            step.run(["sh", "-c", "exit 5"], { okExitCodes: [0, 5], what: "stop a service that is not loaded" }),
+            step.run(["true"], { what: "run a command that cannot tell" }),
+            step.persist(),
+        ]);
+        assert.deepStrictEqual(result.steps.map((s) => s.changed), [false, true, false]);
+        assert.ok(log.lines.some((l) => /^info .*\[1\/3\] stop a service that is not loaded: already so/.test(l)), log.lines.join("\n"));
+        assert.ok(log.lines.some((l) => /^info .*\[2\/3\] run a command that cannot tell: done/.test(l)), log.lines.join("\n"));
+    });
+
     it("names the host, step, exit code and stderr of a failing step, and says what to do next", async () => {
         const host = new Host(sshd.connection(), { pool });
         const plan = [step.run(["true"]), step.run(["sh", "-c", "echo 'mdadm: no such device: /dev/sdz' >&2; exit 2", "mdadm"], { what: "create RAID1 /dev/md0" })];
@@ -191,7 +204,7 @@ describe("host layer over a real sshd", function () {
     it("serialises steps under one lock on a host, also between processes (flock on the host)", async () => {
         const log = path.join(work, "lock.log");
         const critical = (who: string) =>
-            step.run(["sh", "-c", 'echo "start $1" >>"$2"; sleep 0.3; echo "end $1" >>"$2"', "critical", who, log], { lock: "packages" });
+            step.run(["sh", "-c", 'echo "start $1" >>"$2"; sleep 0.3; echo "end $1" >>"$2"', "critical", who, log], { lock: hostLocks.packages });
         // Separate pools and lock registries: what two `pulumi up` processes would have.
         const a = new Host(sshd.connection(), { pool, locks: new NamedLocks() });
         const otherPool = new SshPool();

@@ -398,7 +398,8 @@ export const hostileTables: Record<string, KindTable> = {
         "members[]": { type: "path", required: true },
         metadata: { type: "name", cases: [reject("0.90", "0.90")] },
         name: { type: "name", skip: { "leading dash (an option)": dashInOwnWord } },
-        wipeOnDelete: { type: "bool" },
+        allowDataLoss: { type: "bool" },
+        wipeOnDelete: { type: "bool", cases: [reject("true against the baseline's allowDataLoss: false", true)] }, // the deprecated name of allowDataLoss
         waitForSync: { type: "bool" },
         syncTimeoutSeconds: { type: "int" },
     },
@@ -408,7 +409,8 @@ export const hostileTables: Record<string, KindTable> = {
         devices: { type: "list", required: true, cases: [reject("no devices", []), reject("the same device twice", ["/dev/md0", "/dev/md0"])] },
         "devices[]": { type: "path", required: true },
         adopt: { type: "bool" },
-        wipeOnDelete: { type: "bool" },
+        allowDataLoss: { type: "bool" },
+        wipeOnDelete: { type: "bool", cases: [reject("true against the baseline's allowDataLoss: false", true)] }, // the deprecated name of allowDataLoss
     },
     NbdVolume: {
         ...connectionTable("connection"),
@@ -427,7 +429,8 @@ export const hostileTables: Record<string, KindTable> = {
         consulNode: { type: "name" },
         serviceName: { type: "name", cases: [reject("upper case", "NBD")] },
         adopt: { type: "bool" },
-        deleteData: { type: "bool" },
+        allowDataLoss: { type: "bool" },
+        deleteData: { type: "bool", cases: [reject("true against the baseline's allowDataLoss: false", true)] }, // the deprecated name of allowDataLoss
     },
     PxeServer: {
         ...connectionTable("connection"),
@@ -561,7 +564,8 @@ export const hostileTables: Record<string, KindTable> = {
         "crushLocation.*": { type: "name", required: true },
         cluster: { type: "name", cases: [reject("upper case", "Ceph")] },
         adopt: { type: "bool" },
-        zapOnDelete: { type: "bool" },
+        allowDataLoss: { type: "bool" },
+        zapOnDelete: { type: "bool", cases: [reject("true against the baseline's allowDataLoss: false", true)] }, // the deprecated name of allowDataLoss
         drainTimeoutSeconds: { type: "int", cases: [reject("below 10 s", 5)] },
     },
     LxcContainer: {

@@ -68,14 +68,14 @@ function baselinesFor(kind: string, sshd: TestSshd, consulAddress: string, s: Se
         case "ConsulKeys":
             return [{ consul, prefix: "config/web01/", keys: { listen: "198.51.100.80" }, secrets: { "db/password": s.dbPassword }, adopt: false }];
         case "RaidArray":
-            return [{ connection, device: "/dev/md0", level: "raid1", members: ["/dev/vdb", "/dev/vdc"], metadata: "1.2", name: "data", wipeOnDelete: false, waitForSync: false, syncTimeoutSeconds: 3600 }];
+            return [{ connection, device: "/dev/md0", level: "raid1", members: ["/dev/vdb", "/dev/vdc"], metadata: "1.2", name: "data", allowDataLoss: false, waitForSync: false, syncTimeoutSeconds: 3600 }];
         case "VolumeGroup":
-            return [{ connection, name: "vg0", devices: ["/dev/md0"], adopt: false, wipeOnDelete: false }];
+            return [{ connection, name: "vg0", devices: ["/dev/md0"], adopt: false, allowDataLoss: false }];
         case "NbdVolume":
             return [{
                 connection, volumeGroup: "vg0", name: "web01-var", size: "256MiB", exportName: "web01-var", port: 10810, readOnly: false,
                 allowedClients: ["198.18.1.12", "198.18.1.0/24"], owner: "52:54:00:12:34:56", consul, exportAddress: "198.18.1.11",
-                consulNode: "san1-nbd", serviceName: "nbd", adopt: false, deleteData: false,
+                consulNode: "san1-nbd", serviceName: "nbd", adopt: false, allowDataLoss: false,
             }];
         case "PxeServer":
             return [{
@@ -118,7 +118,7 @@ function baselinesFor(kind: string, sshd: TestSshd, consulAddress: string, s: Se
         case "CephOsd":
             return [{
                 connection, device: "/dev/vdb", deviceClass: "hdd", crushWeight: 0.5, crushLocation: { root: "default", host: "ceph1" },
-                cluster: "ceph", adopt: false, zapOnDelete: false, drainTimeoutSeconds: 3600,
+                cluster: "ceph", adopt: false, allowDataLoss: false, drainTimeoutSeconds: 3600,
             }];
         case "LxcContainer": {
             const common = {

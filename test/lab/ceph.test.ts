@@ -5,7 +5,7 @@
 // changes in place; an OSD made by hand on vdd is adopted; a delete that cannot
 // become safe is refused after its timeout and leaves the OSD out but running; a
 // delete with data present waits until safe-to-destroy agrees, then purges, and
-// the pool's data stays readable; destroy with zapOnDelete wipes the disks.
+// the pool's data stays readable; destroy with allowDataLoss wipes the disks.
 // Prints figures: cluster bootstrap, OSD create, OSD remove (drain + purge).
 import * as assert from "assert";
 import * as fs from "fs";
@@ -221,13 +221,13 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
         await waitActiveClean(sh, vmName, 600_000);
     });
 
-    it("refuses a device change at preview without zapOnDelete, naming the field", async () => {
+    it("refuses a device change at preview without allowDataLoss, naming the field", async () => {
         osds[2].device = "/dev/vdd";
         try {
             await setOsds();
             const r = await stack.run(["preview"]);
             assert.notStrictEqual(r.code, 0);
-            assert.match(r.stdout + r.stderr, /device: changing device re-creates the OSD on \/dev\/disk\/by-id\/virtio-bm-ceph1-2: the old OSD is drained and purged [\s\S]* Set zapOnDelete: true to allow it/);
+            assert.match(r.stdout + r.stderr, /device: changing device re-creates the OSD on \/dev\/disk\/by-id\/virtio-bm-ceph1-2: the old OSD is drained and purged [\s\S]* Set allowDataLoss: true to allow it/);
         } finally {
             osds[2].device = byId(2);
             await setOsds();
@@ -306,12 +306,12 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
         figure("OSD remove (pulumi up: out, drain until safe-to-destroy, stop, purge)", (Date.now() - t0) / 1000);
         for (const line of loggedFigures(r.stdout, /removed osd\.\d+: drained in [\d.]+ s, stopped and purged in [\d.]+ s/g)) console.log(`      figure: ${line}`);
         assert.strictEqual((await dump()).osds.find((o) => o.uuid === b.osdFsid), undefined, "purged from the OSD map");
-        assert.match(await ceph("lvs --noheadings -o lv_path,devices"), new RegExp(`${b.lvPath}\\s+/dev/vdb`), "the LV (and its data) stays without zapOnDelete");
+        assert.match(await ceph("lvs --noheadings -o lv_path,devices"), new RegExp(`${b.lvPath}\\s+/dev/vdb`), "the LV (and its data) stays without allowDataLoss");
         assert.strictEqual(await poolChecksums(), sums, "the pool's data reads back the same");
         figure("pool active+clean after the delete", await waitActiveClean(sh, vmName, 600_000));
     });
 
-    it("destroys the rest with zapOnDelete: drained, purged, disks wiped", async () => {
+    it("destroys the rest with allowDataLoss: drained, purged, disks wiped", async () => {
         await ceph(`ceph osd pool rm ${pool} ${pool} --yes-i-really-really-mean-it`);
         await stack.setConfig("zap", "true");
         await stack.up();

@@ -8,7 +8,7 @@
 //     pulumi-baremetal), up and in; no orphan half-made OSD id in the map;
 //   - an in-place update (CRUSH weight, device class, location) cut while the
 //     OSD is moved in CRUSH, then update again: the declared values hold;
-//   - a delete with zapOnDelete cut while `ceph osd purge` runs, then delete
+//   - a delete with allowDataLoss cut while `ceph osd purge` runs, then delete
 //     again: gone from the OSD map and CRUSH, daemon stopped, vda wiped.
 // The harness (test/lab/faultHarness.ts) runs the kind in this process through a
 // TCP proxy in front of ceph1's sshd; the checks read ceph1 directly. Only
@@ -141,7 +141,7 @@ describe("CephOsd: SSH cut mid-create, mid-update, mid-delete (fault harness, re
         figure("cluster bootstrap (1 mon + 1 mgr)", cluster.bootstrapSeconds);
         const byId = f.lab.vms[vmName].disks.find((d) => d.device === disk)?.byId;
         assert.ok(byId, `${vmName} has a ${disk}`);
-        const checked = k.check({}, { connection: f.connection(vmName), device: byId, zapOnDelete: true, drainTimeoutSeconds: 300 });
+        const checked = k.check({}, { connection: f.connection(vmName), device: byId, allowDataLoss: true, drainTimeoutSeconds: 300 });
         assert.deepStrictEqual(checked.failures, []);
         inputs = checked.inputs as CephOsdInputs;
     });
@@ -219,13 +219,13 @@ describe("CephOsd: SSH cut mid-create, mid-update, mid-delete (fault harness, re
         state = out;
     });
 
-    it("delete (zapOnDelete) cut while ceph osd purge runs: the re-run removes it fully and wipes vda", async () => {
+    it("delete (allowDataLoss) cut while ceph osd purge runs: the re-run removes it fully and wipes vda", async () => {
         assert.ok(state, "the create test made the OSD");
         const cut = await f.cutDuring(vmName, /purge osd\.\d+/, (ctx) => k.delete(state.osdFsid, state, ctx));
         const atCut = await view();
         figure("OSD delete: on ceph1 right after the cut", describeView(atCut));
         const again = await f.rerun((ctx) => k.delete(state.osdFsid, state, ctx));
-        reportCut("OSD delete (zapOnDelete)", cut, again.seconds);
+        reportCut("OSD delete (allowDataLoss)", cut, again.seconds);
         figure("OSD delete: re-run steps", again.steps.join(" | ") || "(no plan steps)");
 
         const v = await view();

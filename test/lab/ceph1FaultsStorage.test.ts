@@ -138,7 +138,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
     }
 
     function vgInputs(devices: string[], olds: Record<string, unknown> = {}): VolumeGroupInputs {
-        const c = kinds.VolumeGroup.check(olds, { connection: f.connection(vm), name: vgName, devices, wipeOnDelete: true });
+        const c = kinds.VolumeGroup.check(olds, { connection: f.connection(vm), name: vgName, devices, allowDataLoss: true });
         assert.deepStrictEqual(c.failures, []);
         return c.inputs as VolumeGroupInputs;
     }
@@ -311,16 +311,16 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
         assert.strictEqual(dataChecksum(p), dataSum);
     });
 
-    it("NbdVolume: cut during `lvremove` (deleteData: true); the re-run leaves no LV, unit, process, file or Consul entry", async () => {
+    it("NbdVolume: cut during `lvremove` (allowDataLoss: true); the re-run leaves no LV, unit, process, file or Consul entry", async () => {
         // The opt-in as `pulumi up` would have stored it before the destroy.
-        const state: NbdVolumeState = { ...nbdState, deleteData: true };
+        const state: NbdVolumeState = { ...nbdState, allowDataLoss: true };
         await cutAndRerun("NbdVolume delete", /remove logical volume/, (ctx) => kinds.NbdVolume.delete(state.uri, state, ctx));
         const p = await probe({ ...nbdSections(), files: `ls /etc/nbd-server/baremetal/ | grep '^${vgName}-'` });
         assert.deepStrictEqual([lines(p.lvs), lines(p.units), lines(p.procs), lines(p.files)], [[], [], [], []], JSON.stringify(p));
         assert.deepStrictEqual(await consulEntries(), []);
     });
 
-    it("VolumeGroup: cut during `vgremove` (wipeOnDelete: true); the re-run leaves no VG and no PV labels", async () => {
+    it("VolumeGroup: cut during `vgremove` (allowDataLoss: true); the re-run leaves no VG and no PV labels", async () => {
         const state = vgState;
         await cutAndRerun("VolumeGroup delete", /remove volume group/, (ctx) => kinds.VolumeGroup.delete(state.uuid, state, ctx));
         const p = await probe({ vgs: `vgs --noheadings -o vg_name | grep -w ${vgName}`, pvs: `pvs --noheadings -o pv_name | grep -w -e ${state.physicalVolumes.join(" -e ")}` });
@@ -328,8 +328,8 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
         assert.deepStrictEqual(lines(p.pvs), [], "the PV labels must be wiped");
     });
 
-    it("RaidArray: cut during `mdadm --stop` (wipeOnDelete: true); the re-run leaves no array, no ARRAY line, no superblocks", async () => {
-        const state: RaidArrayState = { ...raidState, wipeOnDelete: true };
+    it("RaidArray: cut during `mdadm --stop` (allowDataLoss: true); the re-run leaves no array, no ARRAY line, no superblocks", async () => {
+        const state: RaidArrayState = { ...raidState, allowDataLoss: true };
         await cutAndRerun("RaidArray delete", /stop \/dev\/md30/, (ctx) => kinds.RaidArray.delete(state.uuid, state, ctx));
         const p = await probe({
             mdstat: "cat /proc/mdstat",

@@ -246,7 +246,7 @@ describe("the lab data center (examples/lab) end to end under the real pulumi CL
         const r = await traced(["destroy", "--yes", "--skip-preview"]);
         assert.notStrictEqual(r.code, 0, "destroy without allowDataLoss must fail");
         console.log(r.text.split("\n").filter((l) => /refus|allowDataLoss|wipe|opt/i.test(l)).slice(0, 6).map((l) => `      refusal: ${l.trim()}`).join("\n"));
-        assert.match(r.text, /allowDataLoss|wipeOnDelete|opt-in|refus/i);
+        assert.match(r.text, /allowDataLoss|opt-in|refus/i);
         assert.strictEqual(await sh.sh("storage1", "lvs --noheadings -o lv_uuid labvg/labvm1-var"), before, "the volume is untouched");
         assert.match(await sh.sh("storage1", "cat /proc/mdstat"), /md20 : active raid1/);
     });

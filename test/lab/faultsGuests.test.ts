@@ -281,7 +281,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     });
 
     it("OvsBridge: cut while delete stops the tunnel; the re-run removes the rest: no bridge, no tunnel service, key, tap or openvpn", async () => {
-        const cut = await f.cutDuring(vm, /stop tunnel bmfaultv0/, (ctx) => kinds.OvsBridge.delete("", bridgeState, ctx));
+        const cut = await f.cutDuring(vm, /stop, disable and remove service baremetal-ovpn-bmfaultv0 /, (ctx) => kinds.OvsBridge.delete("", bridgeState, ctx));
         const again = await f.rerun((ctx) => kinds.OvsBridge.delete("", bridgeState, ctx));
         reportCut("OvsBridge delete", cut, again.seconds);
         figure("OvsBridge delete: re-run steps", again.steps.join(" | "));

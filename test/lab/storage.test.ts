@@ -196,8 +196,8 @@ describe("storage chain under the real pulumi CLI: RAID1 → VG → LV → NBD �
 
     it("refuses destroy without the opt-in and changes nothing (checksum unchanged)", async () => {
         const r = await stack.run(["destroy", "--yes", "--skip-preview"]);
-        assert.notStrictEqual(r.code, 0, "destroy must fail without deleteData");
-        assert.match(r.stdout + r.stderr, /would remove its data .* Nothing was changed\. To delete it, set deleteData: true/);
+        assert.notStrictEqual(r.code, 0, "destroy must fail without allowDataLoss");
+        assert.match(r.stdout + r.stderr, /would remove its data .* Nothing was changed\. To delete it, set allowDataLoss: true/);
         assert.strictEqual(await checksumOverNbd(), exportSum);
         assert.strictEqual((await consulEntry()).length, 1);
         assert.match(await sh.sh(st, "cat /proc/mdstat"), /md10 : active raid1/);

@@ -28,7 +28,7 @@ function state(over: Partial<CephOsdState> = {}): CephOsdState {
 
 describe("CephOsd check", () => {
     it("normalises: cluster ceph, no opt-ins, a drain timeout of an hour; undeclared CRUSH fields stay unmanaged", () => {
-        assert.deepStrictEqual(inputs, { connection: inputs.connection, device: good.device, cluster: "ceph", adopt: false, zapOnDelete: false, drainTimeoutSeconds: 3600 });
+        assert.deepStrictEqual(inputs, { connection: inputs.connection, device: good.device, cluster: "ceph", adopt: false, allowDataLoss: false, drainTimeoutSeconds: 3600 });
     });
     it("takes disks, partitions, NBD devices and logical volumes", () => {
         for (const device of ["/dev/sdb", "/dev/sdb2", "/dev/nbd0", "/dev/vg0/osd1", "vg0/osd1", "/dev/mapper/vg0-osd1", "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4"]) {
@@ -50,7 +50,7 @@ describe("CephOsd check", () => {
         ["a bad bucket name", { ...good, crushLocation: { root: "default", host: "a b" } }, /^crushLocation\.host: "a b" is not a CRUSH bucket name/],
         ["a bad cluster name", { ...good, cluster: "Ceph!" }, /^cluster: "Ceph!" is not a cluster name/],
         ["a short drain timeout", { ...good, drainTimeoutSeconds: 1 }, /^drainTimeoutSeconds: must be at least 10/],
-        ["a non-boolean zapOnDelete", { ...good, zapOnDelete: "yes" }, /^zapOnDelete: must be true or false/],
+        ["a non-boolean allowDataLoss", { ...good, allowDataLoss: "yes" }, /^allowDataLoss: must be true or false/],
         ["no connection", { ...good, connection: undefined }, /^connection: is required/],
     ];
     for (const [what, input, expected] of bad) {
@@ -59,14 +59,15 @@ describe("CephOsd check", () => {
             assert.ok(f.some((x) => expected.test(x)), `expected ${expected} in ${JSON.stringify(f)}`);
         });
     }
-    it("refuses a device, cluster or host change without zapOnDelete, saying how to opt in", () => {
+    it("refuses a device, cluster or host change without allowDataLoss, saying how to opt in", () => {
         const olds = { ...good, cluster: "ceph" };
         const f = failures({ ...good, device: "/dev/vdd", cluster: "backup", connection: { ...connection, host: "198.51.100.14" } }, olds);
         assert.strictEqual(f.length, 3, JSON.stringify(f));
-        assert.match(f[0], /^device: changing device re-creates the OSD on \/dev\/disk\/by-id\/virtio-bm-ceph1-1: the old OSD is drained and purged .* Set zapOnDelete: true to allow it .*nothing was changed$/);
-        assert.match(f[1], /^cluster: changing cluster re-creates/);
-        assert.match(f[2], /^connection\.host: changing connection\.host re-creates/);
-        assert.deepStrictEqual(failures({ ...good, device: "/dev/vdd", zapOnDelete: true }, olds), []);
+        // In the order of the field table.
+        assert.match(f[0], /^connection\.host: changing connection\.host re-creates/);
+        assert.match(f[1], /^device: changing device re-creates the OSD on \/dev\/disk\/by-id\/virtio-bm-ceph1-1: the old OSD is drained and purged .* Set allowDataLoss: true to allow it .*nothing was changed$/);
+        assert.match(f[2], /^cluster: changing cluster re-creates/);
+        assert.deepStrictEqual(failures({ ...good, device: "/dev/vdd", allowDataLoss: true }, olds), []);
     });
     it("passes unknown values through at preview", () => {
         assert.deepStrictEqual(failures({ connection: unknown, device: unknown, crushWeight: unknown, crushLocation: unknown }), []);
@@ -79,7 +80,7 @@ describe("CephOsd diff", () => {
         assert.deepStrictEqual([d.changes, d.replaces], [true, []]);
     });
     it("replaces (old one first) on a device change", () => {
-        const d = diff("id", state(), { ...inputs, device: "/dev/vdd", zapOnDelete: true });
+        const d = diff("id", state(), { ...inputs, device: "/dev/vdd", allowDataLoss: true });
         assert.deepStrictEqual([d.replaces, d.deleteBeforeReplace], [["device"], true]);
     });
     it("sees no change when undeclared CRUSH fields differ from Ceph's, or a weight differs below CRUSH's precision", () => {
@@ -153,8 +154,8 @@ describe("CephOsd plans (data)", () => {
         assert.deepStrictEqual(purge.argv.slice(5), ["osd", "purge", "4", "--yes-i-really-mean-it"]);
         assert.ok(!JSON.stringify(planRemove(s, "debian")).includes("--force"), "never forced");
     });
-    it("zaps the device last, only with zapOnDelete; OpenRC services on Alpine", () => {
-        const plan = planRemove(state({ osdId: 4, zapOnDelete: true }), "alpine");
+    it("zaps the device last, only with allowDataLoss; OpenRC services on Alpine", () => {
+        const plan = planRemove(state({ osdId: 4, allowDataLoss: true }), "alpine");
         assert.match(renderPlan(plan), /^1\. stop ceph-osd\.4\n2\. do not start ceph-osd\.4 at boot\n3\. purge osd\.4 .*\n4\. unmount .*\n5\. wipe \/dev\/disk\/by-id\/virtio-bm-ceph1-1 \(ceph-volume lvm zap --destroy\)\n6\. persist/);
         const cmds = renderCommands(plan, new AlpineAdapter(true));
         assert.ok(cmds.some((c) => c.includes("rc-service ceph-osd.4 stop")), cmds.join("\n"));

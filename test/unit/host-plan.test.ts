@@ -9,13 +9,14 @@ import {
     renderCommands,
     writeFileScript,
 } from "../../provider/host/os";
+import { hostLocks, objectLock } from "../../provider/host/locks";
 import { describeStep, renderPlan, step } from "../../provider/host/plan";
 import { Secret } from "../../provider/host/redact";
 
 // A plan an NBD export resource would make on the SAN VM.
 const nbdPlan = [
     step.ensurePackages("nbd", "lvm2"),
-    step.run(["lvcreate", "-n", "guest-var", "-L", "20G", "vg0"], { lock: "lvm", what: "create logical volume vg0/guest-var" }),
+    step.run(["lvcreate", "-n", "guest-var", "-L", "20G", "vg0"], { lock: hostLocks.lvm, what: "create logical volume vg0/guest-var" }),
     step.writeFile("/etc/nbd-server/conf.d/guest-var.conf", "[guest-var]\nexportname = /dev/vg0/guest-var\n"),
     step.service("enable", "nbd-server"),
     step.service("reload", "nbd-server"),
@@ -98,10 +99,11 @@ describe("host plans as data", () => {
         assert.deepStrictEqual(d.lower(step.service("reload", "nbd-server"))[0].argv, ["systemctl", "reload", "nbd-server"]);
         assert.deepStrictEqual(d.lower(step.persist()), []);
         const boot = d.lower(step.bootScript("ovs-bridges", "#!/bin/sh\ntrue\n"));
-        assert.deepStrictEqual(boot.map((c) => (c.argv[0] === "sh" ? c.argv[3] : c.argv.join(" "))), [
-            "baremetal-write", "baremetal-write", "systemctl daemon-reload", "systemctl --quiet enable baremetal-local-ovs-bridges.service",
+        // The unit is installed like any service (reloaded only when it changed), then enabled once.
+        assert.deepStrictEqual(boot.map((c) => c.argv.slice(3, 5).join(" ")), [
+            "baremetal-write /etc/baremetal/local.d/ovs-bridges.start", "baremetal-install-unit /etc/systemd/system/baremetal-local-ovs-bridges.service", "baremetal-enable baremetal-local-ovs-bridges",
         ]);
-        assert.match(String(boot[1].stdin), /ExecStart=\/etc\/baremetal\/local\.d\/ovs-bridges\.start/);
+        assert.match(String(boot[1].stdin), /\nType=oneshot\nRemainAfterExit=yes\nExecStart=\/etc\/baremetal\/local\.d\/ovs-bridges\.start\n/);
     });
 
     it("file steps pass every value as a positional parameter, never inside the script", () => {
@@ -132,7 +134,7 @@ describe("host plans as data", () => {
         ["a service name with ;", () => step.service("start", "a;b"), /not a service name/],
         ["a boot script without #!", () => step.bootScript("x", "echo hi"), /#!/],
         ["a secret program name", () => step.run([new Secret("x")]), /program name/],
-        ["a lock name with a slash", () => step.run(["true"], { lock: "../x" }), /lock name/],
+        ["a lock for an object that is no name", () => step.run(["true"], { lock: objectLock("lxc-create", "../x") }), /cannot name a lxc-create lock/],
     ];
     for (const [name, make, expected] of badSteps) {
         it(`refuses to build a step with ${name}`, () => assert.throws(make, expected));

@@ -1,20 +1,19 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { AlpineAdapter, DebianAdapter, renderCommands, renderPlan } from "../../provider/host";
+import { AlpineAdapter, DebianAdapter, renderCommands, renderPlan, renderService } from "../../provider/host";
 import { parseGuestReplies, parseInfoNetwork, parseMigrate, parseStopOutcome } from "../../provider/parsers/qmp";
 import {
     check,
     diff,
+    guestService,
     KvmGuestInputs,
     KvmGuestState,
-    openrcScript,
     parseBoxView,
     planIncoming,
     planInstall,
     planRemove,
     qemuArgs,
-    systemdUnit,
     tapName,
 } from "../../provider/resources/kvmGuest";
 
@@ -28,6 +27,8 @@ const good = {
     nics: [{ bridge: "br-lan", mac: "52:54:00:AB:00:01" }],
 };
 const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const systemdUnit = (g: KvmGuestInputs) => renderService(guestService(g, "debian"), "debian");
+const openrcScript = (g: KvmGuestInputs) => renderService(guestService(g, "alpine"), "alpine");
 
 function failures(news: Record<string, unknown>): string[] {
     return check({}, news).failures.map((f) => `${f.field}: ${f.reason}`);
@@ -61,12 +62,12 @@ describe("KvmGuest check", () => {
         ["the same MAC twice", { ...good, nics: [{ bridge: "a", mac: "52:54:00:00:00:01" }, { bridge: "b", mac: "52:54:00:00:00:01" }] }, /^nics: two NICs have the same MAC/],
         ["a bridge name longer than 15", { ...good, nics: [{ bridge: "a-very-long-bridge", mac: "52:54:00:00:00:01" }] }, /^nics\[0\]\.bridge:/],
         ["an unknown bridge type", { ...good, nics: [{ bridge: "br0", bridgeType: "vde", mac: "52:54:00:00:00:01" }] }, /^nics\[0\]\.bridgeType: "vde" must be ovs or linux/],
-        ["an unknown NIC field", { ...good, nics: [{ bridge: "br0", mac: "52:54:00:00:00:01", vlan: 3 }] }, /^nics\[0\]\.vlan: is not a NIC field/],
-        ["a disk with both nbd and device", { ...good, disks: [{ device: "/dev/sda", nbd: { host: "h", export: "e" } }] }, /^disks\[0\]: needs exactly one of nbd or device/],
+        ["an unknown NIC field", { ...good, nics: [{ bridge: "br0", mac: "52:54:00:00:00:01", vlan: 3 }] }, /^nics\[0\]\.vlan: is not a field here \(fields: bridge, bridgeType, mac, model\)/],
+        ["a disk with both nbd and device", { ...good, disks: [{ device: "/dev/sda", nbd: { host: "h", export: "e" } }] }, /^disks\[0\]: must have exactly one of `nbd` or `device`/],
         ["an NBD export with a comma (qemu's separator)", { ...good, disks: [{ nbd: { host: "h", export: "a,b" } }] }, /^disks\[0\]\.nbd\.export:/],
         ["an NBD port out of range", { ...good, disks: [{ nbd: { host: "h", port: 70000, export: "e" } }] }, /^disks\[0\]\.nbd\.port: must be at most 65535/],
         ["a device outside /dev", { ...good, disks: [{ device: "/tmp/disk.img" }] }, /^disks\[0\]\.device:/],
-        ["traversal in a device", { ...good, disks: [{ device: "/dev/disk/../sda" }] }, /^disks\[0\]\.device: must not contain \.\./],
+        ["traversal in a device", { ...good, disks: [{ device: "/dev/disk/../sda" }] }, /^disks\[0\]\.device: must not contain \. or \.\. path segments/],
         ["disk boot without disks", { ...good, disks: [], boot: "disk" }, /^boot: is disk, but the guest has no disks/],
         ["an unknown boot", { ...good, boot: "cdrom" }, /^boot: "cdrom" must be network or disk/],
         ["a machine type with a comma", { ...good, machine: "pc,accel=xen" }, /^machine:/],
@@ -153,8 +154,9 @@ describe("KvmGuest plans", () => {
     });
     it("Debian: install plan as commands", () => {
         const text = renderPlan(planInstall(i, "debian"));
-        assert.match(text, /^1\. install packages qemu-system-x86 python3 iproute2 openvswitch-switch \(if missing\)\n2\. write \/usr\/local\/libexec\/baremetal-qmp \(mode 0755.*\n3\. write \/etc\/systemd\/system\/baremetal-guest-web01\.service \(mode 0644.*\n4\. reload systemd units\n5\. enable service baremetal-guest-web01\n6\. persist/);
+        assert.match(text, /^1\. install packages qemu-system-x86 python3 iproute2 openvswitch-switch \(if missing\)\n2\. write \/usr\/local\/libexec\/baremetal-qmp \(mode 0755.*\n3\. install service baremetal-guest-web01\n4\. enable service baremetal-guest-web01\n5\. persist/);
         const cmds = renderCommands(planInstall(i, "debian"), new DebianAdapter()).join("\n");
+        assert.match(cmds, /baremetal-install-unit \/etc\/systemd\/system\/baremetal-guest-web01\.service 0644 root:root 644 \d+ baremetal-guest-web01\.service < \(content\)/);
         assert.match(cmds, /systemctl --quiet enable "\$1"' baremetal-enable baremetal-guest-web01/);
     });
     it("Alpine: an OpenRC service with the same qemu, taps in start_pre, graceful stop(), enabled with rc-update, lbu commit", () => {
@@ -162,10 +164,11 @@ describe("KvmGuest plans", () => {
         assert.match(script, /^#!\/sbin\/openrc-run\n# pulumi-baremetal guest mac=52:54:00:ab:00:01\n/);
         assert.match(script, /command=\/usr\/bin\/qemu-system-x86_64\ncommand_args="-name guest=web01 /);
         assert.match(script, /command_background=true\npidfile=\/run\/baremetal\/guests\/web01\/qemu\.pid\n/);
-        assert.match(script, /start_pre\(\) \{\n\tmkdir -p .*\n\tip link del vm525400ab0001 2>\/dev\/null\n\tip tuntap add dev vm525400ab0001 mode tap \|\| return 1\n/);
+        assert.match(script, /start_pre\(\) \{\n\tmkdir -p .* \|\| return 1\n\tip link del vm525400ab0001 2>\/dev\/null \|\| true\n\tip tuntap add dev vm525400ab0001 mode tap \|\| return 1\n/);
         assert.match(script, /\tovs-vsctl --may-exist add-port br-lan vm525400ab0001 \|\| return 1\n/);
-        assert.match(script, /if \[ -f \/run\/baremetal\/guests\/web01\.incoming \]; then \. \/run\/baremetal\/guests\/web01\.incoming; command_args="\$command_args \$QEMU_INCOMING"; fi/);
-        assert.match(script, /stop\(\) \{\n.*\n\t\/usr\/local\/libexec\/baremetal-qmp powerdown \/run\/baremetal\/guests\/web01\/qmp\.sock 120 \/run\/baremetal\/guests\/web01\.stop\n/);
+        // The migration's file is read before command_args, whose last word takes its value.
+        assert.match(script, /\[ -f \/run\/baremetal\/guests\/web01\.incoming \] && \{ set -a; \. \/run\/baremetal\/guests\/web01\.incoming; set \+a; \}\ncommand=.*\ncommand_args=".* \$QEMU_INCOMING"\n/);
+        assert.match(script, /stop\(\) \{\n.*\n\t\/usr\/local\/libexec\/baremetal-qmp powerdown \/run\/baremetal\/guests\/web01\/qmp\.sock 120 \/run\/baremetal\/guests\/web01\.stop 2>\/dev\/null \|\| true\n\tstart-stop-daemon --stop --quiet --pidfile "\$pidfile" --retry TERM\/10\/KILL\/5 \|\| true\n/);
         assert.match(script, /use ovs-vswitchd/);
         const cmds = renderCommands(planInstall(i, "alpine"), new AlpineAdapter(true)).join("\n");
         assert.match(cmds, /apk add --quiet --no-progress qemu-system-x86_64 python3 iproute2 openvswitch/);
@@ -175,12 +178,13 @@ describe("KvmGuest plans", () => {
         assert.doesNotMatch(cmds, /systemctl/);
     });
     it("removes the service and its files on either family", () => {
-        assert.match(renderPlan(planRemove("web01", "debian")), /1\. disable service baremetal-guest-web01\n2\. remove \/etc\/systemd\/system\/baremetal-guest-web01\.service\n3\. reload systemd units/);
-        assert.match(renderPlan(planRemove("web01", "alpine")), /2\. remove \/etc\/init\.d\/baremetal-guest-web01\n3\. remove \/run\/baremetal\/guests\/web01\.incoming/);
+        assert.match(renderPlan(planRemove("web01")), /^1\. stop, disable and remove service baremetal-guest-web01 \(if present\)\n2\. remove \/run\/baremetal\/guests\/web01\.incoming\n3\. remove \/run\/baremetal\/guests\/web01\.stop\n4\. persist/);
+        assert.match(renderCommands(planRemove("web01"), new DebianAdapter()).join("\n"), /baremetal-remove-service baremetal-guest-web01 \/etc\/systemd\/system\/baremetal-guest-web01\.service$/m);
+        assert.match(renderCommands(planRemove("web01"), new AlpineAdapter(true)).join("\n"), /baremetal-remove-service baremetal-guest-web01 \/etc\/init\.d\/baremetal-guest-web01 default$/m);
     });
     it("the incoming side of a migration: same service plus the -incoming hook, then start", () => {
         const text = renderPlan(planIncoming(inputs(), "debian"));
-        assert.match(text, /6\. write \/run\/baremetal\/guests\/web01\.incoming .*\n7\. start service baremetal-guest-web01$/);
+        assert.match(text, /5\. write \/run\/baremetal\/guests\/web01\.incoming .*\n6\. start service baremetal-guest-web01$/);
         const incoming = planIncoming(inputs(), "debian").find((s) => s.kind === "writeFile" && s.path.endsWith(".incoming"));
         assert.deepStrictEqual(incoming?.kind === "writeFile" && incoming.content, 'QEMU_INCOMING="-incoming tcp:0.0.0.0:49152"\n');
     });

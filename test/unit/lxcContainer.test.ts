@@ -72,7 +72,7 @@ describe("LxcContainer check", () => {
         ["a relative mount source", { ...good, mounts: [{ source: "srv", target: "/srv" }] }, /^mounts\[0\]\.source:/],
         ["mount options with a '#'", { ...good, mounts: [{ source: "/srv", target: "/srv", options: "bind#x" }] }, /^mounts\[0\]\.options:/],
         ["a memory limit of 1 MiB", { ...good, limits: { memoryMiB: 1 } }, /^limits\.memoryMiB: must be at least 4/],
-        ["an unknown limit", { ...good, limits: { swap: 1 } }, /^limits\.swap: is not a limit/],
+        ["an unknown limit", { ...good, limits: { swap: 1 } }, /^limits\.swap: is not a field here \(fields: memoryMiB, cpuWeight, pids\)/],
         ["a relative file path", { ...good, files: [{ path: "www/index.html", content: "" }] }, /^files\[0\]\.path:/],
         ["a bad file mode", { ...good, files: [{ path: "/a", content: "", mode: "rwx" }] }, /^files\[0\]\.mode:/],
         ["an empty command", { ...good, commands: [[]] }, /^commands\[0\]: needs at least 1 item/],
@@ -198,7 +198,9 @@ describe("LxcContainer after a create or update cut off half way", () => {
         assert.match(cmds, new RegExp(`flock .*${remoteLockPath(createLock("web"))}.* lxc-create -q -n web -t busybox`));
         const empty = plan.find((s) => s.kind === "writeFile" && s.path === "/run/baremetal-lxc-web.conf");
         assert.ok(empty && empty.kind === "writeFile" && String(empty.content).startsWith(`${createdMarker("web")}\n`));
-        assert.strictEqual(createLock("a".repeat(63)).length, 32);
+        // One lock per container, also for the longest names (no truncation that could join two).
+        assert.strictEqual(createLock("web"), "lxc-create-web");
+        assert.notStrictEqual(createLock(`${"a".repeat(62)}b`), createLock(`${"a".repeat(62)}c`));
     });
     it("recognises the container lxc-create made from its -f file before the managed block was written (captured in the lab)", () => {
         const config = fixture("config-created-cut.txt");

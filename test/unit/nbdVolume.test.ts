@@ -1,10 +1,11 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { AlpineAdapter, DebianAdapter, renderCommands, renderPlan } from "../../provider/host";
+import { parseSize } from "../../provider/core/validate";
+import { AlpineAdapter, DebianAdapter, planResult, renderCommands, renderPlan } from "../../provider/host";
 import { exportOf, parseAuthfile, parseNbdConfig, renderExportConfig } from "../../provider/parsers/nbd";
 import {
-    catalogEntry, check, diff, exportConfigOf, instanceKey, NbdVolumeInputs, NbdVolumeState, needsRestart, parseLive, parseSize,
+    catalogEntry, check, diff, exportConfigOf, instanceKey, NbdVolumeInputs, NbdVolumeState, needsRestart, parseLive,
     planExportFiles, planGrow, planLvCreate, planServe, planUnexport,
 } from "../../provider/resources/nbdVolume";
 
@@ -28,7 +29,7 @@ describe("NbdVolume check", () => {
         assert.strictEqual(inputs.owner, "52:54:00:ab:00:01");
         assert.strictEqual(inputs.consulNode, "198-18-1-11-nbd");
         assert.strictEqual(inputs.serviceName, "nbd");
-        assert.deepStrictEqual([inputs.readOnly, inputs.adopt, inputs.deleteData], [false, false, false]);
+        assert.deepStrictEqual([inputs.readOnly, inputs.adopt, inputs.allowDataLoss], [false, false, false]);
     });
     it("takes sizes with binary units", () => {
         assert.deepStrictEqual(["64M", "1GiB", "2T", "100MiB"].map(parseSize), [64 * 2 ** 20, 2 ** 30, 2 * 2 ** 40, 100 * 2 ** 20]);
@@ -62,21 +63,37 @@ describe("NbdVolume check", () => {
     it("refuses to shrink, saying how to replace instead", () => {
         const f = failures({ ...good, size: "128MiB" }, inputs as unknown as Record<string, unknown>);
         assert.strictEqual(f.length, 1, JSON.stringify(f));
-        assert.match(f[0], /^size: shrinking vg0\/web01-var from 256MiB to 128MiB is refused: it would cut off data\. To get a smaller volume, declare a new NbdVolume .* copy the data .* deleteData: true/);
-        // Even with deleteData: a shrink is never done in place.
-        assert.strictEqual(failures({ ...good, size: "128M", deleteData: true }, inputs as unknown as Record<string, unknown>).length, 1);
+        assert.match(f[0], /^size: shrinking vg0\/web01-var from 256MiB to 128MiB is refused: it would cut off data\. To get a smaller volume, declare a new NbdVolume .* copy the data .* allowDataLoss: true/);
+        // Even with allowDataLoss: a shrink is never done in place.
+        assert.strictEqual(failures({ ...good, size: "128M", allowDataLoss: true }, inputs as unknown as Record<string, unknown>).length, 1);
         assert.deepStrictEqual(failures({ ...good, size: "1GiB" }, inputs as unknown as Record<string, unknown>), []);
         assert.deepStrictEqual(failures({ ...good, size: "256M" }, inputs as unknown as Record<string, unknown>), []);
     });
-    it("refuses a change that re-creates the LV unless deleteData is set", () => {
+    it("refuses a change that re-creates the LV unless allowDataLoss is set", () => {
         const olds = inputs as unknown as Record<string, unknown>;
-        assert.ok(failures({ ...good, name: "web02-var" }, olds).some((f) => /^name: changing name re-creates the logical volume and destroys its data; set deleteData: true/.test(f)));
+        assert.ok(failures({ ...good, name: "web02-var" }, olds).some((f) => /^name: changing name re-creates the logical volume and destroys its data; set allowDataLoss: true/.test(f)));
         assert.ok(failures({ ...good, volumeGroup: "vg1" }, olds).some((f) => /^volumeGroup: /.test(f)));
-        assert.deepStrictEqual(failures({ ...good, name: "web02-var", deleteData: true }, olds), []);
+        assert.deepStrictEqual(failures({ ...good, name: "web02-var", allowDataLoss: true }, olds), []);
     });
     it("lets values not known yet through (preview)", () => {
         assert.deepStrictEqual(failures({ ...good, volumeGroup: unknown, connection: unknown }), []);
         assert.deepStrictEqual(failures({ ...good, size: unknown, owner: unknown }), []);
+        // Defaults that follow an unknown input are unknown too, not made up.
+        const preview = check({}, { ...good, name: unknown, exportAddress: undefined, connection: unknown }).inputs as NbdVolumeInputs;
+        assert.deepStrictEqual([preview.exportName, preview.exportAddress, preview.consulNode], [unknown, unknown, unknown]);
+    });
+    it("checks a default computed from another field by the default's own rule (an LV named generic is no export name)", () => {
+        assert.deepStrictEqual(failures({ ...good, name: "generic" }), ['exportName: "generic" is not an export name (letters, digits, _ . -; not "generic")']);
+        assert.deepStrictEqual(failures({ ...good, name: "generic", exportName: "generic-lv" }), []);
+    });
+    it("reports one mistake once: no follow-on errors for the defaults that would come from a bad field", () => {
+        assert.deepStrictEqual(failures({ ...good, name: "a/b" }), ['name: "a/b" is not an LV name (letters, digits, _ . -; not snapshot or pvmove)']);
+        assert.deepStrictEqual(failures({ ...good, name: "a/b" }, inputs as unknown as Record<string, unknown>).length, 1);
+    });
+    it("computes requestedBytes from size and ignores a value sent for it", () => {
+        const out = check({}, { ...good, requestedBytes: 1 }).inputs as NbdVolumeInputs;
+        assert.strictEqual(out.requestedBytes, 256 * 2 ** 20);
+        assert.deepStrictEqual(check({}, out as unknown as Record<string, unknown>).inputs, out, "check's own output passes unchanged");
     });
 });
 
@@ -91,7 +108,11 @@ describe("NbdVolume diff", () => {
     it("replaces, old one first, on a new LV name, VG or host", () => {
         assert.deepStrictEqual(diff("id", olds, { ...inputs, name: "other" }).replaces, ["name"]);
         const d = diff("id", olds, { ...inputs, volumeGroup: "vg1", connection: { ...connection, host: "198.51.100.12" } });
-        assert.deepStrictEqual([d.replaces, d.deleteBeforeReplace], [["volumeGroup", "connection.host"], true]);
+        assert.deepStrictEqual([d.replaces, d.deleteBeforeReplace], [["connection.host", "volumeGroup"], true]);
+    });
+    it("sees no change when the same size is spelt another way (the bytes decide)", () => {
+        const respelt = check({}, { ...good, size: "256M" }).inputs as NbdVolumeInputs;
+        assert.strictEqual(diff("id", olds, respelt).changes, false);
     });
     it("sees no change when only the live size differs (LVM rounds up to extents)", () => {
         assert.strictEqual(diff("id", { ...olds, sizeBytes: olds.sizeBytes + 4194304 }, inputs).changes, false);
@@ -115,47 +136,53 @@ describe("NbdVolume plans", () => {
             renderPlan([...planExportFiles(inputs, "debian"), ...planServe(inputs, "debian", false)]),
             [
                 "1. install packages lvm2 nbd-server (if missing)",
-                "2. write /etc/systemd/system/baremetal-nbd@.service (mode 0644, owner root:root, 431 bytes)",
-                "3. reload systemd units",
-                "4. write /etc/nbd-server/baremetal/vg0-web01--var.allow (mode 0644, owner root:root, 26 bytes)",
-                "5. write /etc/nbd-server/baremetal/vg0-web01--var.conf (mode 0644, owner root:root, 268 bytes)",
-                "6. enable service baremetal-nbd@vg0-web01--var",
-                "7. start service baremetal-nbd@vg0-web01--var",
-                "8. persist configuration across reboots",
+                "2. install service baremetal-nbd (instance vg0-web01--var)",
+                "3. write /etc/nbd-server/baremetal/vg0-web01--var.allow (mode 0644, owner root:root, 26 bytes)",
+                "4. write /etc/nbd-server/baremetal/vg0-web01--var.conf (mode 0644, owner root:root, 268 bytes)",
+                "5. enable service baremetal-nbd@vg0-web01--var",
+                "6. start service baremetal-nbd@vg0-web01--var",
+                "7. persist configuration across reboots",
             ].join("\n"),
         );
+        // One template unit for every export, reloaded only when it changed; its instance is what systemd is asked about.
+        const install = renderCommands(planExportFiles(inputs, "debian"), new DebianAdapter())[3];
+        assert.ok(install.endsWith(" baremetal-install-unit /etc/systemd/system/baremetal-nbd@.service 0644 root:root 644 431 baremetal-nbd@vg0-web01--var.service < (content)"), install);
         const lines = renderCommands(planServe(inputs, "debian", true), new DebianAdapter());
         assert.ok(lines.includes("systemctl restart baremetal-nbd@vg0-web01--var"), lines.join("\n"));
     });
     it("serves each export from its own OpenRC service on Alpine, committed with lbu", () => {
         const plan = [...planExportFiles(inputs, "alpine"), ...planServe(inputs, "alpine", false)];
-        const text = renderPlan(plan);
-        assert.match(text, /write \/etc\/init\.d\/baremetal-nbd\.vg0-web01--var \(mode 0755/);
-        assert.doesNotMatch(text, /systemd/);
         const lines = renderCommands(plan, new AlpineAdapter(true));
+        assert.ok(lines.some((l) => l.endsWith(" baremetal-write /etc/init.d/baremetal-nbd.vg0-web01--var 0755 root:root 755 360 < (content)")), lines.join("\n"));
+        assert.ok(!lines.some((l) => /systemd/.test(l)), lines.join("\n"));
         assert.ok(lines.includes("apk add --quiet --no-progress lvm2 nbd-server") || lines.some((l) => l.endsWith("apk add --quiet --no-progress lvm2 nbd-server")), lines.join("\n"));
         assert.ok(lines.includes("rc-service baremetal-nbd.vg0-web01--var start"), lines.join("\n"));
         assert.ok(lines.some((l) => l.endsWith("lbu commit")), lines.join("\n"));
     });
     it("without allowed clients, removes the authfile and leaves it out of the config", () => {
         const open = { ...inputs, allowedClients: [] };
-        assert.match(renderPlan(planExportFiles(open, "debian")), /4\. remove \/etc\/nbd-server\/baremetal\/vg0-web01--var\.allow/);
+        assert.match(renderPlan(planExportFiles(open, "debian")), /3\. remove \/etc\/nbd-server\/baremetal\/vg0-web01--var\.allow/);
         assert.doesNotMatch(renderExportConfig(exportConfigOf(open, "debian")), /authfile/);
     });
     it("restarts the export only when a file nbd-server reads at start changed, not for the authfile", () => {
         const plan = planExportFiles(inputs, "debian");
-        const rec = (changedIndex: number) => ({
-            target: "t", facts: { family: "debian" as const, id: "debian", diskless: false }, changed: true,
-            steps: plan.map((_s, i) => ({ index: i + 1, description: "", commands: [], changed: i + 1 === changedIndex, durationMs: 0 })),
-        });
-        assert.strictEqual(needsRestart(plan, rec(4)), false, "authfile");
-        assert.strictEqual(needsRestart(plan, rec(5)), true, "config");
-        assert.strictEqual(needsRestart(plan, rec(2)), true, "unit");
-        assert.strictEqual(needsRestart(plan, rec(3)), false, "daemon-reload");
+        const rec = (changedIndex: number) =>
+            planResult(plan, {
+                target: "t",
+                facts: { family: "debian", id: "debian", diskless: false },
+                steps: plan.map((_s, i) => ({ index: i + 1, description: "", commands: [], changed: i + 1 === changedIndex, durationMs: 0 })),
+            });
+        assert.strictEqual(needsRestart(rec(1)), false, "packages");
+        assert.strictEqual(needsRestart(rec(2)), true, "service definition");
+        assert.strictEqual(needsRestart(rec(3)), false, "authfile");
+        assert.strictEqual(needsRestart(rec(4)), true, "config");
     });
     it("unexports without touching the LV unless asked to remove the data", () => {
         const keep = renderPlan(planUnexport(inputs, "debian", false));
-        assert.match(keep, /^1\. stop serving vg0-web01--var\n2\. disable service baremetal-nbd@vg0-web01--var\n3\. remove \/etc\/nbd-server\/baremetal\/vg0-web01--var\.conf\n4\. remove .*\.allow\n5\. persist/);
+        assert.match(keep, /^1\. stop, disable and remove service baremetal-nbd \(instance vg0-web01--var\) \(if present\)\n2\. remove \/etc\/nbd-server\/baremetal\/vg0-web01--var\.conf\n3\. remove .*\.allow\n4\. persist/);
+        // The template unit serves the other exports: only the instance goes on Debian; Alpine's script is the export's own.
+        assert.match(renderCommands(planUnexport(inputs, "debian", false), new DebianAdapter()).join("\n"), /baremetal-remove-service baremetal-nbd@vg0-web01--var ''$/m);
+        assert.match(renderCommands(planUnexport(inputs, "alpine", false), new AlpineAdapter(true)).join("\n"), /baremetal-remove-service baremetal-nbd\.vg0-web01--var \/etc\/init\.d\/baremetal-nbd\.vg0-web01--var default$/m);
         assert.doesNotMatch(keep, /lvremove|remove logical volume/);
         assert.match(renderPlan(planUnexport(inputs, "debian", true)), /remove logical volume vg0\/web01-var and its data/);
     });

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { AlpineAdapter, DebianAdapter, planAsData, renderCommands, renderPlan } from "../../provider/host";
+import { AlpineAdapter, DebianAdapter, planAsData, renderCommands, renderPlan, renderService } from "../../provider/host";
 import {
     check,
     diff,
@@ -12,8 +12,7 @@ import {
     planCreate,
     planDelete,
     planUpdate,
-    tunnelOpenrcScript,
-    tunnelSystemdUnit,
+    tunnelServiceSpec,
 } from "../../provider/resources/ovsBridge";
 import { openvpnStaticKey, staticKeyLines } from "../helpers/keys";
 
@@ -110,14 +109,15 @@ describe("OvsBridge plans", () => {
         const plan = planCreate(inputs(), "debian");
         const text = renderPlan(plan);
         assert.match(text, /1\. install packages openvswitch-switch openvpn \(if missing\)/);
-        assert.match(text, /6\. write \/etc\/baremetal\/openvpn\/vpn-storage\.key \(mode 0600, owner root:root, secret content\)\n7\. write \/etc\/systemd\/system\/baremetal-ovpn-vpn-storage\.service .*\n8\. reload systemd units\n9\. enable service baremetal-ovpn-vpn-storage\n10\. restart service baremetal-ovpn-vpn-storage/);
+        assert.match(text, /6\. write \/etc\/baremetal\/openvpn\/vpn-storage\.key \(mode 0600, owner root:root, secret content\)\n7\. install service baremetal-ovpn-vpn-storage\n8\. enable service baremetal-ovpn-vpn-storage\n9\. restart service baremetal-ovpn-vpn-storage/);
+        assert.match(renderCommands(plan, new DebianAdapter()).join("\n"), /baremetal-install-unit \/etc\/systemd\/system\/baremetal-ovpn-vpn-storage\.service 0644 root:root 644 \d+ baremetal-ovpn-vpn-storage\.service < \(content\)/);
         assert.ok(!keyLines.some((l) => JSON.stringify(planAsData(plan)).includes(l)), "the key leaked into the plan's data");
     });
     it("openvpn: tap, static key, dial out with remote, listen with float without", () => {
         const t = inputs().tunnels[0];
         assert.deepStrictEqual(openvpnArgs(t).join(" "), "--dev vpn-storage --dev-type tap --secret /etc/baremetal/openvpn/vpn-storage.key --cipher AES-256-CBC --auth SHA256 --lport 1194 --remote 198.51.100.12 1194 --keepalive 10 60 --verb 3");
         assert.match(openvpnArgs({ ...t, remote: undefined }).join(" "), /--lport 1194 --float --keepalive/);
-        const unit = tunnelSystemdUnit("br-storage", t);
+        const unit = renderService(tunnelServiceSpec("br-storage", t, "debian"), "debian");
         assert.match(unit, /ExecStartPre=ip tuntap add dev vpn-storage mode tap\nExecStartPre=ip link set vpn-storage up\nExecStartPre=ovs-vsctl --timeout=30 --may-exist add-port br-storage vpn-storage\nExecStart=openvpn --dev vpn-storage /);
         assert.match(unit, /Restart=always/);
         assert.ok(!keyLines.some((l) => unit.includes(l)), "the key is in the unit");
@@ -129,20 +129,23 @@ describe("OvsBridge plans", () => {
         assert.match(cmds, /baremetal-write \/etc\/init\.d\/baremetal-ovpn-vpn-storage 0755/);
         assert.match(cmds, /rc-service baremetal-ovpn-vpn-storage restart/);
         assert.match(cmds, / lbu commit$/);
-        const script = tunnelOpenrcScript("br-storage", inputs().tunnels[0]);
+        const script = renderService(tunnelServiceSpec("br-storage", inputs().tunnels[0], "alpine"), "alpine");
         assert.match(script, /^#!\/sbin\/openrc-run\n/);
-        assert.match(script, /supervisor=supervise-daemon\ncommand=\/usr\/sbin\/openvpn\ncommand_args="--dev vpn-storage /);
+        assert.match(script, /command=\/usr\/sbin\/openvpn\ncommand_args="--dev vpn-storage .*"\nsupervisor=supervise-daemon\nrespawn_delay=5\nrespawn_max=0\n/);
+        assert.match(script, /\tneed net ovs-vswitchd\n/);
         assert.match(script, /\tovs-vsctl --timeout=30 --may-exist add-port br-storage vpn-storage \|\| return 1\n/);
     });
     it("delete stops the tunnels, gives the addresses back to the NIC, removes the bridge", () => {
         const s = stateOf(inputs({ uplink: "eth1", moveAddresses: true }), { movedAddresses: ["198.18.1.12/24"] });
-        const text = renderPlan(planDelete(s, "debian"));
-        assert.match(text, /1\. stop tunnel vpn-storage\n2\. disable tunnel vpn-storage\n3\. remove \/etc\/systemd\/system\/baremetal-ovpn-vpn-storage\.service\n4\. remove \/etc\/baremetal\/openvpn\/vpn-storage\.key\n5\. reload systemd units\n6\. remove port vpn-storage from br-storage\n7\. move 198\.18\.1\.12\/24 back to eth1\n8\. remove OVS bridge br-storage/);
+        const text = renderPlan(planDelete(s));
+        assert.match(text, /1\. stop, disable and remove service baremetal-ovpn-vpn-storage \(if present\)\n2\. remove \/etc\/baremetal\/openvpn\/vpn-storage\.key\n3\. remove port vpn-storage from br-storage\n4\. move 198\.18\.1\.12\/24 back to eth1\n5\. remove OVS bridge br-storage/);
+        const cmds = renderCommands(planDelete(s), new DebianAdapter()).join("\n");
+        assert.match(cmds, /baremetal-remove-service baremetal-ovpn-vpn-storage \/etc\/systemd\/system\/baremetal-ovpn-vpn-storage\.service/);
     });
     it("update: a removed tunnel goes, an unchanged healthy one is left alone, a changed one restarts", () => {
         const olds = stateOf(inputs({ tunnels: [{ name: "a", port: 1194, key }, { name: "b", port: 1195, key }] }));
         const text = renderPlan(planUpdate(olds, inputs({ tunnels: [{ name: "a", port: 1194, key }, { name: "c", port: 1196, key }] }), "debian"));
-        assert.match(text, /stop tunnel b/);
+        assert.match(text, /stop, disable and remove service baremetal-ovpn-b /);
         assert.match(text, /restart service baremetal-ovpn-c/);
         assert.doesNotMatch(text, /baremetal-ovpn-a/);
     });

@@ -2,12 +2,12 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { gunzipSync } from "zlib";
-import { AlpineAdapter, DebianAdapter, renderCommands, renderPlan } from "../../provider/host";
+import { AlpineAdapter, DebianAdapter, planResult, renderCommands, renderPlan } from "../../provider/host";
 import { parseDhcpHosts, parseDhcpLog, parseLeases, parseTftpSent } from "../../provider/parsers/dnsmasq";
 import { buildApkovl } from "../../provider/pxe/apkovl";
 import {
     check, diff, dnsmasqConf, expectedDigests, generatedFiles, parseServerRead, planDelete, planFiles, planServices, profileBootScript, PxeServerInputs, PxeServerState,
-    restartsBetween,
+    restartsBetween, restartsFrom,
 } from "../../provider/resources/pxeServer";
 import { pxeLayout } from "../../provider/pxe/shared";
 
@@ -161,13 +161,13 @@ describe("PxeServer files", () => {
 
 describe("PxeServer plans (Debian and Alpine)", () => {
     const i = inputs({ ipxeBootloaders: true });
-    it("Debian: apt packages incl. python3 for HTTP, systemd units, daemon-reload, no lbu", () => {
+    it("Debian: apt packages incl. python3 for HTTP, systemd units (reloaded when changed), no lbu", () => {
         const text = renderPlan(planFiles(i, "debian"));
         assert.match(text, /^1\. install packages dnsmasq python3 ipxe \(if missing\)$/m);
-        assert.match(text, /write \/etc\/systemd\/system\/baremetal-pxe-pxe-a-http\.service/);
+        assert.match(text, /^\d+\. install service baremetal-pxe-pxe-a-dhcp\n\d+\. install service baremetal-pxe-pxe-a-http\n\d+\. remove \/etc\/baremetal\/pxe\/pxe-a\/consul\.env\n\d+\. persist/m);
         assert.match(text, /put iPXE's undionly\.kpxe in the TFTP root from \/usr\/lib\/ipxe\/undionly\.kpxe/);
-        assert.match(text, /reload systemd units/);
         const cmds = renderCommands(planFiles(i, "debian"), new DebianAdapter()).join("\n");
+        assert.match(cmds, /baremetal-install-unit \/etc\/systemd\/system\/baremetal-pxe-pxe-a-http\.service 0644 root:root 644 \d+ baremetal-pxe-pxe-a-http\.service < \(content\)/);
         assert.doesNotMatch(cmds, /lbu/);
         const unit = generatedFiles(i, "debian").get("/etc/systemd/system/baremetal-pxe-pxe-a-http.service") ?? "";
         assert.match(unit, /^ExecStart=\/usr\/bin\/python3 -m http\.server --bind 198\.51\.100\.10 --directory \/srv\/baremetal\/pxe\/pxe-a\/http 80$/m);
@@ -175,10 +175,11 @@ describe("PxeServer plans (Debian and Alpine)", () => {
     it("Alpine: apk, OpenRC scripts under supervise-daemon with busybox httpd, lbu commit on a diskless box", () => {
         const text = renderPlan(planFiles(i, "alpine"));
         assert.match(text, /^1\. install packages dnsmasq ipxe \(if missing\)$/m);
-        assert.match(text, /write \/etc\/init\.d\/baremetal-pxe-pxe-a-dhcp \(mode 0755/);
+        assert.match(text, /install service baremetal-pxe-pxe-a-dhcp/);
         assert.match(text, /from \/usr\/share\/ipxe\/ipxe\.efi/);
-        assert.doesNotMatch(text, /systemd/);
         const cmds = renderCommands([...planFiles(i, "alpine"), ...planServices(i, { dhcp: true, http: false })], new AlpineAdapter(true)).join("\n");
+        assert.match(cmds, / baremetal-write \/etc\/init\.d\/baremetal-pxe-pxe-a-dhcp 0755 root:root 755 \d+ < \(content\)$/m);
+        assert.doesNotMatch(cmds, /systemd/);
         assert.match(cmds, / apk add --quiet --no-progress dnsmasq ipxe$/m);
         assert.match(cmds, /^rc-service baremetal-pxe-pxe-a-dhcp restart$/m);
         assert.match(cmds, /^rc-service baremetal-pxe-pxe-a-http start$/m);
@@ -186,6 +187,25 @@ describe("PxeServer plans (Debian and Alpine)", () => {
         const rc = generatedFiles(i, "alpine").get("/etc/init.d/baremetal-pxe-pxe-a-http") ?? "";
         assert.match(rc, /^command_args="httpd -f -v -p 198\.51\.100\.10:80 -h \/srv\/baremetal\/pxe\/pxe-a\/http"$/m);
         assert.match(rc, /^supervisor=supervise-daemon$/m);
+    });
+    it("restarts a daemon when a step it starts with changed in this run (asked by tag)", () => {
+        const plan = planFiles(inputs({ standby: { token: "tok-secret-123" } }), "debian");
+        const runWith = (changed: (s: (typeof plan)[number]) => boolean) =>
+            restartsFrom(
+                planResult(plan, {
+                    target: "t",
+                    facts: { family: "debian", id: "debian", diskless: false },
+                    steps: plan.map((s, k) => ({ index: k + 1, description: "", commands: [], changed: changed(s), durationMs: 0 })),
+                }),
+            );
+        const writes = (path: string) => (s: (typeof plan)[number]) => s.kind === "writeFile" && s.path === path;
+        const installs = (name: string) => (s: (typeof plan)[number]) => s.kind === "installService" && s.service.name === name;
+        assert.deepStrictEqual(runWith(writes("/etc/baremetal/pxe/pxe-a/dnsmasq.conf")), { dhcp: true, http: false });
+        assert.deepStrictEqual(runWith(writes("/etc/baremetal/pxe/pxe-a/consul.env")), { dhcp: true, http: false });
+        assert.deepStrictEqual(runWith(installs("baremetal-pxe-pxe-a-dhcp")), { dhcp: true, http: false });
+        assert.deepStrictEqual(runWith(installs("baremetal-pxe-pxe-a-http")), { dhcp: false, http: true });
+        // served as files: no daemon restarts
+        assert.deepStrictEqual(runWith(writes("/etc/baremetal/pxe/pxe-a/server.json")), { dhcp: false, http: false });
     });
     it("services: enabled and started; restarted only when their files changed", () => {
         assert.strictEqual(renderPlan(planServices(i, { dhcp: false, http: false })), [
@@ -220,8 +240,9 @@ describe("PxeServer plans (Debian and Alpine)", () => {
         assert.match(renderPlan(planFiles(i, "debian", ["old"])), /remove profile old/);
     });
     it("delete stops both services and removes the instance's files, on either family", () => {
-        assert.match(renderPlan(planDelete(i, "debian")), /stop and disable service baremetal-pxe-pxe-a-dhcp[\s\S]*remove \/etc\/systemd\/system\/baremetal-pxe-pxe-a-dhcp\.service[\s\S]*remove the files of PXE server pxe-a/);
-        assert.match(renderPlan(planDelete(i, "alpine")), /remove \/etc\/init\.d\/baremetal-pxe-pxe-a-http/);
+        assert.match(renderPlan(planDelete(i)), /^1\. stop, disable and remove service baremetal-pxe-pxe-a-dhcp \(if present\)\n2\. stop, disable and remove service baremetal-pxe-pxe-a-http \(if present\)\n3\. remove the files of PXE server pxe-a/);
+        assert.match(renderCommands(planDelete(i), new DebianAdapter()).join("\n"), /baremetal-remove-service baremetal-pxe-pxe-a-dhcp \/etc\/systemd\/system\/baremetal-pxe-pxe-a-dhcp\.service$/m);
+        assert.match(renderCommands(planDelete(i), new AlpineAdapter(true)).join("\n"), /baremetal-remove-service baremetal-pxe-pxe-a-http \/etc\/init\.d\/baremetal-pxe-pxe-a-http default$/m);
     });
 });
 
@@ -277,7 +298,7 @@ describe("dnsmasq parsers (output captured in the lab)", () => {
     it("reads the PXE server's read-back (role, leases, file digests)", () => {
         const r = parseServerRead(fixture("server-read.txt"));
         assert.strictEqual(r.descriptor?.baseUrl, "http://198.51.100.10:8081");
-        assert.ok(["active", "standby"].includes(r.role));
+        assert.strictEqual(r.dhcp, "dnsmasq", "the fixture was captured with dnsmasq serving");
         assert.ok(Object.values(r.files).every((d) => /^[0-9a-f]{64}$/.test(d)), JSON.stringify(r.files));
         assert.ok(Object.keys(r.files).includes("/etc/baremetal/pxe/pxe-a/dnsmasq.conf"));
     });

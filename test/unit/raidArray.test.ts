@@ -18,7 +18,7 @@ describe("RaidArray check", () => {
         assert.deepStrictEqual(r.failures, []);
         assert.strictEqual(r.inputs?.level, "raid1");
         assert.strictEqual(r.inputs?.metadata, "1.2");
-        assert.strictEqual(r.inputs?.wipeOnDelete, false);
+        assert.strictEqual(r.inputs?.allowDataLoss, false);
     });
     const bad: [string, Record<string, unknown>, RegExp][] = [
         ["a device that is not an md device", { ...good, device: "/dev/sda" }, /^device: .*\/dev\/md0 \.\.\. \/dev\/md127/],
@@ -26,7 +26,7 @@ describe("RaidArray check", () => {
         ["one member for RAID1", { ...good, members: ["/dev/vdb"] }, /^members: raid1 needs at least 2 members, got 1/],
         ["a member twice", { ...good, members: ["/dev/vdb", "/dev/vdb"] }, /^members: lists the same device twice/],
         ["a member outside /dev", { ...good, members: ["/dev/vdb", "/tmp/x"] }, /^members\[1\]: .*is not a \/dev path/],
-        ["traversal in a member", { ...good, members: ["/dev/vdb", "/dev/disk/../sda"] }, /^members\[1\]: must not contain \.\./],
+        ["traversal in a member", { ...good, members: ["/dev/vdb", "/dev/disk/../sda"] }, /^members\[1\]: must not contain \. or \.\. path segments/],
         ["shell in a member", { ...good, members: ["/dev/vdb", "/dev/vdc;reboot"] }, /^members\[1\]:/],
         ["an unknown level", { ...good, level: "raid4" }, /^level: .*raid0, raid1, raid5, raid6 or raid10/],
         ["RAID5 with two disks", { ...good, level: "raid5" }, /^members: raid5 needs at least 3 members/],
@@ -40,11 +40,11 @@ describe("RaidArray check", () => {
             assert.ok(f.some((x) => expected.test(x)), `expected ${expected} in ${JSON.stringify(f)}`);
         });
     }
-    it("refuses a change that would re-create the array unless wipeOnDelete is set", () => {
+    it("refuses a change that would re-create the array unless allowDataLoss is set", () => {
         const olds = check({}, good).inputs as RaidArrayInputs;
         const f = failures({ ...good, level: "raid0" }, olds as unknown as Record<string, unknown>);
-        assert.ok(f.some((x) => /^level: changing level re-creates the array and destroys its data; set wipeOnDelete: true/.test(x)), JSON.stringify(f));
-        assert.deepStrictEqual(failures({ ...good, level: "raid0", wipeOnDelete: true }, olds as unknown as Record<string, unknown>), []);
+        assert.ok(f.some((x) => /^level: changing level re-creates the array and destroys its data; set allowDataLoss: true/.test(x)), JSON.stringify(f));
+        assert.deepStrictEqual(failures({ ...good, level: "raid0", allowDataLoss: true }, olds as unknown as Record<string, unknown>), []);
     });
     it("lets values that are not known yet through (preview)", () => {
         const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -59,7 +59,7 @@ describe("RaidArray diff", () => {
         assert.deepStrictEqual([d.changes, d.replaces], [true, []]);
     });
     it("replaces (old one first) when the level changes", () => {
-        const d = diff("u", olds, { ...olds, level: "raid0", wipeOnDelete: true });
+        const d = diff("u", olds, { ...olds, level: "raid0", allowDataLoss: true });
         assert.deepStrictEqual([d.replaces, d.deleteBeforeReplace], [["level"], true]);
     });
 });
@@ -91,13 +91,13 @@ describe("RaidArray plans", () => {
         const clean = { ...state, activeMembers: ["/dev/vdb", "/dev/vdc"], failedMembers: [] };
         assert.deepStrictEqual(planMembers(clean, inputs, "debian", 2), []);
     });
-    it("keeps superblocks on delete unless wipeOnDelete is set", () => {
+    it("keeps superblocks on delete unless allowDataLoss is set", () => {
         assert.doesNotMatch(renderPlan(planDelete(state, "debian", ["/dev/vdb"])), /zero/);
-        assert.match(renderPlan(planDelete({ ...state, wipeOnDelete: true }, "debian", ["/dev/vdb"])), /zero the md superblocks of \/dev\/vdb/);
+        assert.match(renderPlan(planDelete({ ...state, allowDataLoss: true }, "debian", ["/dev/vdb"])), /zero the md superblocks of \/dev\/vdb/);
     });
     // A delete whose connection was cut after `mdadm --stop` ran: the re-run finds no array, but its ARRAY line and superblocks remain.
     it("re-run of a cut delete: no stop, removes the ARRAY line, zeroes only the superblocks of this array", () => {
-        const wiping = { ...state, uuid: "71df7593:c56926d4:d520530d:103b4c60", wipeOnDelete: true };
+        const wiping = { ...state, uuid: "71df7593:c56926d4:d520530d:103b4c60", allowDataLoss: true };
         const carrying = superblocksOf(wiping.uuid, [
             { device: "/dev/vdb", uuid: "71df7593:c56926d4:d520530d:103b4c60" },
             { device: "/dev/vdc" },
@@ -109,7 +109,7 @@ describe("RaidArray plans", () => {
             "1. remove /dev/md0 from /etc/mdadm/mdadm.conf\n2. zero the md superblocks of /dev/vdb\n3. persist configuration across reboots",
         );
         assert.doesNotMatch(renderPlan(planDelete(wiping, "debian", [], false)), /stop|zero/);
-        assert.doesNotMatch(renderPlan(planDelete({ ...wiping, wipeOnDelete: false }, "debian", ["/dev/vdb"], false)), /zero/);
+        assert.doesNotMatch(renderPlan(planDelete({ ...wiping, allowDataLoss: false }, "debian", ["/dev/vdb"], false)), /zero/);
     });
 });
 

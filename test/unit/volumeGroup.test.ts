@@ -18,7 +18,7 @@ describe("VolumeGroup check", () => {
     it("accepts a VG on one device, refusing to delete by default", () => {
         const r = check({}, good);
         assert.deepStrictEqual(r.failures, []);
-        assert.deepStrictEqual([r.inputs?.adopt, r.inputs?.wipeOnDelete], [false, false]);
+        assert.deepStrictEqual([r.inputs?.adopt, r.inputs?.allowDataLoss], [false, false]);
     });
     const bad: [string, Record<string, unknown>, RegExp][] = [
         ["a name with a space", { ...good, name: "vg 0" }, /^name: "vg 0" is not a VG name/],
@@ -26,10 +26,10 @@ describe("VolumeGroup check", () => {
         ["the name ..", { ...good, name: ".." }, /^name: /],
         ["no devices", { ...good, devices: [] }, /^devices: needs at least 1 item/],
         ["a device outside /dev", { ...good, devices: ["/tmp/disk"] }, /^devices\[0\]: "\/tmp\/disk" is not a \/dev path/],
-        ["traversal", { ...good, devices: ["/dev/disk/../sda"] }, /^devices\[0\]: must not contain \.\./],
+        ["traversal", { ...good, devices: ["/dev/disk/../sda"] }, /^devices\[0\]: must not contain \. or \.\. path segments/],
         ["shell metacharacters", { ...good, devices: ["/dev/md0;reboot"] }, /^devices\[0\]:/],
         ["a device twice", { ...good, devices: ["/dev/md0", "/dev/md0"] }, /^devices: lists the same device twice/],
-        ["a non-boolean opt-in", { ...good, wipeOnDelete: "yes" }, /^wipeOnDelete: must be true or false/],
+        ["a non-boolean opt-in", { ...good, allowDataLoss: "yes" }, /^allowDataLoss: must be true or false/],
         ["no connection", { ...good, connection: undefined }, /^connection: is required/],
     ];
     for (const [what, input, expected] of bad) {
@@ -38,10 +38,10 @@ describe("VolumeGroup check", () => {
             assert.ok(f.some((x) => expected.test(x)), `expected ${expected} in ${JSON.stringify(f)}`);
         });
     }
-    it("refuses a rename (it re-creates the VG) unless wipeOnDelete is set", () => {
+    it("refuses a rename (it re-creates the VG) unless allowDataLoss is set", () => {
         const olds = check({}, good).inputs as unknown as Record<string, unknown>;
-        assert.ok(failures({ ...good, name: "vg1" }, olds).some((f) => /^name: changing name re-creates the volume group .* set wipeOnDelete: true/.test(f)));
-        assert.deepStrictEqual(failures({ ...good, name: "vg1", wipeOnDelete: true }, olds), []);
+        assert.ok(failures({ ...good, name: "vg1" }, olds).some((f) => /^name: changing name re-creates the volume group .* set allowDataLoss: true/.test(f)));
+        assert.deepStrictEqual(failures({ ...good, name: "vg1", allowDataLoss: true }, olds), []);
     });
     it("lets values not known yet through (preview: devices from a RaidArray still to be created)", () => {
         assert.deepStrictEqual(failures({ ...good, devices: [unknown] }), []);

@@ -287,7 +287,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         for (const r of m.raid ?? []) {
             dc.arrays.set(`${m.name}:${r.device}`, count(new RaidArray(`raid-${m.name}-${r.device.slice(5)}`, {
                 connection: connection(m), device: r.device, level: r.level ?? "raid1", members: r.members,
-                name: r.name ?? `${m.name}-${r.device.slice(5)}`, wipeOnDelete: wipe, waitForSync: options.raidWaitForSync ?? false,
+                name: r.name ?? `${m.name}-${r.device.slice(5)}`, allowDataLoss: wipe, waitForSync: options.raidWaitForSync ?? false,
             }, { dependsOn: booted })));
         }
         (m.ceph?.osds ?? []).forEach((o, i) => {
@@ -295,7 +295,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
                 connection: connection(m), device: o.device,
                 ...(o.deviceClass ? { deviceClass: o.deviceClass } : {}), ...(o.crushWeight !== undefined ? { crushWeight: o.crushWeight } : {}),
                 ...(inv.ceph?.cluster ? { cluster: inv.ceph.cluster } : {}),
-                zapOnDelete: wipe, adopt,
+                allowDataLoss: wipe, adopt,
             }, { dependsOn: booted })));
         });
     }
@@ -338,7 +338,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         const vg = count(new VolumeGroup(`vg-${h.name}-${san.volumeGroup}`, {
             connection: connection(h), name: san.volumeGroup,
             devices: san.devices.map((d) => arrayOf(d)?.device ?? d),
-            wipeOnDelete: wipe, adopt,
+            allowDataLoss: wipe, adopt,
         }, { dependsOn: [...dependsOn, ...arrays] }));
         dc.volumeGroups.set(h.name, vg);
         const exportNetwork = san.exportNetwork ?? (inv.networks.storage ? "storage" : pxeNet);
@@ -351,7 +351,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
                 connection: connection(h), volumeGroup: vg.name, name: v.name, size: v.size, port: v.port,
                 ...(v.exportName ? { exportName: v.exportName } : {}),
                 readOnly: v.readOnly ?? false, allowedClients: clients, owner: owner.nics[0].mac.toLowerCase(),
-                consul, exportAddress, deleteData: wipe, adopt,
+                consul, exportAddress, allowDataLoss: wipe, adopt,
             })));
         }
     };
