@@ -24,9 +24,16 @@ function withUrn<T>(outs: T, from: unknown): T {
     return urn === undefined ? outs : ({ ...outs, [urnKey]: urn } as T);
 }
 
+/**
+ * Pulumi's dynamic-provider host hands every call the serialised provider as the
+ * input `__provider` (and puts it back itself after check); kinds never see it, nor
+ * the URN, so a field table can refuse every key it does not declare.
+ */
+const providerKey = "__provider";
+
 function withoutUrn<T>(props: T): T {
-    if (!props || typeof props !== "object" || !(urnKey in props)) return props;
-    const { [urnKey]: _urn, ...rest } = props as Record<string, unknown>;
+    if (!props || typeof props !== "object" || !(urnKey in props || providerKey in props)) return props;
+    const { [urnKey]: _urn, [providerKey]: _provider, ...rest } = props as Record<string, unknown>;
     return rest as T;
 }
 

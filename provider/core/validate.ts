@@ -8,8 +8,6 @@ import { isIPv6 } from "net";
 import { FieldFailure } from "./errors";
 import { isIpv4Address, networkOf, parseCidr } from "./ipv4";
 
-export { isIpv4Address } from "./ipv4";
-
 /**
  * What the engine sends during preview for a value not known yet (an output of
  * a resource that is still to be created). It passes validation: the engine

@@ -152,11 +152,11 @@ describe("Alpine scripts under BusyBox over a real sshd", function () {
     });
 
     it("BusyBox timeout accepts the wrapper's syntax and kills the command", async () => {
-        const started = Date.now();
         const out = await host.exec(["env", "-i", `PATH=${applets}`, busybox, ...withRemoteTimeout(["sleep", "10"], 100)]);
         // Killed by SIGKILL: reported as the signal, or as 128+9 by a parent that caught it.
+        // (A sleep that ran its course would exit 0: the kill is the proof, not a wall time,
+        // which a loaded machine would break.)
         assert.ok(/^(SIG)?KILL$/.test(out.signal ?? "") || out.exitCode === 137, JSON.stringify(out));
-        assert.ok(Date.now() - started < 5000);
     });
 });
 

@@ -56,12 +56,12 @@ describe("network faults against a real sshd", function () {
     it("a path that dies silently is noticed by keepalives instead of hanging", async () => {
         const host = new Host(viaProxy(), { pool });
         await host.run(["true"]);
-        const running = host.run(["sleep", "20"]);
+        // Far longer than mocha's timeout: only the keepalives can end it in time, so
+        // the rejection itself is the proof (no wall-time assertion to break under load).
+        const running = host.run(["sleep", "600"]);
         await new Promise((r) => setTimeout(r, 300));
         proxy.stallAll();
-        const started = Date.now();
         await assert.rejects(running, ConnectionLostError);
-        assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     });
 
     it("retries a hanging host perDialTimeout by perDialTimeout, dialErrorLimit times, then says so", async () => {
