@@ -227,6 +227,9 @@ async function main(): Promise<void> {
                 console.log(`  SSH connections opened during preview: ${seed.traceConnections} by the host trace (failed dials ${seed.traceDials}, host commands ${seed.traceCommands}); ` +
                     `${seed.tcpConnections} TCP connections and ${seed.udpDatagrams} UDP datagrams at the ${seed.listeners} listeners every SSH, BMC and Consul address points at (must all be 0)`);
                 console.log(`  serialised provider: ${seed.providerBytes} bytes per resource`);
+                // The one line issue #16 tracks (ratios to the engine floor at the same size).
+                const per = perResource(seed, fixed);
+                console.log(`preview-ratio machines=${machines} cpu=${(per.cpu / floorPer.cpu).toFixed(2)} wall=${(per.wall / floorPer.wall).toFixed(2)} memory=${(seed.peakMiB / floor.peakMiB).toFixed(2)}`);
             }
             console.log(`${describeProgram("engine floor:", floor, floorPer)}; serialised provider ${floor.providerBytes} bytes per resource`);
             if (floor.stateBytes !== undefined) {

@@ -1,2 +1,2 @@
-// CephOsd: generated from its field table (provider/resources/cephOsd.ts).
+// CephOsd: generated from its field table (provider/resources/cephOsd/spec.ts).
 export { CephOsd, CephOsdArgs } from "./generated/cephOsd";

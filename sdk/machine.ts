@@ -1,4 +1,4 @@
-// Machine: generated from its field table (provider/resources/machine.ts). The class
+// Machine: generated from its field table (provider/resources/machine/spec.ts). The class
 // here adds one thing the table cannot say: a PxeServer resource can stand for the
 // PXE server it names (its connection and instance name).
 import * as pulumi from "@pulumi/pulumi";

@@ -1,4 +1,4 @@
-// NbdVolume: generated from its field table (provider/resources/nbdVolume.ts),
+// NbdVolume: generated from its field table (provider/resources/nbdVolume/spec.ts),
 // plus the lookup a program uses to find which SAN serves a guest's volumes.
 import type { ConsulConnection } from "../provider/consul/client";
 import type { NbdExportLocation } from "../provider/resources/nbdVolume";

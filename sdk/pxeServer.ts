@@ -1,4 +1,4 @@
-// PxeServer: generated from its field table (provider/resources/pxeServer.ts). The
+// PxeServer: generated from its field table (provider/resources/pxeServer/spec.ts). The
 // class here adds one thing the table cannot say: the instance name defaults to
 // the resource's name.
 import * as pulumi from "@pulumi/pulumi";

@@ -67,7 +67,7 @@ export const hostLocks = {
 
 export type HostLockName = (typeof hostLocks)[keyof typeof hostLocks];
 
-/** Kinds of objects that have a lock each: "lxc-create" is held around one container's lxc-create and create's first look at it. */
+/** Kinds of objects that have a lock each: "lxc-create" is held around one container's lxc-create and lxc-destroy and the looks create and delete act on. */
 export type ObjectLockKind = "lxc-create";
 
 declare const objectLockBrand: unique symbol;

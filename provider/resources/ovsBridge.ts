@@ -11,6 +11,7 @@ import { RefusedError } from "../core/errors";
 import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../core/resource";
 import { checkByTable, diffByTable, erase, KindSpec, ObjectType, t } from "../core/fields";
 import { isUnknown, Validator } from "../core/validate";
+import { sameValue } from "../core/values";
 import { connectionType, HostConnection, Plan, Remote, Secret, serviceFilePath, serviceStateShell, step } from "../host";
 import type { OsFamily, ServiceSpec } from "../host";
 
@@ -52,8 +53,6 @@ const tunnelType: ObjectType = {
             check: (v, f, x) => v.interfaceName(f, x),
         },
         port: { type: t.integer, default: 1194, doc: "UDP port openvpn listens on here.", rule: { min: 1, max: 65535 } },
-        // Before remote: check's output keeps the key order of states written so far
-        // (planUpdate compares a tunnel's JSON to decide whether to restart it).
         key: { type: t.string(), required: true, secret: true, doc: "An OpenVPN static key (`openvpn --genkey secret FILE`); never logged.", check: checkStaticKey },
         remote: { type: t.string(), doc: "The box to dial; omit it on the side that listens.", check: (v, f, x) => v.host(f, x) },
         remotePort: { type: t.integer, doc: "UDP port of the remote side; `port` when omitted.", rule: { min: 1, max: 65535 } },
@@ -64,7 +63,12 @@ export const spec: KindSpec<OvsBridgeInputs, OvsBridgeState> = {
     kind: "OvsBridge",
     doc: "An Open vSwitch bridge on a box that replicates one of the physical switches (LAN, WAN, STORAGE) for the box's guests. It is uplinked by a NIC on that switch or, on a box with no NIC there, by OpenVPN tunnels (tap, static key) to a box that has one: each tunnel is a tap port on the bridge and an openvpn service. Delete moves moved addresses back to the uplink NIC, stops the tunnels and removes the bridge (guests still on it lose their link: delete them first, which Pulumi does when they depend on the bridge).",
     id: "`NAME@HOST`, e.g. `br-storage@198.51.100.12`.",
-    example: `import { OvsBridge } from "pulumi-baremetal";
+    example: `import * as pulumi from "@pulumi/pulumi";
+import { OvsBridge } from "pulumi-baremetal";
+
+const cfg = new pulumi.Config();
+const key = cfg.requireSecret("sshPrivateKey");
+const staticKey = cfg.requireSecret("openvpnStaticKey");
 
 new OvsBridge("svc1-storage", {
     connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
@@ -289,7 +293,8 @@ export function planUpdate(olds: OvsBridgeState, news: OvsBridgeInputs, family: 
     for (const t of news.tunnels) {
         const before = olds.tunnels.find((o) => o.name === t.name);
         const healthy = olds.tunnelStates?.[t.name] === "active";
-        if (!before || JSON.stringify(before) !== JSON.stringify(t) || !healthy) plan.push(...planTunnel(news, t, family));
+        // By value, not by JSON text: a tunnel read back from a state with its keys in another order is the same tunnel.
+        if (!before || !sameValue(before, t) || !healthy) plan.push(...planTunnel(news, t, family));
     }
     plan.push(step.persist());
     return plan;
@@ -371,11 +376,13 @@ async function create(inputs: OvsBridgeInputs, ctx: OperationContext): Promise<{
     if (existing) ctx.log.info(`${inputs.name}: adopting the existing bridge on ${host.target}`);
     if (inputs.uplink && !inputs.moveAddresses) await assertUplinkBare(host, inputs.uplink);
     const result = await host.apply(planCreate(inputs, family));
-    // An adopted bridge may already carry the uplink's addresses (moved by an earlier run): delete gives those back too.
-    const adopted = existing && inputs.uplink && inputs.moveAddresses ? existing.addresses : [];
-    const moved = [...new Set([...adopted, ...movedFrom(result.steps.flatMap((s) => s.commands.map((c) => c.stdout)))])];
     const view = await readBridge(host, inputs);
     if (!view) throw new Error(`OVS bridge ${inputs.name} was created on ${host.target} but cannot be read back`);
+    // An adopted bridge may already carry the uplink's addresses (moved by an earlier run): delete gives those back too.
+    // Taken from the read after the plan, not the first look: a move cut off mid-way may still have been moving
+    // addresses after that look (the move takes no lock), and one it moved then would never be given back.
+    const adopted = existing && inputs.uplink && inputs.moveAddresses ? view.addresses : [];
+    const moved = [...new Set([...adopted, ...movedFrom(result.steps.flatMap((s) => s.commands.map((c) => c.stdout)))])];
     return { id: `${inputs.name}@${inputs.connection.host}`, outs: stateOf(inputs, view, moved) };
 }
 

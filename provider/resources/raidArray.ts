@@ -48,7 +48,11 @@ export const spec: KindSpec<RaidArrayInputs, RaidArrayState> = {
     kind: "RaidArray",
     doc: "An mdadm software RAID array on a machine. An existing array with the same members is adopted instead of re-created; members that all carry one array's superblocks are assembled; members that are mounted, in another array or LVM physical volumes are refused. A replacement (a new device, level, metadata, name or host) makes a new array out of the members and destroys the data: it is refused unless allowDataLoss is set.",
     id: "the array's UUID as mdadm prints it (`mdadm --detail --brief /dev/md0`), e.g. `3b1e4c2a:6f0d9e11:8a7c5b40:12de34f5`.",
-    example: `import { RaidArray } from "pulumi-baremetal";
+    example: `import * as pulumi from "@pulumi/pulumi";
+import { RaidArray } from "pulumi-baremetal";
+
+const cfg = new pulumi.Config();
+const key = cfg.requireSecret("sshPrivateKey");
 
 new RaidArray("storage1-md0", {
     connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
@@ -216,9 +220,21 @@ export interface LiveArray {
     syncPercent?: number;
 }
 
-async function readLive(host: Remote, device: string): Promise<LiveArray | undefined> {
-    const out = await host.run(["sh", "-c", readScript, "baremetal-md-read", device], { okExitCodes: [0, 3, 4], what: `read ${device}` });
+async function readLive(host: Remote, device: string, lock?: typeof hostLocks.mdadm): Promise<LiveArray | undefined> {
+    const out = await host.run(["sh", "-c", readScript, "baremetal-md-read", device], { okExitCodes: [0, 3, 4], what: `read ${device}`, ...(lock ? { lock } : {}) });
     return out.exitCode === 0 ? parseRead(out.stdout) : undefined;
+}
+
+/**
+ * The read that create, update, delete and refresh act on, under the mdadm lock
+ * every mdadm step holds. A step of an earlier run whose connection was cut may
+ * still be running on the host (`mdadm --create` writing superblocks, `--add`,
+ * `--grow`, `--stop`); read beside it, the array looks half made and the re-run
+ * would refuse its own members as another array's, issue the command again, or
+ * record the half state. Under the lock the read waits for it to end.
+ */
+function readSettled(host: Remote, device: string): Promise<LiveArray | undefined> {
+    return readLive(host, device, hostLocks.mdadm);
 }
 
 /** Parses the read script's output (exported for tests on captured output). */
@@ -312,7 +328,7 @@ async function create(inputs: RaidArrayInputs, ctx: OperationContext): Promise<{
     const host = hostFor(inputs.connection, ctx);
     const family = (await host.facts()).family;
     const resolved = await resolveMembers(host, inputs.members);
-    const existing = await readLive(host, inputs.device);
+    const existing = await readSettled(host, inputs.device);
     const ours = (a: LiveArray) => a.detail.members.length === resolved.size && a.detail.members.every((m) => [...resolved.values()].includes(m.device));
     if (existing && !ours(existing)) {
         throw new RefusedError(
@@ -346,7 +362,7 @@ async function read(_id: string, stored: RaidArrayState, ctx: OperationContext):
     // The state read becomes the new one: an old stack's opt-in moves to its current name here.
     const props = withCurrentOptIn(stored, "wipeOnDelete");
     const host = hostFor(props.connection, ctx);
-    const live = await readLive(host, props.device);
+    const live = await readSettled(host, props.device);
     if (!live) return undefined;
     const resolved = await resolveMembers(host, props.members.length > 0 ? props.members : props.activeMembers).catch(() => new Map<string, string>());
     return stateFrom(props, live, resolved);
@@ -355,7 +371,7 @@ async function read(_id: string, stored: RaidArrayState, ctx: OperationContext):
 async function update(_id: string, olds: RaidArrayState, news: RaidArrayInputs, ctx: OperationContext): Promise<RaidArrayState> {
     const host = hostFor(news.connection, ctx);
     const family = (await host.facts()).family;
-    const before = await readLive(host, olds.device);
+    const before = await readSettled(host, olds.device);
     if (!before) throw new Error(`${olds.device} no longer exists on ${host.target}; run \`pulumi refresh\` and then \`pulumi up\` to create it again`);
     const resolved = await resolveMembers(host, news.members);
     const current = stateFrom(olds, before, new Map([...(await resolveMembers(host, olds.members).catch(() => new Map<string, string>())), ...resolved]));
@@ -371,7 +387,7 @@ async function remove(_id: string, stored: RaidArrayState, ctx: OperationContext
     const props = withCurrentOptIn(stored, "wipeOnDelete");
     const host = hostFor(props.connection, ctx);
     const family = (await host.facts()).family;
-    const live = await readLive(host, props.device);
+    const live = await readSettled(host, props.device);
     if (!live) {
         // Stopped already (e.g. an earlier delete lost its connection after `mdadm --stop`):
         // finish what that delete did not, or the array comes back at boot from mdadm.conf.

@@ -36,7 +36,11 @@ export const spec: KindSpec<VolumeGroupInputs, VolumeGroupState> = {
     kind: "VolumeGroup",
     doc: "An LVM2 volume group on a machine (the seed's SAN VM puts one on its RAID array and carves NBD-exported volumes out of it). An existing VG with the same name and devices is adopted; one that pulumi-baremetal did not create needs adopt. Devices that carry anything (a mount, an md array, a file system, another VG's PV) are refused. Delete is refused unless allowDataLoss is set, and even then while the VG still holds logical volumes.",
     id: "the VG's UUID as LVM prints it (`vgs -o vg_uuid`), e.g. `IA28An-d0yf-G565-4Mfa-Xq3o-tbCs-6ZKd2H`.",
-    example: `import { VolumeGroup } from "pulumi-baremetal";
+    example: `import * as pulumi from "@pulumi/pulumi";
+import { VolumeGroup } from "pulumi-baremetal";
+
+const cfg = new pulumi.Config();
+const key = cfg.requireSecret("sshPrivateKey");
 
 new VolumeGroup("san1-vg0", {
     connection: { host: "198.51.100.11", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
@@ -205,9 +209,24 @@ export function refusalFor(p: DeviceProbe, vg: string): string | undefined {
     return undefined;
 }
 
-async function readVg(host: Remote, name: string): Promise<VgReport | undefined> {
-    const out = await host.run(["vgs", ...reportOptions, "-o", vgFields, "--", name], { okExitCodes: [0, 5], what: `read volume group ${name}` });
+async function readVg(host: Remote, name: string, lock?: typeof hostLocks.lvm): Promise<VgReport | undefined> {
+    const out = await host.run(["vgs", ...reportOptions, "-o", vgFields, "--", name], { okExitCodes: [0, 5], what: `read volume group ${name}`, ...(lock ? { lock } : {}) });
     return parseVgs(out.stdout).find((vg) => vg.name === name);
+}
+
+/**
+ * The first read of create, update, delete and refresh, under the LVM lock every
+ * LVM step holds. A step of an earlier run whose connection was cut may still be
+ * running on the host (pvcreate, vgcreate, vgextend, vgreduce, vgremove). LVM's
+ * own locking only covers the moment that command writes metadata: read before
+ * that, the VG looks as it was and the re-run would issue the command again
+ * once the cut one is done (vgcreate of a VG that now exists, pvcreate of a PV
+ * now in it, vgremove of a VG now gone) or record the half state. Under the
+ * lock the read waits for the cut command to end, and every read after it sees
+ * what it did.
+ */
+function readVgSettled(host: Remote, name: string): Promise<VgReport | undefined> {
+    return readVg(host, name, hostLocks.lvm);
 }
 
 async function readPvs(host: Remote, name: string): Promise<string[]> {
@@ -252,7 +271,7 @@ async function create(inputs: VolumeGroupInputs, ctx: OperationContext): Promise
     const family = (await host.facts()).family;
     await host.apply([step.ensurePackages("lvm2")]);
     const resolved = await resolve(host, inputs.devices);
-    const existing = await readVg(host, inputs.name);
+    const existing = await readVgSettled(host, inputs.name);
     if (existing) {
         await adoptExisting(host, inputs, existing, resolved, ctx);
         await host.apply(planBootActivation(family));
@@ -292,7 +311,7 @@ async function read(_id: string, stored: VolumeGroupState, ctx: OperationContext
     // The state read becomes the new one: an old stack's opt-in moves to its current name here.
     const props = withCurrentOptIn(stored, "wipeOnDelete");
     const host = hostFor(props.connection, ctx);
-    const vg = await readVg(host, props.name);
+    const vg = await readVgSettled(host, props.name);
     if (!vg) return undefined;
     const resolved = await resolve(host, props.devices).catch(() => new Map<string, string>());
     return stateFrom(props, vg, await readPvs(host, props.name), resolved);
@@ -300,7 +319,7 @@ async function read(_id: string, stored: VolumeGroupState, ctx: OperationContext
 
 async function update(_id: string, olds: VolumeGroupState, news: VolumeGroupInputs, ctx: OperationContext): Promise<VolumeGroupState> {
     const host = hostFor(news.connection, ctx);
-    if (!(await readVg(host, news.name))) {
+    if (!(await readVgSettled(host, news.name))) {
         throw new Error(`volume group ${news.name} no longer exists on ${host.target}; run \`pulumi refresh\` and then \`pulumi up\` to create it again`);
     }
     const resolved = await resolve(host, news.devices);
@@ -327,7 +346,7 @@ async function remove(_id: string, stored: VolumeGroupState, ctx: OperationConte
             "To delete it, set allowDataLoss: true on this VolumeGroup, run `pulumi up`, then delete again. To stop managing it but keep it, run `pulumi state delete <urn>`.",
         );
     }
-    const vg = await readVg(host, props.name);
+    const vg = await readVgSettled(host, props.name);
     if (!vg) {
         // Removed already (e.g. an earlier delete lost its connection after vgremove): its PVs keep their labels until wiped here.
         const out = await host.run(["pvs", ...reportOptions, "-o", pvFields], { okExitCodes: [0, 5], what: "read the physical volumes" });

@@ -103,6 +103,8 @@ export class ScriptedRemote implements Remote {
     private readonly script: { match: Matcher; answer: Answer }[] = [];
     private readonly osFacts: OsFacts;
     private readonly log: Reporter;
+    /** Commands of a cut run still running on the host, by the host lock they hold (see cutWhileRunning). */
+    private readonly orphans: { lock: string; land: () => void }[] = [];
 
     constructor(
         readonly target: string,
@@ -139,6 +141,22 @@ export class ScriptedRemote implements Remote {
     /** The descriptions of every plan step applied, in order (what `pulumi up` logs). */
     stepsApplied(): string[] {
         return this.plans.flatMap((p) => p.map(describeStep));
+    }
+
+    /**
+     * An answer for a command whose connection drops while it runs on: the
+     * operation fails as a cut makes it fail, but the command goes on on the host,
+     * holding its host lock (flock) until it ends. Its `effect` lands when the next
+     * command that takes the same lock starts (flock waits for the orphan to end);
+     * commands outside that lock run beside it and see the host as it was. A
+     * command without a lock has nothing to wait for: its effect lands at once.
+     */
+    cutWhileRunning(effect: (c: SeenCommand) => void = () => {}): (c: SeenCommand) => Reply {
+        return (c) => {
+            if (c.lock === undefined) effect(c);
+            else this.orphans.push({ lock: c.lock, land: () => effect(c) });
+            throw new ConnectionLostError(c.target, c.what, "the connection dropped (scripted cut; the command runs on)");
+        };
     }
 
     /** Fails when a command ran that the script did not answer (even if the kind caught the error). */
@@ -218,6 +236,7 @@ export class ScriptedRemote implements Remote {
     }
 
     private answer(seen: SeenCommand): Required<Reply> {
+        this.landOrphans(seen.lock);
         const hit = [...this.script].reverse().find((e) => e.match(seen));
         const reply = hit ? (typeof hit.answer === "function" ? hit.answer(seen) : hit.answer) : this.fileModel(seen);
         if (!reply) {
@@ -226,6 +245,15 @@ export class ScriptedRemote implements Remote {
         }
         seen.reply = { stdout: reply.stdout ?? "", stderr: reply.stderr ?? "", exitCode: reply.exitCode ?? 0 };
         return seen.reply;
+    }
+
+    /** A command under `lock` starts only after the orphans holding that lock have ended. */
+    private landOrphans(lock: string | undefined): void {
+        if (lock === undefined) return;
+        for (const o of this.orphans.filter((x) => x.lock === lock)) {
+            this.orphans.splice(this.orphans.indexOf(o), 1);
+            o.land();
+        }
     }
 
     /** The constant scripts of os.ts and execute.ts that write, remove and read files, against the file table. */

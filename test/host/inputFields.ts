@@ -1,5 +1,6 @@
 // Every input field of a resource kind, read from the kind's `<Kind>Inputs`
-// interface in provider/resources/<kind>.ts with the TypeScript compiler, so the
+// interface in provider/resources/<kind>.ts (or <kind>/spec.ts for a kind split into
+// parts) with the TypeScript compiler, so the
 // hostile-input suite can prove that no field (and no kind) was left without cases:
 // a field added to an interface, or a kind added to `kinds`, fails the suite until
 // it has cases.
@@ -13,9 +14,13 @@ import * as ts from "typescript";
 
 const repo = path.resolve(__dirname, "../../..");
 
-/** provider/resources/<kind with a lower-case first letter>.ts, by the project's convention. */
+/**
+ * Where a kind declares its inputs, by the project's convention: provider/resources/<kind
+ * with a lower-case first letter>.ts, or that folder's spec.ts for a kind split into parts.
+ */
 export function resourceSource(kind: string): string {
-    return path.join(repo, "provider", "resources", `${kind[0].toLowerCase()}${kind.slice(1)}.ts`);
+    const base = path.join(repo, "provider", "resources", `${kind[0].toLowerCase()}${kind.slice(1)}`);
+    return fs.existsSync(path.join(base, "spec.ts")) ? path.join(base, "spec.ts") : `${base}.ts`;
 }
 
 let program: ts.Program | undefined;
@@ -40,7 +45,7 @@ function programFor(files: string[]): ts.Program {
 export function inputFieldsOf(kinds: string[]): Record<string, string[]> {
     const files = kinds.map(resourceSource);
     for (const [i, f] of files.entries()) {
-        if (!fs.existsSync(f)) throw new Error(`kind ${kinds[i]}: ${f} does not exist (a kind's module is provider/resources/<kind>.ts)`);
+        if (!fs.existsSync(f)) throw new Error(`kind ${kinds[i]}: ${f} does not exist (a kind's module is provider/resources/<kind>.ts, or <kind>/spec.ts when split into parts)`);
     }
     const prog = programFor(files);
     const checker = prog.getTypeChecker();

@@ -3,7 +3,8 @@
 // runs before this file in the same mocha process, tears its cluster down in its
 // after(), so this file bootstraps its own). ONE OSD on vda goes through:
 //   - a create cut while `ceph-volume lvm create` runs, once the OSD is half-made
-//     (id in the map, LV tagged by ceph-volume, no mkfs yet), then create again:
+//     (id in the map, LV tagged by ceph-volume, no mkfs yet: ceph-volume is
+//     fetching the monitor map for the new OSD), then create again:
 //     exactly one OSD on vda (OSD map, ceph-volume, one LV tagged
 //     pulumi-baremetal), up and in; no orphan half-made OSD id in the map;
 //   - an in-place update (CRUSH weight, device class, location) cut while the
@@ -18,12 +19,11 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { kinds } from "../../provider";
-import type { OperationContext } from "../../provider/core/resource";
 import type { CephOsdInputs, CephOsdState } from "../../provider";
 import { intentDir, probeScript } from "../../provider/resources/cephOsd";
 import { osdCrushInfo, OsdCrushInfo, OsdDump, parseCephVolumeList, CephVolumeLv, parseOsdDump, parseOsdTree } from "../../provider/parsers/ceph";
 import { bootstrapCephCluster, teardownCephCluster } from "./cephCluster";
-import { FaultLab, figure, reportCut } from "./faultHarness";
+import { FaultLab, figure, reportCut, runs } from "./faultHarness";
 
 const vmName = "ceph1";
 /** The only disk this file makes an OSD on. */
@@ -31,12 +31,11 @@ const disk = "/dev/vda";
 /**
  * The create cut comes once ceph-volume has made the OSD half-way: its id is in
  * the OSD map (`osd new`) and its LV on vda carries ceph-volume's tags, but mkfs
- * and activation have not run. A fixed delay cannot hit that window under TCG
- * (its start moves by tens of seconds with the box's load), so the test watches
- * the VM directly and hands the step label to the harness only then; the harness
- * cuts 700 ms later.
+ * and activation have not run. ceph-volume (16.x, prepare_bluestore) fetches the
+ * monitor map for the new OSD right after it tags the LV and before mkfs: the
+ * cut comes when that `ceph ... mon getmap` runs (held until the cut is made).
  */
-const halfMadeOnHost = `lvs --noheadings -o lv_tags,devices 2>/dev/null | grep '${disk}' | grep -q 'ceph.osd_fsid=' && echo yes || echo no`;
+const halfMadeSign = runs("ceph", /--cluster ceph --name client\.bootstrap-osd --keyring \S+ mon getmap /);
 const movedTo = { root: "default", host: "bmosdfault" };
 
 /** What ceph1 holds, read directly (not through the proxy) in one SSH command. */
@@ -154,23 +153,7 @@ describe("CephOsd: SSH cut mid-create, mid-update, mid-delete (fault harness, re
     });
 
     it("create cut while ceph-volume lvm create runs: the re-run makes exactly one OSD on vda, no orphan", async () => {
-        let opDone = false;
-        // The step label reaches the harness (which then cuts) only once the OSD is half-made on ceph1.
-        const gated = (ctx: OperationContext) => {
-            const log = {
-                info: (m: string) => ctx.log.info(m),
-                warn: (m: string) => ctx.log.warn(m),
-                progress: (label: string) => {
-                    if (!/ceph-volume lvm create/.test(label)) return ctx.log.progress(label);
-                    void (async () => {
-                        while (!opDone && (await f.sh.try(vmName, halfMadeOnHost)).stdout.trim() !== "yes") await new Promise((r) => setTimeout(r, 500));
-                        if (!opDone) ctx.log.progress(label);
-                    })();
-                },
-            };
-            return k.create(inputs, { ...ctx, log }).finally(() => (opDone = true));
-        };
-        const cut = await f.cutDuring(vmName, /ceph-volume lvm create/, gated);
+        const cut = await f.cutDuring(vmName, /ceph-volume lvm create/, halfMadeSign, (ctx) => k.create(inputs, ctx));
         figure("OSD create: ceph-volume's last commands before the cut", `\n${(await cephVolumeLastCommands(4)).replace(/^/gm, "        ")}`);
         const atCut = await view();
         figure("OSD create: on ceph1 right after the cut", describeView(atCut));
@@ -200,7 +183,7 @@ describe("CephOsd: SSH cut mid-create, mid-update, mid-delete (fault harness, re
         const news = k.check(inputs as unknown as Record<string, unknown>, { ...inputs, crushWeight: 0.02, deviceClass: "ssd", crushLocation: movedTo }).inputs as CephOsdInputs;
         const d = k.diff(state.osdFsid, state, news);
         assert.deepStrictEqual([d.changes, d.replaces], [true, []], "an in-place update");
-        const cut = await f.cutDuring(vmName, /move osd\.\d+ to/, (ctx) => k.update(state.osdFsid, state, news, ctx));
+        const cut = await f.cutDuring(vmName, /move osd\.\d+ to/, runs("ceph", /--cluster ceph --connect-timeout \d+ osd crush set osd\.\d+ /), (ctx) => k.update(state.osdFsid, state, news, ctx));
         const again = await f.rerun((ctx) => k.update(state.osdFsid, state, news, ctx));
         reportCut("OSD update (weight, class, location)", cut, again.seconds);
         figure("OSD update: re-run steps", again.steps.join(" | ") || "(no plan steps)");
@@ -221,7 +204,7 @@ describe("CephOsd: SSH cut mid-create, mid-update, mid-delete (fault harness, re
 
     it("delete (allowDataLoss) cut while ceph osd purge runs: the re-run removes it fully and wipes vda", async () => {
         assert.ok(state, "the create test made the OSD");
-        const cut = await f.cutDuring(vmName, /purge osd\.\d+/, (ctx) => k.delete(state.osdFsid, state, ctx));
+        const cut = await f.cutDuring(vmName, /purge osd\.\d+/, runs("ceph", /--cluster ceph --connect-timeout \d+ osd purge \d+ --yes-i-really-mean-it$/), (ctx) => k.delete(state.osdFsid, state, ctx));
         const atCut = await view();
         figure("OSD delete: on ceph1 right after the cut", describeView(atCut));
         const again = await f.rerun((ctx) => k.delete(state.osdFsid, state, ctx));

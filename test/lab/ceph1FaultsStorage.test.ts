@@ -1,7 +1,8 @@
 // SSH cut mid-create, mid-update and mid-delete for the storage kinds (issue
 // #10): RaidArray, VolumeGroup and NbdVolume on lab VM ceph1, through the fault
 // harness (a TCP proxy in front of ceph1's sshd that drops every connection
-// while a chosen plan step runs). After each cut the same operation runs again,
+// while a chosen plan step runs, the moment ceph1 shows that step's command
+// running: mdadm, vgcreate, lvcreate ...). After each cut the same operation runs again,
 // as the next `pulumi up` would, and the test looks at ceph1 directly for
 // duplicates, the intended final state and (for the volume) the data written
 // before.
@@ -20,7 +21,7 @@ import * as assert from "assert";
 import { kinds } from "../../provider";
 import type { OperationContext } from "../../provider/core/resource";
 import type { NbdVolumeInputs, NbdVolumeState, RaidArrayInputs, RaidArrayState, VolumeGroupInputs, VolumeGroupState } from "../../provider";
-import { FaultLab, figure, reportCut } from "./faultHarness";
+import { CutSign, FaultLab, figure, reportCut, runs } from "./faultHarness";
 
 const vm = "ceph1";
 const diskE = "/dev/disk/by-id/virtio-bm-ceph1-4";
@@ -154,13 +155,13 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
     }
 
     /**
-     * Cuts `op` during the step matching `step`, runs it again, prints the figures:
-     * where the cut landed (did the step finish before it?), the times, and what
-     * each step of the re-run did.
+     * Cuts `op` when ceph1 shows `sign` during the step matching `step`, runs it
+     * again, prints the figures: where the cut landed (did the step finish before
+     * it?), the times, and what each step of the re-run did.
      */
-    async function cutAndRerun<T>(what: string, step: RegExp, op: (ctx: OperationContext) => Promise<T>, delayMs?: number): Promise<T> {
+    async function cutAndRerun<T>(what: string, step: RegExp, sign: CutSign, op: (ctx: OperationContext) => Promise<T>): Promise<T> {
         const first = new StepLog();
-        const cut = await f.cutDuring(vm, step, (ctx) => op(first.tap(ctx)), delayMs);
+        const cut = await f.cutDuring(vm, step, sign, (ctx) => op(first.tap(ctx)));
         const second = new StepLog();
         const again = await f.rerun((ctx) => op(second.tap(ctx)));
         reportCut(what, cut, again.seconds);
@@ -236,7 +237,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
 
     it("RaidArray: cut during `mdadm --create`; the re-run adopts the array (one md30)", async () => {
         const inputs = raidInputs([partA, partB]);
-        const r = await cutAndRerun("RaidArray create", /create raid1/, (ctx) => kinds.RaidArray.create(inputs, ctx));
+        const r = await cutAndRerun("RaidArray create", /create raid1/, runs("mdadm", /--create \/dev\/md30 /), (ctx) => kinds.RaidArray.create(inputs, ctx));
         raidState = r.outs;
         assert.deepStrictEqual(raidState.activeMembers, [partA, partB]);
         assertOneArray(await probe(arraySections([partA, partB])));
@@ -244,7 +245,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
 
     it("VolumeGroup: cut during `vgcreate`; the re-run ends with one VG on md30", async () => {
         const inputs = vgInputs([mdDevice]);
-        const r = await cutAndRerun("VolumeGroup create", /create volume group/, (ctx) => kinds.VolumeGroup.create(inputs, ctx), 1500);
+        const r = await cutAndRerun("VolumeGroup create", /create volume group/, runs("vgcreate", /-q --addtag \S+ bmfaultvg /), (ctx) => kinds.VolumeGroup.create(inputs, ctx));
         vgState = r.outs;
         assert.deepStrictEqual(vgState.physicalVolumes, [mdDevice]);
         const p = await probe({ vgs: `vgs --noheadings -o vg_name | grep -w ${vgName}`, pvs: `pvs --noheadings -o pv_name,vg_name ${mdDevice}` });
@@ -254,7 +255,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
 
     it("NbdVolume: cut during `lvcreate`; the re-run serves one export, registered once; data written", async () => {
         const inputs = nbdInputs("32MiB");
-        nbdState = (await cutAndRerun("NbdVolume create", /create logical volume/, (ctx) => kinds.NbdVolume.create(inputs, ctx), 1500)).outs;
+        nbdState = (await cutAndRerun("NbdVolume create", /create logical volume/, runs("lvcreate", /-q -y -L \d+b -n bmfaultlv /), (ctx) => kinds.NbdVolume.create(inputs, ctx))).outs;
         assert.strictEqual(nbdState.sizeBytes, 32 << 20);
         assert.strictEqual(nbdState.serving, true);
         assert.strictEqual(nbdState.registered, true);
@@ -272,7 +273,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
         const olds = nbdState;
         const news = nbdInputs("64MiB", olds as unknown as Record<string, unknown>);
         assert.strictEqual(kinds.NbdVolume.diff(olds.uri, olds, news).replaces.length, 0, "a grow is an in-place update");
-        nbdState = await cutAndRerun("NbdVolume update (grow 32 → 64 MiB)", /grow bmfaultvg\/bmfaultlv/, (ctx) => kinds.NbdVolume.update(olds.uri, olds, news, ctx), 1500);
+        nbdState = await cutAndRerun("NbdVolume update (grow 32 → 64 MiB)", /grow bmfaultvg\/bmfaultlv/, runs("lvextend", /-q -L \d+b bmfaultvg\/bmfaultlv$/), (ctx) => kinds.NbdVolume.update(olds.uri, olds, news, ctx));
         assert.strictEqual(nbdState.sizeBytes, 64 << 20);
         const p = await probe({ ...nbdSections(), ...dataSections() });
         await assertNbdServing(p, 64 << 20);
@@ -283,7 +284,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
         const olds = raidState;
         const news = raidInputs([partA, partC], olds as unknown as Record<string, unknown>);
         assert.strictEqual(kinds.RaidArray.diff(olds.uuid, olds, news).replaces.length, 0, "a member change is an in-place update");
-        raidState = await cutAndRerun("RaidArray update (replace member B by C)", /remove .* from \/dev\/md30/, (ctx) => kinds.RaidArray.update(olds.uuid, olds, news, ctx));
+        raidState = await cutAndRerun("RaidArray update (replace member B by C)", /remove .* from \/dev\/md30/, runs("mdadm", /\/dev\/md30 --remove /), (ctx) => kinds.RaidArray.update(olds.uuid, olds, news, ctx));
         assert.deepStrictEqual(raidState.activeMembers, [partA, partC]);
         assert.deepStrictEqual(raidState.failedMembers, []);
         const p = await probe({ ...arraySections([partA, partC]), uuid: `mdadm --detail --export ${mdDevice} | sed -n 's/^MD_UUID=//p'`, ...dataSections() });
@@ -296,7 +297,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
         const olds = vgState;
         const news = vgInputs([mdDevice, partPv2], olds as unknown as Record<string, unknown>);
         assert.strictEqual(kinds.VolumeGroup.diff(olds.uuid, olds, news).replaces.length, 0, "adding a PV is an in-place update");
-        vgState = await cutAndRerun("VolumeGroup update (add a PV)", /add .* to bmfaultvg/, (ctx) => kinds.VolumeGroup.update(olds.uuid, olds, news, ctx), 1500);
+        vgState = await cutAndRerun("VolumeGroup update (add a PV)", /add .* to bmfaultvg/, runs("vgextend", /-q bmfaultvg /), (ctx) => kinds.VolumeGroup.update(olds.uuid, olds, news, ctx));
         const p = await probe({
             pv2: `readlink -f ${partPv2}`,
             uuid: `vgs --noheadings -o vg_uuid ${vgName}`,
@@ -314,7 +315,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
     it("NbdVolume: cut during `lvremove` (allowDataLoss: true); the re-run leaves no LV, unit, process, file or Consul entry", async () => {
         // The opt-in as `pulumi up` would have stored it before the destroy.
         const state: NbdVolumeState = { ...nbdState, allowDataLoss: true };
-        await cutAndRerun("NbdVolume delete", /remove logical volume/, (ctx) => kinds.NbdVolume.delete(state.uri, state, ctx));
+        await cutAndRerun("NbdVolume delete", /remove logical volume/, runs("lvremove", /-q -y bmfaultvg\/bmfaultlv$/), (ctx) => kinds.NbdVolume.delete(state.uri, state, ctx));
         const p = await probe({ ...nbdSections(), files: `ls /etc/nbd-server/baremetal/ | grep '^${vgName}-'` });
         assert.deepStrictEqual([lines(p.lvs), lines(p.units), lines(p.procs), lines(p.files)], [[], [], [], []], JSON.stringify(p));
         assert.deepStrictEqual(await consulEntries(), []);
@@ -322,7 +323,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
 
     it("VolumeGroup: cut during `vgremove` (allowDataLoss: true); the re-run leaves no VG and no PV labels", async () => {
         const state = vgState;
-        await cutAndRerun("VolumeGroup delete", /remove volume group/, (ctx) => kinds.VolumeGroup.delete(state.uuid, state, ctx));
+        await cutAndRerun("VolumeGroup delete", /remove volume group/, runs("vgremove", /-q bmfaultvg$/), (ctx) => kinds.VolumeGroup.delete(state.uuid, state, ctx));
         const p = await probe({ vgs: `vgs --noheadings -o vg_name | grep -w ${vgName}`, pvs: `pvs --noheadings -o pv_name | grep -w -e ${state.physicalVolumes.join(" -e ")}` });
         assert.deepStrictEqual(lines(p.vgs), []);
         assert.deepStrictEqual(lines(p.pvs), [], "the PV labels must be wiped");
@@ -330,7 +331,7 @@ describe("ceph1 storage faults: SSH cut mid-create, mid-update, mid-delete (Raid
 
     it("RaidArray: cut during `mdadm --stop` (allowDataLoss: true); the re-run leaves no array, no ARRAY line, no superblocks", async () => {
         const state: RaidArrayState = { ...raidState, allowDataLoss: true };
-        await cutAndRerun("RaidArray delete", /stop \/dev\/md30/, (ctx) => kinds.RaidArray.delete(state.uuid, state, ctx));
+        await cutAndRerun("RaidArray delete", /stop \/dev\/md30/, runs("mdadm", /--stop \/dev\/md30$/), (ctx) => kinds.RaidArray.delete(state.uuid, state, ctx));
         const p = await probe({
             mdstat: "cat /proc/mdstat",
             scan: `mdadm --detail --scan | grep ':${arrayName} '`,

@@ -1,7 +1,8 @@
 // The fault harness of the lab tier: runs a resource kind's create, update or
 // delete in this process against a lab VM through a TCP proxy (test/helpers/
 // tcpProxy.ts, a test double for a bad network), and cuts every connection to
-// that VM while a chosen plan step is running. Then the same operation runs
+// that VM while a chosen plan step is running, the moment the VM shows that
+// step's command at work (signWatcher.ts). Then the same operation runs
 // again, as the engine would on the next `pulumi up` (a failed create left
 // nothing in the state, so it creates again; a failed update keeps the old
 // state and updates again; a failed delete keeps the resource and deletes
@@ -20,11 +21,17 @@ import { productionContext } from "../../provider/context";
 import type { OperationContext, Reporter } from "../../provider/core/resource";
 import { TcpProxy } from "../helpers/tcpProxy";
 import { Lab, LabShell, readLab, labJsonPath } from "./lab";
+import { CutSign, describeSeen, describeSign, SignWatcher } from "./signWatcher";
+
+export { escapeRegExp, runs, script } from "./signWatcher";
+export type { CutSign } from "./signWatcher";
 
 /** What one interrupted operation did: the step it was cut in and the error it gave. */
 export interface CutOutcome {
     /** The label of the last step started when the cut came (`[3/7] create array /dev/md20 …`). */
     step: string;
+    /** What the VM showed when the cut came (the processes held, the file that appeared), or the delay asked for. */
+    sign: string;
     error: Error;
     /** Connections dropped by the cut. */
     dropped: number;
@@ -65,24 +72,52 @@ export class FaultLab {
     }
 
     /**
-     * Runs `op` and cuts every connection to `vmName` `delayMs` after a step whose
-     * label matches `step` starts (so that its command is on the wire and running).
+     * Runs `op` and cuts every connection to `vmName` while the first step whose
+     * label matches `step` runs: once that step has started, a watcher on the VM
+     * (its own direct SSH session) looks for `sign` and the cut comes the moment
+     * it is seen (signWatcher.ts). If the step ends (its outcome is logged) or the
+     * operation ends before the sign shows, nothing is cut and the test fails
+     * saying which step and which sign: a cut never lands elsewhere unnoticed.
      * The operation must fail because of the cut; the error is returned.
      */
-    async cutDuring(vmName: string, step: RegExp, op: (ctx: OperationContext) => Promise<unknown>, delayMs = 700): Promise<CutOutcome> {
+    async cutDuring(vmName: string, step: RegExp, sign: CutSign, op: (ctx: OperationContext) => Promise<unknown>): Promise<CutOutcome> {
         const proxy = this.proxy(vmName);
-        let cutStep: string | undefined;
-        let dropped = 0;
-        let timer: NodeJS.Timeout | undefined;
+        const watcher = "delayMs" in sign ? undefined : await SignWatcher.start(this.sh, vmName, sign);
         const seen: string[] = [];
-        const log = reporter((label) => {
-            seen.push(label);
-            if (cutStep !== undefined || timer !== undefined || !step.test(label)) return;
-            timer = setTimeout(() => {
-                // The step running now: the matched one may have finished within the delay.
-                cutStep = seen[seen.length - 1];
-                dropped = proxy.cutAll();
-            }, delayMs);
+        let awaited: string | undefined; // the label of the step the cut waits for, once it started
+        let ended = false; // that step reported its outcome
+        let late: string | undefined; // a sign that came after the step ended
+        let cut: { step: string; sign: string; dropped: number } | undefined;
+        let timer: NodeJS.Timeout | undefined;
+        const cutNow = (what: string): void => {
+            if (cut) return;
+            if (ended) {
+                late = what;
+                return;
+            }
+            // The step running now, as the operation reported it.
+            cut = { step: seen[seen.length - 1], sign: what, dropped: proxy.cutAll() };
+        };
+        if (watcher) {
+            watcher.onSeen = (found) => {
+                cutNow(describeSeen(found));
+                watcher.release();
+            };
+        }
+        const log = reporter({
+            progress: (label) => {
+                seen.push(label);
+                if (awaited !== undefined || !step.test(label)) return;
+                awaited = label;
+                if (watcher) watcher.arm();
+                else if ("delayMs" in sign) timer = setTimeout(() => cutNow(describeSign(sign)), sign.delayMs);
+            },
+            info: (message) => {
+                if (awaited === undefined || cut || ended || !message.startsWith(`${awaited}: `)) return;
+                ended = true;
+                if (timer) clearTimeout(timer);
+                watcher?.release();
+            },
         });
         const t0 = Date.now();
         let error: Error | undefined;
@@ -92,19 +127,29 @@ export class FaultLab {
             error = e as Error;
         } finally {
             if (timer) clearTimeout(timer);
+            await watcher?.close();
         }
         const steps = seen.map((s) => `  ${s}`).join("\n");
-        assert.ok(cutStep !== undefined, `no step matching ${step} ran long enough to be cut (${delayMs} ms); steps seen:\n${steps}\n${error ? `error: ${error.message}` : "the operation succeeded"}`);
-        assert.ok(error, `the operation succeeded although the connection was cut during ${cutStep}`);
+        const outcome = error ? `error: ${error.message}` : "the operation succeeded";
+        if (!cut) {
+            const why =
+                awaited === undefined
+                    ? `no step matching ${step} started`
+                    : late !== undefined
+                      ? `${vmName} showed ${describeSign(sign)} only after the step "${stripTarget(awaited)}" had ended (${late})`
+                      : `the ${ended ? "step" : "operation"} ended before ${vmName} showed ${describeSign(sign)} during "${stripTarget(awaited)}"`;
+            assert.fail(`${why}; nothing was cut.${watcher?.failure() ? ` ${watcher.failure()}.` : ""}\nSteps seen:\n${steps}\n${outcome}`);
+        }
+        assert.ok(error, `the operation succeeded although the connection was cut during ${stripTarget(cut.step)} (at ${cut.sign})`);
         assert.match(error.message, /dropped|connection lost|may or may not have completed/i, `the operation failed for another reason than the cut: ${error.message}`);
-        return { step: stripTarget(cutStep), error, dropped, seconds: (Date.now() - t0) / 1000 };
+        return { step: stripTarget(cut.step), sign: cut.sign, error, dropped: cut.dropped, seconds: (Date.now() - t0) / 1000 };
     }
 
     /** Runs `op` again with nothing cut, as the next `pulumi up` would; prints its steps. */
     async rerun<T>(op: (ctx: OperationContext) => Promise<T>): Promise<{ result: T; seconds: number; steps: string[] }> {
         const steps: string[] = [];
         const t0 = Date.now();
-        const result = await op(productionContext(reporter((label) => steps.push(stripTarget(label)))));
+        const result = await op(productionContext(reporter({ progress: (label) => steps.push(stripTarget(label)) })));
         return { result, seconds: (Date.now() - t0) / 1000, steps };
     }
 
@@ -115,14 +160,16 @@ export class FaultLab {
     }
 }
 
-/** A Reporter that hands each step label to `onStep` as the step starts. */
-function reporter(onStep: (label: string) => void): Reporter {
+/** A Reporter that hands each step label to `progress` as the step starts, and each logged line (a step's outcome) to `info`. */
+function reporter(on: { progress: (label: string) => void; info?: (message: string) => void }): Reporter {
     return {
-        info() {},
+        info(message: string) {
+            on.info?.(message);
+        },
         warn(message: string) {
             console.log(`      warn: ${message}`);
         },
-        progress: onStep,
+        progress: on.progress,
     };
 }
 
@@ -138,6 +185,7 @@ export function figure(name: string, value: string | number): void {
 /** Prints what an interrupted operation did and how long the re-run took. */
 export function reportCut(what: string, cut: CutOutcome, rerunSeconds: number): void {
     figure(`${what}: cut during`, cut.step);
+    figure(`${what}: cut at`, cut.sign);
     figure(`${what}: failed after`, cut.seconds);
     figure(`${what}: re-run converged in`, rerunSeconds);
 }

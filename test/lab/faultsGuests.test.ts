@@ -12,17 +12,17 @@
 // ports. The guest has no disk (network boot, nothing answers): 64 MiB of TCG,
 // nothing that needs a block device.
 //
-// The cut steps are ones that change the host and run longer than the cut's
-// delay (700 ms) even on a quiet box: the bridge's add-br, the tunnel
+// The cut steps are ones that change the host: the bridge's add-br, the tunnel
 // service's restart and stop; lxc-create, the write of the container's config
-// (its limits), lxc-stop; the guest service's start and stop. (lxc-destroy and
-// del-br often finish within the delay: the cut would miss them.)
+// (its limits), lxc-stop; the guest service's start and stop. Each cut comes when
+// svc1 shows that step's command running (the harness holds the process until
+// the cut is made), so even the config write of a few milliseconds is hit.
 import * as assert from "assert";
 import { kinds } from "../../provider";
 import { productionContext } from "../../provider/context";
 import type { KvmGuestInputs, KvmGuestState, LxcContainerInputs, LxcContainerState, OvsBridgeInputs, OvsBridgeState } from "../../provider";
 import { openvpnStaticKey } from "../helpers/keys";
-import { FaultLab, figure, reportCut } from "./faultHarness";
+import { FaultLab, figure, reportCut, runs, script } from "./faultHarness";
 
 const vm = "svc1";
 const bridge = "bmfault0";
@@ -189,7 +189,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
 
     it("OvsBridge: cut during add-br; the re-run finds the bridge and makes no second one", async () => {
         const inputs = bridgeInputs(false);
-        const cut = await f.cutDuring(vm, /ensure OVS bridge bmfault0/, (ctx) => kinds.OvsBridge.create(inputs, ctx));
+        const cut = await f.cutDuring(vm, /ensure OVS bridge bmfault0/, runs("ovs-vsctl", /--timeout=\d+ --may-exist add-br bmfault0 /), (ctx) => kinds.OvsBridge.create(inputs, ctx));
         const again = await f.rerun((ctx) => kinds.OvsBridge.create(inputs, ctx));
         reportCut("OvsBridge create", cut, again.seconds);
         figure("OvsBridge create: re-run steps", again.steps.join(" | "));
@@ -201,7 +201,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     it("OvsBridge: cut while an added tunnel's service restarts; the re-run leaves one openvpn, one tap, one port", async () => {
         const news = bridgeInputs(true);
         assert.ok(kinds.OvsBridge.diff("", bridgeState, news).changes);
-        const cut = await f.cutDuring(vm, /restart service baremetal-ovpn-bmfaultv0/, (ctx) => kinds.OvsBridge.update("", bridgeState, news, ctx));
+        const cut = await f.cutDuring(vm, /restart service baremetal-ovpn-bmfaultv0/, runs("systemctl", /restart baremetal-ovpn-bmfaultv0$/), (ctx) => kinds.OvsBridge.update("", bridgeState, news, ctx));
         const again = await f.rerun((ctx) => kinds.OvsBridge.update("", bridgeState, news, ctx));
         reportCut("OvsBridge update (add tunnel)", cut, again.seconds);
         figure("OvsBridge update: re-run steps", again.steps.join(" | "));
@@ -213,7 +213,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
 
     it("LxcContainer: cut during lxc-create; the re-run adopts it (one container), starts and provisions it", async () => {
         const inputs = containerInputs(32, "bmfault v1\n");
-        const cut = await f.cutDuring(vm, /create container bmfault-ct from template busybox/, (ctx) => kinds.LxcContainer.create(inputs, ctx));
+        const cut = await f.cutDuring(vm, /create container bmfault-ct from template busybox/, runs("lxc-create", /-q -n bmfault-ct -t busybox /), (ctx) => kinds.LxcContainer.create(inputs, ctx));
         const again = await f.rerun((ctx) => kinds.LxcContainer.create(inputs, ctx));
         reportCut("LxcContainer create", cut, again.seconds);
         figure("LxcContainer create: re-run steps", again.steps.join(" | "));
@@ -224,7 +224,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
 
     it("KvmGuest: cut while its service starts; the re-run finds it running (one qemu, one tap)", async () => {
         const inputs = guestInputs(64);
-        const cut = await f.cutDuring(vm, /start service baremetal-guest-bmfault-vm/, (ctx) => kinds.KvmGuest.create(inputs, ctx));
+        const cut = await f.cutDuring(vm, /start service baremetal-guest-bmfault-vm/, runs("systemctl", /start baremetal-guest-bmfault-vm$/), (ctx) => kinds.KvmGuest.create(inputs, ctx));
         const again = await f.rerun((ctx) => kinds.KvmGuest.create(inputs, ctx));
         reportCut("KvmGuest create", cut, again.seconds);
         figure("KvmGuest create: re-run steps", again.steps.join(" | "));
@@ -237,7 +237,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     it("LxcContainer: cut while the new limits are written; the re-run restarts it so they apply, and writes the new content", async () => {
         const news = containerInputs(48, "bmfault v2\n");
         assert.ok(kinds.LxcContainer.diff("", containerState, news).changes);
-        const cut = await f.cutDuring(vm, /write bmfault-ct's network, mounts, autostart and limits/, (ctx) => kinds.LxcContainer.update("", containerState, news, ctx));
+        const cut = await f.cutDuring(vm, /write bmfault-ct's network, mounts, autostart and limits/, script("baremetal-lxc-config", /\/var\/lib\/lxc\/bmfault-ct\/config$/), (ctx) => kinds.LxcContainer.update("", containerState, news, ctx));
         const again = await f.rerun((ctx) => kinds.LxcContainer.update("", containerState, news, ctx));
         reportCut("LxcContainer update (limits, content)", cut, again.seconds);
         figure("LxcContainer update: re-run steps", again.steps.join(" | "));
@@ -248,7 +248,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     it("KvmGuest: cut during the graceful stop of a memory change; the re-run starts it with the new memory (one qemu)", async () => {
         const news = guestInputs(80);
         assert.ok(kinds.KvmGuest.diff(guestMac, guestState, news).changes);
-        const cut = await f.cutDuring(vm, /stop service baremetal-guest-bmfault-vm/, (ctx) => kinds.KvmGuest.update(guestMac, guestState, news, ctx));
+        const cut = await f.cutDuring(vm, /stop service baremetal-guest-bmfault-vm/, runs("systemctl", /stop baremetal-guest-bmfault-vm$/), (ctx) => kinds.KvmGuest.update(guestMac, guestState, news, ctx));
         const again = await f.rerun((ctx) => kinds.KvmGuest.update(guestMac, guestState, news, ctx));
         reportCut("KvmGuest update (memory 64 -> 80 MiB)", cut, again.seconds);
         figure("KvmGuest update: re-run steps", again.steps.join(" | "));
@@ -258,7 +258,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     });
 
     it("KvmGuest: cut during the graceful stop of delete; the re-run removes the service: no qemu, no tap, no unit", async () => {
-        const cut = await f.cutDuring(vm, /stop service baremetal-guest-bmfault-vm/, (ctx) => kinds.KvmGuest.delete(guestMac, guestState, ctx));
+        const cut = await f.cutDuring(vm, /stop service baremetal-guest-bmfault-vm/, runs("systemctl", /stop baremetal-guest-bmfault-vm$/), (ctx) => kinds.KvmGuest.delete(guestMac, guestState, ctx));
         const again = await f.rerun((ctx) => kinds.KvmGuest.delete(guestMac, guestState, ctx));
         reportCut("KvmGuest delete", cut, again.seconds);
         figure("KvmGuest delete: re-run steps", again.steps.join(" | "));
@@ -269,7 +269,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     });
 
     it("LxcContainer: cut while delete stops it; the re-run destroys it: no container, no rootfs, no veth left", async () => {
-        const cut = await f.cutDuring(vm, /stop bmfault-ct \(up to/, (ctx) => kinds.LxcContainer.delete("", containerState, ctx));
+        const cut = await f.cutDuring(vm, /stop bmfault-ct \(up to/, runs("lxc-stop", /-n bmfault-ct -t \d+$/), (ctx) => kinds.LxcContainer.delete("", containerState, ctx));
         const again = await f.rerun((ctx) => kinds.LxcContainer.delete("", containerState, ctx));
         reportCut("LxcContainer delete", cut, again.seconds);
         figure("LxcContainer delete: re-run steps", again.steps.join(" | "));
@@ -281,7 +281,7 @@ describe("svc1: SSH cut mid-create, mid-update and mid-delete of OvsBridge, LxcC
     });
 
     it("OvsBridge: cut while delete stops the tunnel; the re-run removes the rest: no bridge, no tunnel service, key, tap or openvpn", async () => {
-        const cut = await f.cutDuring(vm, /stop, disable and remove service baremetal-ovpn-bmfaultv0 /, (ctx) => kinds.OvsBridge.delete("", bridgeState, ctx));
+        const cut = await f.cutDuring(vm, /stop, disable and remove service baremetal-ovpn-bmfaultv0 /, runs("systemctl", /stop baremetal-ovpn-bmfaultv0$/), (ctx) => kinds.OvsBridge.delete("", bridgeState, ctx));
         const again = await f.rerun((ctx) => kinds.OvsBridge.delete("", bridgeState, ctx));
         reportCut("OvsBridge delete", cut, again.seconds);
         figure("OvsBridge delete: re-run steps", again.steps.join(" | "));

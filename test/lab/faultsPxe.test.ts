@@ -23,7 +23,7 @@ import { parseDhcpLog } from "../../provider/parsers/dnsmasq";
 import { bootScript, leaseLine } from "../../provider/resources/machine";
 import { expectedDigests } from "../../provider/resources/pxeServer";
 import { bootScriptOf, hostsFileOf, pxeLayout } from "../../provider/pxe/shared";
-import { CutOutcome, FaultLab, figure, reportCut } from "./faultHarness";
+import { CutOutcome, escapeRegExp, FaultLab, figure, reportCut, runs, script } from "./faultHarness";
 
 const instance = "bmfault-pxe";
 const nodeName = "bmfault-client1";
@@ -225,7 +225,7 @@ describe("SSH cut mid-create, mid-update and mid-delete: PxeServer and Machine (
 
     it("PxeServer: a cut while the DHCP service (consul lock → dnsmasq) starts; the re-run leaves one dnsmasq, one lock, the intended files", async () => {
         const inputs = serverInputs(1);
-        const cut = await f.cutDuring("pxe1", new RegExp(`restart service ${layout.dhcpService}$`), (ctx) => px.create(inputs, ctx), 300);
+        const cut = await f.cutDuring("pxe1", new RegExp(`restart service ${layout.dhcpService}$`), runs("systemctl", new RegExp(`restart ${layout.dhcpService}$`)), (ctx) => px.create(inputs, ctx));
         const again = await f.rerun((ctx) => px.create(inputs, ctx));
         reportCut("PxeServer create", cut, again.seconds);
         reportError("PxeServer create", cut, again.steps);
@@ -242,7 +242,8 @@ describe("SSH cut mid-create, mid-update and mid-delete: PxeServer and Machine (
         const news = serverInputs(2);
         const before = await daemons();
         // The DHCP service's install is the last file step before the restarts (its unit reloaded only if it changed).
-        const cut = await f.cutDuring("pxe1", new RegExp(`install service ${layout.dhcpService}$`), (ctx) => px.update(server!.id, olds, news, ctx), 300);
+        const unitFile = new RegExp(`${escapeRegExp(`/etc/systemd/system/${layout.dhcpService}.service`)} `);
+        const cut = await f.cutDuring("pxe1", new RegExp(`install service ${layout.dhcpService}$`), script("baremetal-install-unit", unitFile), (ctx) => px.update(server!.id, olds, news, ctx));
         const again = await f.rerun((ctx) => px.update(server!.id, olds, news, ctx));
         reportCut("PxeServer update", cut, again.seconds);
         reportError("PxeServer update", cut, again.steps);
@@ -250,14 +251,14 @@ describe("SSH cut mid-create, mid-update and mid-delete: PxeServer and Machine (
         const d = await assertOneServer(news, []);
         assert.notDeepStrictEqual(d.dnsmasq, before.dnsmasq, "dnsmasq was not restarted");
         assert.deepStrictEqual(await runningConfig(d.dnsmasq[0]), { leaseTime: "2h", startedAfterConf: true });
-        const script = await (await fetch(`http://${f.sh.vm("pxe1").addresses.lan}:${httpPort}/profiles/bmf-b/boot.ipxe`)).text();
-        assert.match(script, / baremetal\.rev=2 /, "the changed profile is not served");
+        const served = await (await fetch(`http://${f.sh.vm("pxe1").addresses.lan}:${httpPort}/profiles/bmf-b/boot.ipxe`)).text();
+        assert.match(served, / baremetal\.rev=2 /, "the changed profile is not served");
     });
 
     it("Machine: a cut while its lease is written on the PXE box; the re-run writes one lease and one boot entry and PXE-boots it", async () => {
         assert.ok(server, "the PxeServer was not created");
         const inputs = machineInputs("bmf-a");
-        const cut = await f.cutDuring("pxe1", /write \S+\/hosts\.d\/\S+\.conf /, (ctx) => mk.create(inputs, ctx), 300);
+        const cut = await f.cutDuring("pxe1", /write \S+\/hosts\.d\/\S+\.conf /, script("baremetal-write", new RegExp(`${escapeRegExp(hostsFileOf(layout, mac()))} `)), (ctx) => mk.create(inputs, ctx));
         assert.strictEqual(await bmc.powerState(), "off", "the failed create went on to power the machine");
         const again = await f.rerun((ctx) => mk.create(inputs, ctx));
         reportCut("Machine create", cut, again.seconds);
@@ -279,7 +280,7 @@ describe("SSH cut mid-create, mid-update and mid-delete: PxeServer and Machine (
         assert.ok(client, "the Machine was not created");
         const olds = client.state;
         const news = machineInputs("bmf-b");
-        const cut = await f.cutDuring("pxe1", /write \S+\/boot\/\S+\.ipxe /, (ctx) => mk.update(client!.id, olds, news, ctx), 300);
+        const cut = await f.cutDuring("pxe1", /write \S+\/boot\/\S+\.ipxe /, script("baremetal-write", new RegExp(`${escapeRegExp(bootScriptOf(layout, mac()))} `)), (ctx) => mk.update(client!.id, olds, news, ctx));
         const again = await f.rerun((ctx) => mk.update(client!.id, olds, news, ctx));
         reportCut("Machine update", cut, again.seconds);
         reportError("Machine update", cut, again.steps);
@@ -298,7 +299,7 @@ describe("SSH cut mid-create, mid-update and mid-delete: PxeServer and Machine (
     it("Machine: a cut while its lease is removed; the re-run removes its entries and registration and powers it off", async () => {
         assert.ok(client, "the Machine was not created");
         const state = client.state;
-        const cut = await f.cutDuring("pxe1", /remove \S+\/hosts\.d\/\S+\.conf$/, (ctx) => mk.delete(client!.id, state, ctx), 50);
+        const cut = await f.cutDuring("pxe1", /remove \S+\/hosts\.d\/\S+\.conf$/, script("baremetal-remove", new RegExp(`${escapeRegExp(hostsFileOf(layout, mac()))}$`)), (ctx) => mk.delete(client!.id, state, ctx));
         const again = await f.rerun((ctx) => mk.delete(client!.id, state, ctx));
         reportCut("Machine delete", cut, again.seconds);
         reportError("Machine delete", cut, again.steps);
@@ -313,7 +314,7 @@ describe("SSH cut mid-create, mid-update and mid-delete: PxeServer and Machine (
     it("PxeServer: a cut while its DHCP service stops; the re-run removes every process, unit, file and lock session", async () => {
         assert.ok(server, "the PxeServer was not created");
         const state = server.state;
-        const cut = await f.cutDuring("pxe1", new RegExp(`stop, disable and remove service ${layout.dhcpService} `), (ctx) => px.delete(server!.id, state, ctx), 300);
+        const cut = await f.cutDuring("pxe1", new RegExp(`stop, disable and remove service ${layout.dhcpService} `), runs("systemctl", new RegExp(`stop ${layout.dhcpService}$`)), (ctx) => px.delete(server!.id, state, ctx));
         const again = await f.rerun((ctx) => px.delete(server!.id, state, ctx));
         reportCut("PxeServer delete", cut, again.seconds);
         reportError("PxeServer delete", cut, again.steps);

@@ -1,7 +1,7 @@
 // Helpers for the lab tier: read the lab description (lab.json written by
 // lab/lab.sh), run commands in lab VMs over SSH with their pinned host keys, drive
 // BMCs with ipmitool, and start/stop the lab itself.
-import { execFile } from "child_process";
+import { ChildProcess, execFile, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -85,6 +85,15 @@ export class LabShell {
     async try(vmName: string, command: string, timeoutMs = 120_000, hostKey?: string): Promise<RunResult> {
         const vm = this.vm(vmName);
         return run("ssh", [...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm, hostKey)), command], timeoutMs);
+    }
+
+    /**
+     * Starts a long-lived shell command in the VM over its own SSH session (pinned
+     * key, not through any proxy); the caller talks to its stdin and stdout.
+     */
+    spawn(vmName: string, command: string): ChildProcess {
+        const vm = this.vm(vmName);
+        return spawn("ssh", [...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm)), command], { stdio: ["pipe", "pipe", "pipe"] });
     }
 
     /** Runs a shell command in the VM and returns its stdout; throws with stderr on failure. */

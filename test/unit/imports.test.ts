@@ -176,6 +176,11 @@ describe("imports (DESIGN.md §2)", () => {
             ["provider/resources/bKind.ts", 'export * from "./bKind/check";\n'],
             ["sdk/a.ts", 'import { kinds } from "../provider/index";\nimport type { A } from "../provider/resources/aKind";\nconst p = () => require("pulumi-baremetal/provider");\n'],
             ["provider/index.ts", 'export { aKind } from "./resources/aKind";\n'],
+            // A kind split into a folder is one module: its parts import each other freely, but not another kind's parts.
+            ["provider/resources/cKind/index.ts", 'export { plan } from "./plan";\nexport type { CInputs } from "./spec";\n'],
+            ["provider/resources/cKind/plan.ts", 'import type { CInputs } from "./spec";\nimport { readLive } from "../dKind/read";\n'],
+            ["provider/resources/cKind/spec.ts", "export interface CInputs { name: string }\n"],
+            ["provider/resources/dKind/read.ts", 'import { check } from "../../core/validate";\n'],
         ]);
         const e = edgesOf(bad);
         assert.deepStrictEqual(cyclesOf(e), ["provider/parsers/x.ts → provider/resources/aKind.ts → provider/parsers/x.ts"]);
@@ -185,6 +190,7 @@ describe("imports (DESIGN.md §2)", () => {
             "provider/resources/bKind/check.ts imports test/helpers/sshd: provider/ and sdk/ never import lab/ or test/",
             "provider/resources/bKind/check.ts imports consul: only provider/consul speaks to Consul",
             "sdk/a.ts imports provider/index.ts: sdk/ takes only types from provider/ (`import type`); the implementation is loaded by package name at call time",
+            "provider/resources/cKind/plan.ts imports provider/resources/dKind/read.ts: resource modules never import each other (move what both need to provider/core, parsers, host or pxe)",
         ]);
     });
 });

@@ -149,6 +149,16 @@ describe("OvsBridge plans", () => {
         assert.match(text, /restart service baremetal-ovpn-c/);
         assert.doesNotMatch(text, /baremetal-ovpn-a/);
     });
+    it("update: a tunnel whose stored copy has its keys in another order is the same tunnel and does not restart; a changed value still does", () => {
+        const news = inputs({ tunnels: [{ name: "a", port: 1194, remote: "198.51.100.12", key }] });
+        // As a state written by an older version (or any JSON round trip) may hold it: same values, other key order.
+        const stored = { key, remote: "198.51.100.12", port: 1194, name: "a" };
+        assert.notStrictEqual(JSON.stringify(stored), JSON.stringify(news.tunnels[0]), "the test needs a different key order");
+        const olds = stateOf(inputs({ tunnels: [{ name: "a", port: 1194, remote: "198.51.100.12", key }] }), { tunnels: [stored] });
+        assert.doesNotMatch(renderPlan(planUpdate(olds, news, "debian")), /baremetal-ovpn-a/);
+        const moved = inputs({ tunnels: [{ name: "a", port: 1194, remote: "198.51.100.13", key }] });
+        assert.match(renderPlan(planUpdate(olds, moved, "debian")), /restart service baremetal-ovpn-a/);
+    });
 });
 
 describe("OvsBridge read (output captured in the lab)", () => {

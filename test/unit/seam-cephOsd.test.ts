@@ -8,7 +8,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { RefusedError } from "../../provider/core/errors";
-import { cephOsd, CephOsdInputs, check, intentDir } from "../../provider/resources/cephOsd";
+import { cephOsd, CephOsdInputs, CephOsdState, check, intentDir } from "../../provider/resources/cephOsd";
 import { argv, ok, script, ScriptedRemote, what } from "../fakes/scriptedRemote";
 import { ScriptedSite } from "../fakes/scriptedSite";
 
@@ -166,6 +166,38 @@ describe("CephOsd against a scripted Ceph box", () => {
             assert.strictEqual(writes.filter((l) => l.startsWith("ceph-volume --cluster ceph lvm create")).length, 1, "made once");
             assert.ok(!writes.some((l) => / osd purge /.test(l)), "never `osd purge` (which Ceph allows for OSDs that held data)");
             assert.ok(s.log.lines.some((l) => l.level === "warn" && /an earlier create was interrupted and left osd 65b13798-.* \(osd\.0, never booted\) half-made; clearing it away/.test(l.message)));
+            s.verify();
+        });
+    });
+
+    describe("re-run after an interrupted delete (allowDataLoss)", () => {
+        /** osd.1 on vdb as create recorded it, opted in to the wipe. */
+        const state = (): CephOsdState => ({
+            ...inputs("/dev/vdb", { allowDataLoss: true }),
+            osdId: 1, osdFsid: osd1, clusterFsid: "a7f64266-0894-4f1e-a635-d0aeaca0e993", deviceClass: "hdd", crushWeight: 0.0195, crushLocation: { root: "default", host: "ceph1" },
+            hostName: "ceph1", lvPath: osd1Lv, devices: ["/dev/vdb"], up: true, in: true, reweight: 1,
+        });
+        /** The cluster's maps once osd.1 was purged (the cut came after `ceph osd purge`). */
+        const purged = () => maps.split(osd1).join("00000000-0000-4000-8000-000000000001");
+        const zap = argv("ceph-volume", "--cluster", "ceph", "lvm", "zap", "--destroy", "/dev/vdb");
+        const applied = (h: ScriptedRemote) => h.commands.filter((c) => c.via === "apply").map((c) => `${c.line} [lock ${c.lock ?? "none"}]`);
+
+        it("the device still carries osd.1's LV: looked at only after the LVM lock is free (an orphaned zap holds it), then wiped", async () => {
+            const { s, host } = box(() => vdb, purged);
+            host.on(zap, ok());
+            await cephOsd.delete(osd1, state(), s.context());
+            assert.deepStrictEqual(host.ran(script("baremetal-ceph-probe")).map((c) => c.lock), ["lvm"], "the look waits for the LVM lock a zap of the cut run would still hold");
+            assert.deepStrictEqual(applied(host), ["ceph-volume --cluster ceph lvm zap --destroy /dev/vdb [lock lvm]"]);
+            s.verify();
+        });
+
+        it("the orphaned zap finished first: the look, after it, finds the device empty and wipes nothing", async () => {
+            const wiped = withSection(withSection(withSection(withSection(vdb, "list", "{}\n"), "lvreal", ""), "blkid", "DEVNAME=/dev/vdb\n"), "use", "\n");
+            const { s, host } = box(() => wiped, purged);
+            await cephOsd.delete(osd1, state(), s.context());
+            assert.deepStrictEqual(host.ran(script("baremetal-ceph-probe")).map((c) => c.lock), ["lvm"]);
+            assert.deepStrictEqual(applied(host), []);
+            assert.ok(s.log.kept().includes(`/dev/vdb no longer holds OSD ${osd1}: not wiping it`));
             s.verify();
         });
     });

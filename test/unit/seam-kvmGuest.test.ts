@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { RefusedError } from "../../provider/core/errors";
 import { qmpNotRunning } from "../../provider/qmp/script";
-import { check, kvmGuest, KvmGuestInputs, ownerMarker, pathsOf, serviceName, tapName, unitPath } from "../../provider/resources/kvmGuest";
+import { check, kvmGuest, KvmGuestInputs, KvmGuestState, ownerMarker, pathsOf, serviceName, tapName, unitPath } from "../../provider/resources/kvmGuest";
 import { argv, droppedAfter, exit, ok, qmp, script, ScriptedRemote, unchanged } from "../fakes/scriptedRemote";
 import { ScriptedSite } from "../fakes/scriptedSite";
 
@@ -131,6 +131,108 @@ describe("KvmGuest against a scripted services box", () => {
             const unitWrites = host.commands.slice(from).filter((c) => c.argv[4] === unit && c.step?.kind === "installService");
             assert.deepStrictEqual(unitWrites.map((c) => c.reply?.stdout), ["=baremetal-unchanged=\n"]);
             assert.deepStrictEqual(serviceActions(host), [`systemctl start ${svc}`]);
+            s.verify();
+        });
+    });
+
+    // qemu goes on migrating when the connection that started it is cut: the
+    // re-run asks the source's qemu first and finishes that move instead of
+    // starting a second one (which qemu refuses while one is under way, and
+    // which finds no incoming qemu once the guest runs on the target).
+    describe("re-run after an interrupted live migration", () => {
+        const targetConnection = { host: "198.51.100.10", hostKey: "SHA256:" + "B".repeat(43), password: "pw" };
+        const completed = fixture("migrate-completed.json").trim();
+        const status = (st: string, run: boolean) => JSON.stringify({ return: { status: st, singlestep: false, running: run } });
+
+        interface Move {
+            source: "running" | "postmigrate" | "gone";
+            migration: "none" | "active" | "completed";
+            target: "absent" | "inmigrate" | "running";
+            /** query-migrate answers "active" this many more times, then the migration completes. */
+            activePolls: number;
+        }
+
+        /** Two Debian boxes: the guest runs on the source (198.51.100.12), the target (198.51.100.10) has none yet. */
+        function moveSite(move: Move) {
+            const s = new ScriptedSite();
+            const source = s.host(connection, { files: { [unit]: `${ownerMarker(mac)}\n[Service]\n` } });
+            const target = s.host(targetConnection);
+            const complete = () => Object.assign(move, { migration: "completed", source: "postmigrate", target: "running" });
+            const queryMigrate = () => {
+                if (move.migration === "completed") return completed;
+                if (move.migration === "none") return "{\"return\": {}}";
+                if (--move.activePolls <= 0) complete();
+                return JSON.stringify({ return: { status: "active", "total-time": 900, ram: { remaining: 1048576 } } });
+            };
+            source
+                .on(qmp("call"), (c) => {
+                    if (move.source === "gone") return exit(qmpNotRunning);
+                    const requests = JSON.parse(c.stdin ?? "[]") as { execute: string }[];
+                    return ok(`[${requests.map((r) => (r.execute === "query-migrate" ? queryMigrate() : r.execute === "quit" ? ((move.source = "gone"), "{\"return\": {}}") : "{\"return\": {}}")).join(", ")}]`);
+                })
+                .on(qmp("migrate"), () => (complete(), ok(completed)))
+                .on(argv("systemctl", "stop", svc), ok())
+                .on(script("baremetal-stop-service"), ok());
+            target
+                .on(script("baremetal-install"), unchanged)
+                .on(script("baremetal-enable"), ok())
+                .on(script("baremetal-guest-read"), (c) => {
+                    const content = target.files.get(c.argv[4]);
+                    if (content === undefined) return ok("unit=absent\nactive=inactive\n");
+                    return ok(`unit=present\n${ownerMarker(mac)}\nactive=${move.target === "absent" ? "inactive" : "active"}\n`);
+                })
+                .on(argv("systemctl", "start", svc), () => ((move.target = move.target === "absent" ? "inmigrate" : move.target), ok()))
+                .on(argv("journalctl", "-u", svc), ok(""))
+                .on(qmp("wait"), () => (move.target === "absent" ? exit(qmpNotRunning) : ok(move.target === "running" ? statusRunning : status("inmigrate", false))))
+                .on(qmp("call"), (c) => {
+                    if (move.target !== "running") return exit(qmpNotRunning);
+                    const requests = JSON.parse(c.stdin ?? "[]") as unknown[];
+                    return ok(requests.length === 1 ? `[${statusRunning}]` : running);
+                });
+            return { s, source, target, complete };
+        }
+
+        const olds = (): KvmGuestState => {
+            const p = pathsOf("guest0");
+            return { ...inputs(), mac, serviceName: svc, qmpSocket: p.qmpSocket, consoleLog: p.consoleLog, status: "running", running: true, blockDevices: [], taps: [] };
+        };
+        const news = () => inputs({ connection: targetConnection });
+
+        it("cut while qemu sends the guest: the re-run waits for that migration to complete and finishes the move; one migrate in all", async () => {
+            const move: Move = { source: "running", migration: "none", target: "absent", activePolls: 0 };
+            const { s, source, target, complete } = moveSite(move);
+            source.on(qmp("migrate"), droppedAfter(() => Object.assign(move, { migration: "active", activePolls: 1 })));
+            await assert.rejects(kvmGuest.update(mac, olds(), news(), s.context()), /connection dropped/);
+            assert.deepStrictEqual([move.migration, move.target], ["active", "inmigrate"], "qemu goes on without the connection");
+            // qemu refuses a second migrate while one is under way.
+            const inProgress = '{"error": {"class": "GenericError", "desc": "There\'s a migration process in progress"}}';
+            source.on(qmp("migrate"), () => (move.migration === "active" ? ok(inProgress) : (complete(), ok(completed))));
+
+            const fromTarget = target.commands.length;
+            const state = await kvmGuest.update(mac, olds(), news(), s.context());
+            assert.strictEqual(source.ran(qmp("migrate")).length, 1, "no second migrate");
+            assert.deepStrictEqual(target.commands.slice(fromTarget).filter(argv("systemctl", "start")), [], "no second incoming qemu");
+            assert.deepStrictEqual([state.connection.host, state.status, state.lastMigration?.totalTimeMs, state.lastMigration?.downtimeMs], ["198.51.100.10", "running", 290, 56]);
+            assert.strictEqual(move.source, "gone", "the paused source qemu was told to quit");
+            assert.ok(!source.files.has(unit), "the source's service is gone");
+            assert.ok(s.log.kept().includes("guest0: the live migration an earlier run started has brought the guest to root@198.51.100.10:22; finishing the move"));
+            s.verify();
+        });
+
+        it("cut after the source's qemu quit, while its service stops: the re-run finds the guest running on the target and removes the source's service", async () => {
+            const move: Move = { source: "running", migration: "none", target: "absent", activePolls: 0 };
+            const { s, source, target } = moveSite(move);
+            source.on(argv("systemctl", "stop", svc), droppedAfter());
+            await assert.rejects(kvmGuest.update(mac, olds(), news(), s.context()), /connection dropped/);
+            assert.deepStrictEqual([move.source, move.target], ["gone", "running"]);
+            assert.ok(source.files.has(unit));
+            source.on(argv("systemctl", "stop", svc), ok());
+
+            const state = await kvmGuest.update(mac, olds(), news(), s.context());
+            assert.strictEqual(source.ran(qmp("migrate")).length, 1, "no second migrate");
+            assert.strictEqual(target.ran(argv("systemctl", "start", svc)).length, 1, "the incoming qemu was started once");
+            assert.deepStrictEqual([state.connection.host, state.status], ["198.51.100.10", "running"]);
+            assert.ok(!source.files.has(unit), "the source's service is gone");
             s.verify();
         });
     });

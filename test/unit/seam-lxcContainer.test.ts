@@ -139,4 +139,25 @@ describe("LxcContainer against a scripted box", () => {
             s.verify();
         });
     });
+
+    describe("re-run after an interrupted delete", () => {
+        it("cut while lxc-destroy runs on: the re-run's look waits for it under the container's lock and finds the container gone; lxc-destroy ran once", async () => {
+            const state = { running: false };
+            const { s, host } = box("bmfault-probe", state);
+            const { outs } = await lxcContainer.create(inputs("bmfault-probe"), s.context());
+            host.on(argv("lxc-destroy", "-n", "bmfault-probe"), host.cutWhileRunning(() => host.putFile(configOf("bmfault-probe"), undefined)));
+            await assert.rejects(lxcContainer.delete(outs.configPath, outs, s.context()), /connection dropped/);
+            // LXC's own lock makes a second lxc-destroy wait for the first, which leaves it nothing to destroy.
+            host.on(argv("lxc-destroy", "-n", "bmfault-probe"), exit(1, "lxc-destroy: bmfault-probe: tools/lxc_destroy.c: main: Container is not defined"));
+
+            const from = host.commands.length;
+            await lxcContainer.delete(outs.configPath, outs, s.context());
+            const look = host.commands.slice(from).filter(script("baremetal-lxc-read"))[0];
+            assert.strictEqual(look.lock, createLock("bmfault-probe"), "delete's look waits for an lxc-destroy still running on the box");
+            assert.strictEqual(host.ran(argv("lxc-destroy"))[0].lock, createLock("bmfault-probe"), "lxc-destroy holds the container's lock");
+            assert.deepStrictEqual(lifecycle(host).filter((l) => l.startsWith("lxc-destroy")), ["lxc-destroy -n bmfault-probe"], "one lxc-destroy: the orphaned one");
+            assert.ok(s.log.kept().includes("bmfault-probe: already gone from root@198.51.100.12:22"));
+            s.verify();
+        });
+    });
 });

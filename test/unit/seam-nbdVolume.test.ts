@@ -175,4 +175,81 @@ describe("NbdVolume against a scripted SAN box", () => {
             s.verify();
         });
     });
+
+    // The command of a cut run may still be running on the box when the re-run
+    // reads (it holds the LVM lock until it exits): the read that create, update
+    // and delete act on waits for it under that lock, so the command is not issued twice.
+    describe("re-run while the cut run's LVM command still runs", () => {
+        const mib = (n: number) => n * 2 ** 20;
+        /** The SAN box with the LV's size modelled: `lvs` reports `lv.sizeBytes`, lvextend fails like LVM when the size would not change. */
+        function sizedSan(box: Box, lv: { sizeBytes: number }) {
+            const site = san(box);
+            const { host } = site;
+            const lvs = () => (box.lv === "ours" ? lvsOurs.replace('"lv_size":"67108864"', `"lv_size":"${lv.sizeBytes}"`) : lvsNone);
+            host.on(script("baremetal-nbd-read"), (c) => {
+                const [conf, auth] = [c.argv[6], c.argv[7]];
+                return ok(`${lvs()}==config==\n${host.files.get(conf) ?? ""}==auth==\n${host.files.get(auth) ?? ""}==serving==\n${box.serving ? "active" : "inactive"}\n`);
+            });
+            return site;
+        }
+        /** lvextend as LVM answers it: to the size the LV already has, it fails. */
+        const lvextend = (lv: { sizeBytes: number }) => (c: { argv: string[] }) => {
+            const want = Number(c.argv[3].replace(/b$/, ""));
+            if (want === lv.sizeBytes) return exit(5, `  New size (${want / mib(4)} extents) matches existing size (${want / mib(4)} extents).`);
+            lv.sizeBytes = want;
+            return ok();
+        };
+        const readsBeforeChange = (h: ScriptedRemote, from: number) => h.commands.slice(from).filter(script("baremetal-nbd-read"))[0];
+
+        it("grow cut while lvextend runs on: the re-run's read waits for it (LVM lock), sees the new size and issues no second lvextend", async () => {
+            const box: Box = { lv: "none", serving: false };
+            const lv = { sizeBytes: mib(64) };
+            const { s, host } = sizedSan(box, lv);
+            const { outs } = await nbdVolume.create(inputs(), s.context());
+            const news = inputs({ size: "128MiB" });
+            host.on(argv("lvextend"), host.cutWhileRunning(() => (lv.sizeBytes = mib(128))));
+            await assert.rejects(nbdVolume.update(outs.uri, outs, news, s.context()), /connection dropped/);
+            assert.strictEqual(lv.sizeBytes, mib(64), "the orphaned lvextend has not finished yet");
+            host.on(argv("lvextend"), lvextend(lv));
+
+            const from = host.commands.length;
+            const grown = await nbdVolume.update(outs.uri, outs, news, s.context());
+            assert.strictEqual(readsBeforeChange(host, from).lock, "lvm", "the read update acts on is taken under the LVM lock");
+            assert.deepStrictEqual(lvmWrites(host).filter((l) => l.startsWith("lvextend")), ["lvextend -q -L 134217728b bmvg/guest1-var"], "one lvextend: the orphaned one");
+            assert.strictEqual(grown.sizeBytes, mib(128));
+            s.verify();
+        });
+
+        it("create cut while lvcreate runs on: the re-run's read waits for it and takes back its own LV; lvcreate ran once", async () => {
+            const box: Box = { lv: "none", serving: false };
+            const { s, host } = sizedSan(box, { sizeBytes: mib(64) });
+            host.on(argv("lvcreate"), host.cutWhileRunning(() => (box.lv = "ours")));
+            await assert.rejects(nbdVolume.create(inputs(), s.context()), /connection dropped/);
+            // A second lvcreate of the same name fails as LVM fails it.
+            host.on(argv("lvcreate"), () => (box.lv === "none" ? ((box.lv = "ours"), ok()) : exit(5, '  Logical Volume "guest1-var" already exists in volume group "bmvg"')));
+
+            const from = host.commands.length;
+            const { outs } = await nbdVolume.create(inputs(), s.context());
+            assert.strictEqual(readsBeforeChange(host, from).lock, "lvm");
+            assert.strictEqual(host.ran(argv("lvcreate")).length, 1);
+            assert.deepStrictEqual([outs.lvUuid, outs.serving, outs.registered], [lvUuid, true, true]);
+            s.verify();
+        });
+
+        it("delete cut while lvremove runs on: the re-run's read waits for it, finds the LV gone and removes the rest; lvremove ran once", async () => {
+            const box: Box = { lv: "none", serving: false };
+            const { s, host, consulAgent } = sizedSan(box, { sizeBytes: mib(64) });
+            const { outs } = await nbdVolume.create(inputs({ allowDataLoss: true }), s.context());
+            host.on(script("baremetal-stop-service"), () => ((box.serving = false), ok())).on(argv("lvremove"), host.cutWhileRunning(() => (box.lv = "none")));
+            await assert.rejects(nbdVolume.delete(outs.uri, outs, s.context()), /connection dropped/);
+            host.on(argv("lvremove"), () => (box.lv === "none" ? exit(5, '  Failed to find logical volume "bmvg/guest1-var"') : ((box.lv = "none"), ok())));
+
+            const from = host.commands.length;
+            await nbdVolume.delete(outs.uri, outs, s.context());
+            assert.strictEqual(readsBeforeChange(host, from).lock, "lvm");
+            assert.strictEqual(host.ran(argv("lvremove")).length, 1);
+            assert.strictEqual(consulAgent.serviceData.get("198-51-100-11-nbd")?.size ?? 0, 0, "the Consul entry is gone");
+            s.verify();
+        });
+    });
 });

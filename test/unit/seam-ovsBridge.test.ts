@@ -114,3 +114,28 @@ describe("OvsBridge against a scripted box", () => {
         });
     });
 });
+
+describe("OvsBridge re-runs while a step of the cut run still runs on the box", () => {
+    it("create: the address move still running after the re-run's first look: every address it moved is remembered for delete", async () => {
+        const second = "198.18.1.13/24";
+        const net: Net = { nic: [address, second] };
+        const { s, host } = box(net);
+        let moving = false;
+        // The cut move has put the first address on the bridge and goes on with the second (the move holds no lock).
+        host.on(script("baremetal-ovs-move"), droppedAfter(() => (net.bridge?.addresses.push(...net.nic.splice(0, 1)), (moving = true))));
+        await assert.rejects(ovsBridge.create(inputs(), s.context()), /connection dropped/);
+        assert.deepStrictEqual([net.nic, net.bridge?.addresses], [[second], [address]]);
+        host.on(script("baremetal-ovs-read"), () => {
+            const b = net.bridge as NonNullable<Net["bridge"]>;
+            const reply = ok([`network=${b.network}`, ...b.ports.map((p) => `port ${p}`), ...b.addresses.map((a) => `addr ${a}`), ""].join("\n"));
+            // It ends just after the re-run's first look.
+            if (moving) (b.addresses.push(...net.nic.splice(0)), (moving = false));
+            return reply;
+        }).on(script("baremetal-ovs-move"), () => (net.nic.length === 0 ? unchanged : exit(2, "RTNETLINK answers: Cannot assign requested address")));
+
+        const { outs } = await ovsBridge.create(inputs(), s.context());
+        assert.deepStrictEqual(outs.addresses, [address, second]);
+        assert.deepStrictEqual(outs.movedAddresses, [address, second], "delete gives both back to eth1");
+        s.verify();
+    });
+});

@@ -161,3 +161,82 @@ describe("RaidArray against a scripted host", () => {
         });
     });
 });
+
+// A step of a run whose connection was cut may still be running on the host
+// (ScriptedRemote.cutWhileRunning): it holds the mdadm lock until it ends, and a
+// read beside it sees the array half made. The first look of every operation
+// takes the mdadm lock, so it sees what that step did.
+describe("RaidArray re-runs while a step of the cut run still runs on the host", () => {
+    /** read-clean.txt after /dev/loop12 joined and the array grew to three members. */
+    const grown = clean.replace("MD_DEVICES=2", "MD_DEVICES=3").replace("==sysfs==", "MD_DEVICE_dev_loop12_ROLE=2\nMD_DEVICE_dev_loop12_DEV=/dev/loop12\n==sysfs==") + "member_loop12=in_sync\n";
+    const firstRead = (host: { ran: (m: ReturnType<typeof script>) => { lock?: string }[] }, from: number) => host.ran(script("baremetal-md-read"))[from];
+
+    it("create: mdadm --create still writing superblocks (one member done): the re-run waits for it and adopts the array, not refuses its own members", async () => {
+        let made = false;
+        const written = new Set<string>();
+        const { s, host } = site(["/dev/loop10", "/dev/loop11"], () => (made ? clean : undefined));
+        const examined = fixture("examine-member.txt").replace(/^MD_UUID=.*$/m, `MD_UUID=${uuid}`);
+        const runsOn = host.cutWhileRunning(() => ((made = true), written.add("/dev/loop11")));
+        host.on(argv("mdadm", "--examine", "--export"), (c) => (written.has(c.argv[3]) ? ok(examined) : noSuperblock))
+            .on(script("baremetal-in-use"), ok())
+            .on(script("baremetal-install"), unchanged)
+            .on(argv("mdadm", "--create"), (c) => (written.add("/dev/loop10"), runsOn(c)))
+            .on(script("baremetal-mdadm-conf"), ok());
+        await assert.rejects(raidArray.create(inputs(), s.context()), /connection dropped/);
+        assert.deepStrictEqual([made, [...written]], [false, ["/dev/loop10"]], "the cut left mdadm --create half way");
+
+        const reads = host.ran(script("baremetal-md-read")).length;
+        const { id } = await raidArray.create(inputs(), s.context());
+        assert.strictEqual(id, uuid);
+        assert.strictEqual(firstRead(host, reads).lock, "mdadm", "create's first look waits for the mdadm step still running");
+        assert.strictEqual(host.ran(argv("mdadm", "--create")).length, 1, "no second mdadm --create");
+        assert.ok(s.log.kept().some((l) => /already exists with the same members: adopting it/.test(l)));
+        s.verify();
+    });
+
+    it("update: mdadm --grow still running: the re-run sees three members and adds and grows nothing again; refresh reads under the lock too", async () => {
+        let grew = false;
+        const kernel: Record<string, string> = { [members[0]]: "/dev/loop10", [members[1]]: "/dev/loop11", "/dev/disk/by-id/virtio-bm-c": "/dev/loop12" };
+        const { s, host } = site([], () => (grew ? grown : clean));
+        host.on(argv("readlink", "-e", "--"), (c) => ok(c.argv.slice(3).map((m) => kernel[m]).join("\n") + "\n"))
+            .on(script("baremetal-install"), unchanged)
+            .on(script("baremetal-mdadm-conf"), ok());
+        const { outs: olds } = await raidArray.create(inputs(), s.context());
+        const news = inputs({ members: [...members, "/dev/disk/by-id/virtio-bm-c"] });
+        // Once the grow has ended, mdadm refuses both again, as it does on a real array.
+        host.on(argv("mdadm", "/dev/md9", "--add"), () => (grew ? exit(1, "mdadm: Cannot open /dev/loop12: Device or resource busy") : ok()))
+            .on(argv("mdadm", "--grow"), host.cutWhileRunning(() => (grew = true)));
+        await assert.rejects(raidArray.update(uuid, olds, news, s.context()), /connection dropped/);
+        assert.strictEqual(grew, false);
+
+        const reads = host.ran(script("baremetal-md-read")).length;
+        const outs = await raidArray.update(uuid, olds, news, s.context());
+        assert.strictEqual(firstRead(host, reads).lock, "mdadm", "update's first look waits for mdadm --grow");
+        assert.deepStrictEqual(outs.activeMembers, news.members);
+        assert.strictEqual(host.ran(argv("mdadm", "/dev/md9", "--add")).length, 1, "the member is added once");
+        assert.strictEqual(host.ran(argv("mdadm", "--grow")).length, 1, "the array is grown once");
+
+        const before = host.ran(script("baremetal-md-read")).length;
+        await raidArray.read(uuid, outs, s.context());
+        assert.strictEqual(firstRead(host, before).lock, "mdadm", "refresh does not record a half-grown array either");
+        s.verify();
+    });
+
+    it("delete: mdadm --stop still running: the re-run finds the array stopped and finishes without a second --stop", async () => {
+        let stopped = false;
+        const { s, host } = site(["/dev/loop10", "/dev/loop11"], () => (stopped ? undefined : clean));
+        host.on(script("baremetal-mdadm-conf"), ok());
+        const { outs } = await raidArray.create(inputs(), s.context());
+        host.on(argv("mdadm", "--stop"), host.cutWhileRunning(() => (stopped = true)));
+        await assert.rejects(raidArray.delete(uuid, outs, s.context()), /connection dropped/);
+        assert.strictEqual(stopped, false);
+        host.on(argv("mdadm", "--stop"), exit(1, "mdadm: error opening /dev/md9: No such file or directory"));
+
+        const reads = host.ran(script("baremetal-md-read")).length;
+        await raidArray.delete(uuid, outs, s.context());
+        assert.strictEqual(firstRead(host, reads).lock, "mdadm", "delete's first look waits for mdadm --stop");
+        assert.strictEqual(host.ran(argv("mdadm", "--stop")).length, 1, "no second --stop");
+        assert.deepStrictEqual(host.ran(script("baremetal-mdadm-conf")).slice(-1).map((c) => c.argv.slice(4)), [["/etc/mdadm/mdadm.conf", uuid, ""]], "its ARRAY line is removed");
+        s.verify();
+    });
+});

@@ -158,3 +158,59 @@ describe("VolumeGroup against a scripted host", () => {
         });
     });
 });
+
+// A step of a run whose connection was cut may still be running on the host
+// (ScriptedRemote.cutWhileRunning): it holds the LVM lock until it ends, and a
+// read beside it sees the VG as it was. The first look of every operation takes
+// the LVM lock, so it and every read after it see what that step did.
+describe("VolumeGroup re-runs while a step of the cut run still runs on the host", () => {
+    /** pvs.json with /dev/loop2 as a third PV of fixvg (vgextend done). */
+    const pvsExtended = pvs.replace(/(\{"pv_name":"\/dev\/loop1".*\})/, '$1,\n{"pv_name":"/dev/loop2", "vg_name":"fixvg", "pv_uuid":"fixture-loop2", "pv_size":"130023424"}');
+    const vgReads = (host: { ran: (m: ReturnType<typeof argv>) => { lock?: string }[] }) => host.ran(argv("vgs"));
+
+    it("create: vgcreate still running (PVs labelled, no VG yet): the re-run waits for it and takes its VG back; vgcreate ran once", async () => {
+        let made = false;
+        const { s, host } = site(() => (made ? vgsOurs : vgsMissing));
+        host.on(script("baremetal-pv-probe"), ok(probeBlock("/dev/loop0", "LVM2_member") + probeBlock("/dev/loop1", "LVM2_member")))
+            .on(argv("pvcreate"), ok())
+            .on(argv("vgcreate"), host.cutWhileRunning(() => (made = true)));
+        await assert.rejects(volumeGroup.create(inputs(), s.context()), /connection dropped/);
+        assert.strictEqual(made, false, "the cut left vgcreate running");
+        // Once it has ended, LVM refuses a second one, as it does on a real box.
+        host.on(argv("vgcreate"), exit(5, '  A volume group called fixvg already exists.'));
+
+        const reads = vgReads(host).length;
+        const { id } = await volumeGroup.create(inputs(), s.context());
+        assert.strictEqual(id, uuid);
+        assert.strictEqual(vgReads(host)[reads].lock, "lvm", "create's first look waits for the LVM step still running");
+        assert.strictEqual(host.ran(argv("vgcreate")).length, 1, "no second vgcreate");
+        s.verify();
+    });
+
+    it("update: vgextend still running: the re-run sees the new PV in the VG and runs neither pvcreate nor vgextend again; refresh and delete read under the lock too", async () => {
+        let extended = false;
+        const { s, host } = site(() => vgsOurs);
+        host.on(argv("pvs"), () => ok(extended ? pvsExtended : pvs));
+        const { outs: olds } = await volumeGroup.create(inputs({ allowDataLoss: true }), s.context());
+        const news = inputs({ devices: ["/dev/loop0", "/dev/loop1", "/dev/loop2"], allowDataLoss: true });
+        host.on(script("baremetal-pv-probe"), ok(probeBlock("/dev/loop2")))
+            .on(argv("pvcreate"), () => (extended ? exit(5, '  Can\'t initialize physical volume "/dev/loop2" of volume group "fixvg" without -ff') : ok()))
+            .on(argv("vgextend"), host.cutWhileRunning(() => (extended = true)));
+        await assert.rejects(volumeGroup.update(uuid, olds, news, s.context()), /connection dropped/);
+        assert.strictEqual(extended, false);
+
+        const reads = vgReads(host).length;
+        const outs = await volumeGroup.update(uuid, olds, news, s.context());
+        assert.strictEqual(vgReads(host)[reads].lock, "lvm", "update's first look waits for vgextend");
+        assert.deepStrictEqual(outs.physicalVolumes, ["/dev/loop0", "/dev/loop1", "/dev/loop2"]);
+        assert.deepStrictEqual(lvmWrites(host.commands.map((c) => c.line)).filter((l) => /loop2/.test(l)), ["pvcreate -q /dev/loop2", "vgextend -q fixvg /dev/loop2"], "each ran once");
+
+        let before = vgReads(host).length;
+        await volumeGroup.read(uuid, outs, s.context());
+        assert.strictEqual(vgReads(host)[before].lock, "lvm", "refresh");
+        before = vgReads(host).length;
+        await assert.rejects(volumeGroup.delete(uuid, outs, s.context()), /still holds 2 logical volume/);
+        assert.strictEqual(vgReads(host)[before].lock, "lvm", "delete (a vgremove still running would otherwise be issued again)");
+        s.verify();
+    });
+});

@@ -1,0 +1,84 @@
+// PxeServer, part lifecycle: create (refusing an instance it did not write unless
+// adopting), read, update and delete against the operation's hosts.
+import { RefusedError } from "../../core/errors";
+import { OperationContext } from "../../core/resource";
+import { Remote } from "../../host";
+import type { OsFamily } from "../../host";
+import { managedMarker, pxeLayout } from "../../pxe/shared";
+import { planDelete, planFiles, planServices, restartsBetween, restartsFrom } from "./plan";
+import { dhcpRoleOf, dhcpSettling, readLive } from "./read";
+import { baseUrlOf } from "./render";
+import { PxeServerInputs, PxeServerState } from "./spec";
+
+function hostFor(inputs: PxeServerInputs, ctx: OperationContext): Remote {
+    return ctx.remote(inputs.connection, { secrets: [inputs.standby?.token] });
+}
+
+/** Refuses to overwrite an instance's configuration that this package did not write. */
+async function assertOurs(host: Remote, inputs: PxeServerInputs): Promise<void> {
+    const conf = await host.readFile(pxeLayout(inputs.name).dnsmasqConf);
+    if (conf !== undefined && !conf.includes(managedMarker) && !inputs.adopt) {
+        throw new RefusedError(
+            `${pxeLayout(inputs.name).dnsmasqConf} on ${host.target} exists and was not written by pulumi-baremetal`,
+            "Set adopt: true on this PxeServer to take it over (it will be rewritten), or choose another name.",
+        );
+    }
+}
+
+/** Puts files and services in place; says whether DHCP was restarted. */
+async function apply(host: Remote, inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[], olds?: PxeServerInputs): Promise<{ dhcpRestarted: boolean }> {
+    const result = await host.apply(planFiles(inputs, family, removedProfiles));
+    const changed = restartsFrom(result);
+    const differ = olds ? restartsBetween(olds, inputs, family) : { dhcp: false, http: false };
+    const restart = { dhcp: changed.dhcp || differ.dhcp, http: changed.http || differ.http };
+    await host.apply(planServices(inputs, restart));
+    return { dhcpRestarted: restart.dhcp };
+}
+
+/** Reads between DHCP (re)starting and its role settling, and the pause between them. */
+const settleReads = 10;
+const settlePauseMs = 500;
+
+/** The state after create or update; `started`: this operation (re)started DHCP. */
+async function stateOf(host: Remote, inputs: PxeServerInputs, family: OsFamily, ctx: OperationContext, started: boolean): Promise<PxeServerState> {
+    const standby = inputs.standby !== undefined;
+    let live = await readLive(host, inputs, family);
+    for (let i = 0; i < settleReads && live && dhcpSettling(dhcpRoleOf(live.dhcp, standby), started); i++) {
+        await new Promise((r) => setTimeout(r, settlePauseMs));
+        live = await readLive(host, inputs, family);
+    }
+    if (!live) throw new Error(`PXE server ${inputs.name} was set up on ${host.target} but its descriptor cannot be read back`);
+    const dhcpRole = dhcpRoleOf(live.dhcp, standby);
+    if (dhcpRole === "stopped") ctx.log.warn(`PXE server ${inputs.name} on ${host.target}: DHCP is not running; see journalctl -u ${pxeLayout(inputs.name).dhcpService} or ${pxeLayout(inputs.name).logFile}`);
+    return { ...inputs, family, baseUrl: baseUrlOf(inputs), dhcpRole, leases: live.leases, files: live.files };
+}
+
+export async function create(inputs: PxeServerInputs, ctx: OperationContext): Promise<{ id: string; outs: PxeServerState }> {
+    const host = hostFor(inputs, ctx);
+    const family = (await host.facts()).family;
+    await assertOurs(host, inputs);
+    await apply(host, inputs, family, []);
+    return { id: `${inputs.name}@${inputs.connection.host}`, outs: await stateOf(host, inputs, family, ctx, true) };
+}
+
+export async function read(_id: string, props: PxeServerState, ctx: OperationContext): Promise<PxeServerState | undefined> {
+    const host = hostFor(props, ctx);
+    const family = props.family ?? (await host.facts()).family;
+    const live = await readLive(host, props, family);
+    if (!live) return undefined;
+    return { ...props, family, dhcpRole: dhcpRoleOf(live.dhcp, props.standby !== undefined), leases: live.leases, files: live.files };
+}
+
+export async function update(_id: string, olds: PxeServerState, news: PxeServerInputs, ctx: OperationContext): Promise<PxeServerState> {
+    const host = hostFor(news, ctx);
+    const family = (await host.facts()).family;
+    const removed = Object.keys(olds.profiles ?? {}).filter((n) => !(n in news.profiles));
+    const { dhcpRestarted } = await apply(host, news, family, removed, olds);
+    // A stopped DHCP was just started (planServices starts it) and is settling too.
+    return stateOf(host, news, family, ctx, dhcpRestarted || olds.dhcpRole === "stopped");
+}
+
+export async function remove(_id: string, props: PxeServerState, ctx: OperationContext): Promise<void> {
+    const host = hostFor(props, ctx);
+    await host.apply(planDelete(props));
+}
