@@ -106,8 +106,14 @@ export interface KindSpec<Inputs, State> {
     readonly doc: string;
     /** What the ID is and how to find it (for `pulumi import`). */
     readonly id: string;
-    /** A short program using the kind (TypeScript, imports `pulumi-baremetal`). */
+    /**
+     * A short program using the kind: the statements only. The reference page adds
+     * the imports of `pulumi` and the kind, and reads each `exampleSecrets` variable
+     * from the stack's config as a secret, so the page's example compiles as it is.
+     */
     readonly example: string;
+    /** Variables the example uses, by the stack config key they come from (`{ key: "sshPrivateKey" }`). */
+    readonly exampleSecrets?: Readonly<Record<string, string>>;
     readonly inputs: { readonly [K in keyof Inputs]-?: undefined extends Inputs[K] ? AbsentableField : PresentField };
     readonly outputs: { readonly [K in Exclude<keyof State, keyof Inputs>]-?: FieldSpec };
     /** Replaces are deleted before the new one is made (the same disks, the same name). */
@@ -120,6 +126,7 @@ export interface AnyKindSpec {
     readonly doc: string;
     readonly id: string;
     readonly example: string;
+    readonly exampleSecrets?: Readonly<Record<string, string>>;
     readonly inputs: Readonly<Record<string, FieldSpec>>;
     readonly outputs: Readonly<Record<string, FieldSpec>>;
     readonly deleteBeforeReplace?: boolean;

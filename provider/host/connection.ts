@@ -36,6 +36,14 @@ export const connectionType: ObjectType = {
     },
 };
 
+/**
+ * The `connection` input of a kind that acts on one box: a new box is a new object
+ * (replaces) unless `replaceOn` says otherwise (a KvmGuest migrates instead).
+ */
+export function connectionField(doc: string, replaceOn: readonly string[] = ["host"]): FieldSpec & { required: true } {
+    return { type: t.object(connectionType), required: true, replaceOn, doc };
+}
+
 const connectionFields: Record<keyof HostConnection, FieldSpec> = {
     host: { type: t.string(), required: true, doc: "Address of the host: a DNS name, an IPv4 or an IPv6 address." },
     port: { type: t.integer, doc: "SSH port; 22 when omitted." },

@@ -1,7 +1,7 @@
 // The host layer: the only part of pulumi-baremetal that speaks SSH. Resources
 // build Plans (data), hand them to a Host, and get back records and errors that
 // are safe to show. Nothing here imports @pulumi/pulumi.
-export { checkHostConnection, connectionType, describeTarget, fingerprintOf, type HostConnection } from "./connection";
+export { checkHostConnection, connectionField, connectionType, describeTarget, fingerprintOf, type HostConnection } from "./connection";
 export {
     AuthError,
     CommandError,

@@ -27,9 +27,7 @@ export const spec: KindSpec<ConsulKeysInputs, ConsulKeysState> = {
     kind: "ConsulKeys",
     doc: "A subtree of Consul's K/V store: a service's or box's configuration. Only the declared keys are managed; other keys under the prefix are neither read into state nor deleted.",
     id: "the prefix, e.g. `config/dns01/`.",
-    example: `import { ConsulKeys } from "pulumi-baremetal";
-
-new ConsulKeys("dns01-config", {
+    example: `new ConsulKeys("dns01-config", {
     consul: { address: "192.0.2.2:8500" },
     prefix: "config/dns01/",
     keys: { listen: "192.0.2.53", "forwarders/0": "192.0.2.1" },

@@ -12,7 +12,7 @@ import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../co
 import { checkByTable, diffByTable, erase, KindSpec, ObjectType, t } from "../core/fields";
 import { isUnknown, Validator } from "../core/validate";
 import { sameValue } from "../core/values";
-import { connectionType, HostConnection, Plan, Remote, Secret, serviceFilePath, serviceStateShell, step } from "../host";
+import { connectionField, HostConnection, Plan, Remote, Secret, serviceFilePath, serviceStateShell, step } from "../host";
 import type { OsFamily, ServiceSpec } from "../host";
 
 export interface OvsTunnel {
@@ -63,22 +63,16 @@ export const spec: KindSpec<OvsBridgeInputs, OvsBridgeState> = {
     kind: "OvsBridge",
     doc: "An Open vSwitch bridge on a box that replicates one of the physical switches (LAN, WAN, STORAGE) for the box's guests. It is uplinked by a NIC on that switch or, on a box with no NIC there, by OpenVPN tunnels (tap, static key) to a box that has one: each tunnel is a tap port on the bridge and an openvpn service. Delete moves moved addresses back to the uplink NIC, stops the tunnels and removes the bridge (guests still on it lose their link: delete them first, which Pulumi does when they depend on the bridge).",
     id: "`NAME@HOST`, e.g. `br-storage@198.51.100.12`.",
-    example: `import * as pulumi from "@pulumi/pulumi";
-import { OvsBridge } from "pulumi-baremetal";
-
-const cfg = new pulumi.Config();
-const key = cfg.requireSecret("sshPrivateKey");
-const staticKey = cfg.requireSecret("openvpnStaticKey");
-
-new OvsBridge("svc1-storage", {
+    example: `new OvsBridge("svc1-storage", {
     connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
     name: "br-storage",
     network: "storage",
     tunnels: [{ name: "vpn-storage", remote: "198.51.100.11", key: staticKey }],
 });`,
+    exampleSecrets: { key: "sshPrivateKey", staticKey: "openvpnStaticKey" },
     deleteBeforeReplace: true,
     inputs: {
-        connection: { type: t.object(connectionType), required: true, replaceOn: ["host"], doc: "The box that carries the bridge." },
+        connection: connectionField("The box that carries the bridge."),
         name: { type: t.string(), required: true, change: "replace", doc: "Bridge name (at most 15 characters).", check: (v, f, x) => v.interfaceName(f, x) },
         network: {
             type: t.string(),

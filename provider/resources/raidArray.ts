@@ -11,7 +11,7 @@ import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../co
 import { checkByTable, diffByTable, erase, KindSpec, t } from "../core/fields";
 import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
 import { Validator } from "../core/validate";
-import { connectionType, HostConnection, hostLocks, Plan, Remote, step } from "../host";
+import { connectionField, HostConnection, hostLocks, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { healthOf, MdDetail, MdHealth, membersWithState, parseDetailExport, parseExamineExport, parseSysfs } from "../parsers/mdadm";
 import { parseSections } from "../parsers/sections";
@@ -48,20 +48,15 @@ export const spec: KindSpec<RaidArrayInputs, RaidArrayState> = {
     kind: "RaidArray",
     doc: "An mdadm software RAID array on a machine. An existing array with the same members is adopted instead of re-created; members that all carry one array's superblocks are assembled; members that are mounted, in another array or LVM physical volumes are refused. A replacement (a new device, level, metadata, name or host) makes a new array out of the members and destroys the data: it is refused unless allowDataLoss is set.",
     id: "the array's UUID as mdadm prints it (`mdadm --detail --brief /dev/md0`), e.g. `3b1e4c2a:6f0d9e11:8a7c5b40:12de34f5`.",
-    example: `import * as pulumi from "@pulumi/pulumi";
-import { RaidArray } from "pulumi-baremetal";
-
-const cfg = new pulumi.Config();
-const key = cfg.requireSecret("sshPrivateKey");
-
-new RaidArray("storage1-md0", {
+    example: `new RaidArray("storage1-md0", {
     connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
     device: "/dev/md0",
     members: ["/dev/disk/by-id/ata-DISK-A", "/dev/disk/by-id/ata-DISK-B"],
 });`,
+    exampleSecrets: { key: "sshPrivateKey" },
     deleteBeforeReplace: true,
     inputs: {
-        connection: { type: t.object(connectionType), required: true, replaceOn: ["host"], doc: "The machine that holds the member disks." },
+        connection: connectionField("The machine that holds the member disks."),
         device: { type: t.string(), required: true, change: "replace", doc: "The md device, `/dev/md0` ... `/dev/md127`.", rule: { pattern: devicePattern, patternHint: "must be /dev/md0 ... /dev/md127" } },
         level: { type: t.string(raidLevels), default: "raid1", change: "replace", doc: "RAID level." },
         members: {

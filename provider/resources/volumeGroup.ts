@@ -10,7 +10,7 @@ import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../co
 import { checkByTable, diffByTable, erase, KindSpec, t, valueAt } from "../core/fields";
 import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
 import { Validator } from "../core/validate";
-import { connectionType, HostConnection, hostLocks, Plan, Remote, step } from "../host";
+import { connectionField, HostConnection, hostLocks, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { DeviceProbe, ownTag, parseDeviceProbe, parsePvs, parseVgs, PvReport, pvFields, reportOptions, VgReport, vgFields, vgNamePattern } from "../parsers/lvm";
 
@@ -36,25 +36,15 @@ export const spec: KindSpec<VolumeGroupInputs, VolumeGroupState> = {
     kind: "VolumeGroup",
     doc: "An LVM2 volume group on a machine (the seed's SAN VM puts one on its RAID array and carves NBD-exported volumes out of it). An existing VG with the same name and devices is adopted; one that pulumi-baremetal did not create needs adopt. Devices that carry anything (a mount, an md array, a file system, another VG's PV) are refused. Delete is refused unless allowDataLoss is set, and even then while the VG still holds logical volumes.",
     id: "the VG's UUID as LVM prints it (`vgs -o vg_uuid`), e.g. `IA28An-d0yf-G565-4Mfa-Xq3o-tbCs-6ZKd2H`.",
-    example: `import * as pulumi from "@pulumi/pulumi";
-import { VolumeGroup } from "pulumi-baremetal";
-
-const cfg = new pulumi.Config();
-const key = cfg.requireSecret("sshPrivateKey");
-
-new VolumeGroup("san1-vg0", {
+    example: `new VolumeGroup("san1-vg0", {
     connection: { host: "198.51.100.11", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
     name: "vg0",
     devices: ["/dev/md0"],
 });`,
+    exampleSecrets: { key: "sshPrivateKey" },
     deleteBeforeReplace: true,
     inputs: {
-        connection: {
-            type: t.object(connectionType),
-            required: true,
-            replaceOn: ["host"],
-            doc: "The machine that holds the devices. A new host re-creates the VG, which needs allowDataLoss.",
-        },
+        connection: connectionField("The machine that holds the devices. A new host re-creates the VG, which needs allowDataLoss."),
         name: {
             type: t.string(),
             required: true,

@@ -31,7 +31,7 @@ function indexPage(specs: readonly AnyKindSpec[]): string {
 
 function kindPage(s: AnyKindSpec): string {
     const out = [header, `# ${s.kind}`, "", s.doc.trim(), "", `**ID:** ${s.id.trim()}`, ""];
-    out.push("## Example", "", "```ts", s.example.trim(), "```", "");
+    out.push("## Example", "", "```ts", exampleProgram(s), "```", "");
     out.push("## Inputs", "", "| input | type | required / default | a change | description |", "|---|---|---|---|---|");
     const derived = Object.entries(s.inputs).filter(([, f]) => f.derived);
     for (const [k, f] of Object.entries(s.inputs)) if (!f.derived) out.push(inputRow(k, f));
@@ -43,6 +43,21 @@ function kindPage(s: AnyKindSpec): string {
     if (s.deleteBeforeReplace) out.push("", "A replacement deletes the old object before it makes the new one (they use the same devices or names).");
     out.push("");
     return out.join("\n");
+}
+
+/** The example as a whole program: imports, the secrets it reads from config, its statements. */
+function exampleProgram(s: AnyKindSpec): string {
+    const body = s.example.trim();
+    const secrets = Object.entries(s.exampleSecrets ?? {});
+    // Other kinds the example names (a Machine's PxeServer) are imported too.
+    const kinds = [s.kind, ...[...body.matchAll(/\b(?:new |: )([A-Z][A-Za-z]+)\b/g)].map((m) => m[1])].filter((k, i, all) => all.indexOf(k) === i && /^[A-Z]/.test(k));
+    const head = [
+        ...(secrets.length > 0 ? ['import * as pulumi from "@pulumi/pulumi";'] : []),
+        `import { ${kinds.join(", ")} } from "pulumi-baremetal";`,
+        "",
+        ...(secrets.length > 0 ? ["const cfg = new pulumi.Config();", ...secrets.map(([v, key]) => `const ${v} = cfg.requireSecret(${JSON.stringify(key)});`), ""] : []),
+    ];
+    return [...head, body].join("\n");
 }
 
 function objectSection(o: ObjectType): string[] {

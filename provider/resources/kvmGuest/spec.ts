@@ -1,7 +1,7 @@
 // KvmGuest, part spec: the inputs and state, the nested object types and the
 // field table.
 import { KindSpec, ObjectType, t } from "../../core/fields";
-import { connectionType, HostConnection } from "../../host";
+import { connectionField, HostConnection } from "../../host";
 import type { GuestBlockDevice } from "../../parsers/qmp";
 
 export interface NbdDisk {
@@ -157,27 +157,18 @@ export const spec: KindSpec<KvmGuestInputs, KvmGuestState> = {
     kind: "KvmGuest",
     doc: "A qemu guest on a services box, supervised by the box's init system (a systemd unit on Debian, an OpenRC service on Alpine) and read through QMP: disks from NBD exports or local devices, NICs on Open vSwitch or Linux bridges with fixed MACs, network boot by default, the serial console in a log. A change of the connection's host live-migrates the guest when every disk is an NBD export, and replaces it otherwise. Changes of memory, vCPUs, disks, NICs, boot order or machine type restart it gracefully (ACPI power-down first); delete powers it down the same way.",
     id: "the first NIC's MAC in lower case, e.g. `52:54:00:ab:00:01` (the guest's uid: the seed finds its NBD volumes by it).",
-    example: `import * as pulumi from "@pulumi/pulumi";
-import { KvmGuest } from "pulumi-baremetal";
-
-const cfg = new pulumi.Config();
-const key = cfg.requireSecret("sshPrivateKey");
-
-new KvmGuest("web01", {
+    example: `new KvmGuest("web01", {
     connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
     name: "web01",
     memoryMiB: 1024,
     disks: [{ nbd: { host: "198.18.1.11", port: 10809, export: "web01-var" } }],
     nics: [{ bridge: "br-lan", mac: "52:54:00:ab:00:01" }],
 });`,
+    exampleSecrets: { key: "sshPrivateKey" },
     deleteBeforeReplace: true,
     inputs: {
         // No replaceOn: a new host is a live migration or a replacement, decided in diff by the disks.
-        connection: {
-            type: t.object(connectionType),
-            required: true,
-            doc: "The box that runs the guest. Changing its `host` live-migrates the guest when every disk is an NBD export (an update, not a replacement); otherwise the guest is replaced, the old one first.",
-        },
+        connection: connectionField("The box that runs the guest. Changing its `host` live-migrates the guest when every disk is an NBD export (an update, not a replacement); otherwise the guest is replaced, the old one first.", []),
         name: {
             type: t.string(),
             required: true,

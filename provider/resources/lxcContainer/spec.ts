@@ -2,7 +2,7 @@
 // field table and the validators it names.
 import { KindSpec, ObjectType, t } from "../../core/fields";
 import { isUnknown, Validator } from "../../core/validate";
-import { connectionType, HostConnection } from "../../host";
+import { connectionField, HostConnection } from "../../host";
 import type { LxcLimits, LxcMount, LxcNic } from "../../parsers/lxc";
 
 // The network, mount and limit entries are the managed block's: their shapes live
@@ -111,13 +111,7 @@ export const spec: KindSpec<LxcContainerInputs, LxcContainerState> = {
     kind: "LxcContainer",
     doc: "A system container in a guest or box (the seed runs every service in one: DNS, squid, web, LDAP, MariaDB ...), created from an LXC template (`busybox` needs no internet) or from a root file system already on the box, and read through `lxc-info`. Its network, mounts, autostart and limits are a managed block at the end of its LXC config: a change restarts it. Files and commands provision it. A change of template, template arguments, rootfs, name or host replaces it, the old one first. Delete stops it (gracefully, then killed after the timeout) and destroys it; a container made from a given rootfs keeps that directory.",
     id: "`NAME@HOST`, e.g. `dns01@198.18.1.20`.",
-    example: `import * as pulumi from "@pulumi/pulumi";
-import { LxcContainer } from "pulumi-baremetal";
-
-const cfg = new pulumi.Config();
-const key = cfg.requireSecret("sshPrivateKey");
-
-new LxcContainer("web", {
+    example: `new LxcContainer("web", {
     connection: { host: "198.18.1.20", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
     name: "web",
     template: "busybox",
@@ -126,9 +120,10 @@ new LxcContainer("web", {
     files: [{ path: "/www/index.html", content: "hello\\n" }],
     commands: [["/bin/busybox", "httpd", "-p", "80", "-h", "/www"]],
 });`,
+    exampleSecrets: { key: "sshPrivateKey" },
     deleteBeforeReplace: true,
     inputs: {
-        connection: { type: t.object(connectionType), required: true, replaceOn: ["host"], doc: "The guest or box that runs the container." },
+        connection: connectionField("The guest or box that runs the container."),
         name: {
             type: t.string(),
             required: true,

@@ -1,7 +1,7 @@
 // Machine, part spec: the inputs and state and the field table with its nested types.
 import { ConsulConnection, consulConnectionType } from "../../consul/client";
 import { KindSpec, ObjectType, t } from "../../core/fields";
-import { connectionType, HostConnection } from "../../host";
+import { connectionField, HostConnection } from "../../host";
 import { IpmiConnection, ipmiConnectionType } from "../../ipmi/ipmitool";
 import { checkKernelArgs, checkName } from "../../pxe/shared";
 
@@ -69,7 +69,7 @@ const pxeServerRefType: ObjectType = {
     name: "PxeServerRef",
     doc: "A PXE server as a Machine needs it: how to log into its box, and its instance name (a PxeServer's outputs; the SDK takes the PxeServer itself too).",
     fields: {
-        connection: { type: t.object(connectionType), required: true, doc: "The PXE server's box." },
+        connection: connectionField("The PXE server's box.", []),
         name: { type: t.string(), default: "pxe", doc: "The PxeServer's instance name.", check: (v, f, x) => checkName(v, f, x) },
     },
 };
@@ -92,7 +92,7 @@ const waitForSshType: ObjectType = {
     name: "WaitForSsh",
     doc: "Waiting for the machine to answer SSH after a power action, then reading its facts.",
     fields: {
-        connection: { type: t.object(connectionType), required: true, doc: "How to reach the booted machine." },
+        connection: connectionField("How to reach the booted machine.", []),
         timeoutSeconds: { type: t.integer, default: 600, doc: "Give up after this many seconds.", rule: { min: 10, max: 7200 } },
     },
 };
@@ -155,12 +155,7 @@ export const spec: KindSpec<MachineInputs, MachineState> = {
     kind: "Machine",
     doc: "A box that boots over the network, identified by the MAC of its eth0: its static lease and per-MAC boot entry on every PXE server it names, its Consul catalog node (an external node with meta mac, role, profile) and the configuration it reads at boot, optional power control through its BMC, and an optional wait for SSH with its facts read back. Entries and keys that exist with other content are refused unless adopt is set.",
     id: "the MAC, lower case with colons, e.g. `52:54:00:b0:00:14`.",
-    example: `import * as pulumi from "@pulumi/pulumi";
-import { Machine, PxeServer } from "pulumi-baremetal";
-
-const cfg = new pulumi.Config();
-const bmcPassword = cfg.requireSecret("bmcPassword");
-declare const pxe: PxeServer; // the PxeServer declared elsewhere in the program (see its page)
+    example: `declare const pxe: PxeServer; // the PxeServer declared elsewhere in the program (see its page)
 new Machine("web01", {
     mac: "52:54:00:b0:00:14",
     hostname: "web01",
@@ -170,6 +165,7 @@ new Machine("web01", {
     ipmi: { address: "198.18.3.20", user: "admin", password: bmcPassword },
     power: { onCreate: "pxe" },
 });`,
+    exampleSecrets: { bmcPassword: "bmcPassword" },
     inputs: {
         mac: { type: t.string(), required: true, change: "replace", doc: "MAC of its eth0 (the machine's identity); dashes are accepted for colons.", check: (v, f, x) => v.mac(f, x) },
         hostname: { type: t.string(), required: true, doc: "Host name: its dhcp-host name and its Consul node name.", check: (v, f, x) => v.hostname(f, x) },

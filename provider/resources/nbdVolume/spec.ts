@@ -2,7 +2,7 @@
 import { ConsulConnection, consulConnectionType } from "../../consul/client";
 import { dataLossFields } from "../../core/dataLoss";
 import { KindSpec, t } from "../../core/fields";
-import { connectionType, HostConnection } from "../../host";
+import { connectionField, HostConnection } from "../../host";
 import { vgNamePattern } from "../../parsers/lvm";
 
 export interface NbdVolumeInputs {
@@ -46,13 +46,7 @@ export const spec: KindSpec<NbdVolumeInputs, NbdVolumeState> = {
     kind: "NbdVolume",
     doc: "An LVM logical volume on the SAN box, exported over NBD by an nbd-server process of its own and registered in Consul with the KVM guest (eth0 MAC) that owns it. It grows online and never shrinks; export settings change in place, restarting only this export's process when nbd-server must re-read them. An existing LV of the same name is adopted when pulumi-baremetal made it, or with adopt. Delete, and every change that re-creates the LV, are refused unless allowDataLoss is set.",
     id: "`<host>/<vg>/<lv>`, e.g. `198.51.100.11/vg0/web01-var`.",
-    example: `import * as pulumi from "@pulumi/pulumi";
-import { NbdVolume } from "pulumi-baremetal";
-
-const cfg = new pulumi.Config();
-const key = cfg.requireSecret("sshPrivateKey");
-
-new NbdVolume("web01-var", {
+    example: `new NbdVolume("web01-var", {
     connection: { host: "198.51.100.11", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
     volumeGroup: "vg0",
     name: "web01-var",
@@ -61,14 +55,10 @@ new NbdVolume("web01-var", {
     owner: "52:54:00:12:34:56",
     consul: { address: "198.51.100.2:8500" },
 });`,
+    exampleSecrets: { key: "sshPrivateKey" },
     deleteBeforeReplace: true,
     inputs: {
-        connection: {
-            type: t.object(connectionType),
-            required: true,
-            replaceOn: ["host"],
-            doc: "The SAN box or VM running LVM and nbd-server. A new host re-creates the volume, which needs allowDataLoss.",
-        },
+        connection: connectionField("The SAN box or VM running LVM and nbd-server. A new host re-creates the volume, which needs allowDataLoss."),
         volumeGroup: {
             type: t.string(),
             required: true,

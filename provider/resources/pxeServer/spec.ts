@@ -2,7 +2,7 @@
 // types, and the validators the table names (file sources, overlays, profiles).
 import { checkField, FieldSpec, KindSpec, ObjectType, t } from "../../core/fields";
 import { isUnknown, Validator } from "../../core/validate";
-import { connectionType, HostConnection } from "../../host";
+import { connectionField, HostConnection } from "../../host";
 import type { OsFamily } from "../../host";
 import type { DhcpLease } from "../../parsers/dnsmasq";
 import { maxOverlayPath, OverlayFiles } from "../../pxe/apkovl";
@@ -131,13 +131,7 @@ export const spec: KindSpec<PxeServerInputs, PxeServerState> = {
     kind: "PxeServer",
     doc: "A PXE server: dnsmasq (static DHCP leases by MAC, one file per machine, and TFTP for firmware without iPXE) and an HTTP server for the iPXE scripts and each profile's kernel, initramfs, modloop and apkovl. Several instances (different names) can share a box. Machines name the PXE servers that boot them. A box whose instance config was not written by pulumi-baremetal is refused unless adopt is set.",
     id: "`<name>@<host>`, e.g. `pxe@198.51.100.10`.",
-    example: `import * as pulumi from "@pulumi/pulumi";
-import { PxeServer } from "pulumi-baremetal";
-
-const cfg = new pulumi.Config();
-const key = cfg.requireSecret("sshPrivateKey");
-
-new PxeServer("pxe1", {
+    example: `new PxeServer("pxe1", {
     connection: { host: "198.51.100.10", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
     address: "198.51.100.10",
     subnet: "198.51.100.0/24",
@@ -151,9 +145,10 @@ new PxeServer("pxe1", {
         },
     },
 });`,
+    exampleSecrets: { key: "sshPrivateKey" },
     deleteBeforeReplace: true,
     inputs: {
-        connection: { type: t.object(connectionType), required: true, replaceOn: ["host"], doc: "The PXE box." },
+        connection: connectionField("The PXE box."),
         name: {
             type: t.string(),
             defaultDoc: "the resource's name (`pxe` when the provider is called without the SDK)",
