@@ -114,6 +114,8 @@ export interface KindSpec<Inputs, State> {
     readonly example: string;
     /** Variables the example uses, by the stack config key they come from (`{ key: "sshPrivateKey" }`). */
     readonly exampleSecrets?: Readonly<Record<string, string>>;
+    /** The box the example acts on: the page declares `connection` for it (key from config, pinned host key). */
+    readonly exampleHost?: string;
     readonly inputs: { readonly [K in keyof Inputs]-?: undefined extends Inputs[K] ? AbsentableField : PresentField };
     readonly outputs: { readonly [K in Exclude<keyof State, keyof Inputs>]-?: FieldSpec };
     /** Replaces are deleted before the new one is made (the same disks, the same name). */
@@ -127,6 +129,7 @@ export interface AnyKindSpec {
     readonly id: string;
     readonly example: string;
     readonly exampleSecrets?: Readonly<Record<string, string>>;
+    readonly exampleHost?: string;
     readonly inputs: Readonly<Record<string, FieldSpec>>;
     readonly outputs: Readonly<Record<string, FieldSpec>>;
     readonly deleteBeforeReplace?: boolean;

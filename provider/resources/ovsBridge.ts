@@ -64,12 +64,13 @@ export const spec: KindSpec<OvsBridgeInputs, OvsBridgeState> = {
     doc: "An Open vSwitch bridge on a box that replicates one of the physical switches (LAN, WAN, STORAGE) for the box's guests. It is uplinked by a NIC on that switch or, on a box with no NIC there, by OpenVPN tunnels (tap, static key) to a box that has one: each tunnel is a tap port on the bridge and an openvpn service. Delete moves moved addresses back to the uplink NIC, stops the tunnels and removes the bridge (guests still on it lose their link: delete them first, which Pulumi does when they depend on the bridge).",
     id: "`NAME@HOST`, e.g. `br-storage@198.51.100.12`.",
     example: `new OvsBridge("svc1-storage", {
-    connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    connection,
     name: "br-storage",
     network: "storage",
     tunnels: [{ name: "vpn-storage", remote: "198.51.100.11", key: staticKey }],
 });`,
-    exampleSecrets: { key: "sshPrivateKey", staticKey: "openvpnStaticKey" },
+    exampleHost: "198.51.100.12",
+    exampleSecrets: { staticKey: "openvpnStaticKey" },
     deleteBeforeReplace: true,
     inputs: {
         connection: connectionField("The box that carries the bridge."),

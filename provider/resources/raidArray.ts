@@ -49,11 +49,11 @@ export const spec: KindSpec<RaidArrayInputs, RaidArrayState> = {
     doc: "An mdadm software RAID array on a machine. An existing array with the same members is adopted instead of re-created; members that all carry one array's superblocks are assembled; members that are mounted, in another array or LVM physical volumes are refused. A replacement (a new device, level, metadata, name or host) makes a new array out of the members and destroys the data: it is refused unless allowDataLoss is set.",
     id: "the array's UUID as mdadm prints it (`mdadm --detail --brief /dev/md0`), e.g. `3b1e4c2a:6f0d9e11:8a7c5b40:12de34f5`.",
     example: `new RaidArray("storage1-md0", {
-    connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    connection,
     device: "/dev/md0",
     members: ["/dev/disk/by-id/ata-DISK-A", "/dev/disk/by-id/ata-DISK-B"],
 });`,
-    exampleSecrets: { key: "sshPrivateKey" },
+    exampleHost: "198.51.100.12",
     deleteBeforeReplace: true,
     inputs: {
         connection: connectionField("The machine that holds the member disks."),

@@ -37,11 +37,11 @@ export const spec: KindSpec<VolumeGroupInputs, VolumeGroupState> = {
     doc: "An LVM2 volume group on a machine (the seed's SAN VM puts one on its RAID array and carves NBD-exported volumes out of it). An existing VG with the same name and devices is adopted; one that pulumi-baremetal did not create needs adopt. Devices that carry anything (a mount, an md array, a file system, another VG's PV) are refused. Delete is refused unless allowDataLoss is set, and even then while the VG still holds logical volumes.",
     id: "the VG's UUID as LVM prints it (`vgs -o vg_uuid`), e.g. `IA28An-d0yf-G565-4Mfa-Xq3o-tbCs-6ZKd2H`.",
     example: `new VolumeGroup("san1-vg0", {
-    connection: { host: "198.51.100.11", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    connection,
     name: "vg0",
     devices: ["/dev/md0"],
 });`,
-    exampleSecrets: { key: "sshPrivateKey" },
+    exampleHost: "198.51.100.11",
     deleteBeforeReplace: true,
     inputs: {
         connection: connectionField("The machine that holds the devices. A new host re-creates the VG, which needs allowDataLoss."),

@@ -48,7 +48,9 @@ function kindPage(s: AnyKindSpec): string {
 /** The example as a whole program: imports, the secrets it reads from config, its statements. */
 function exampleProgram(s: AnyKindSpec): string {
     const body = s.example.trim();
-    const secrets = Object.entries(s.exampleSecrets ?? {});
+    // A box's connection is the same shape on every page: declared once, before the statements.
+    const secrets = Object.entries({ ...(s.exampleHost ? { key: "sshPrivateKey" } : {}), ...s.exampleSecrets });
+    const connection = s.exampleHost ? [`const connection = { host: ${JSON.stringify(s.exampleHost)}, privateKey: key, hostKey: "ssh-ed25519 AAAA..." };`, ""] : [];
     // Other kinds the example names (a Machine's PxeServer) are imported too.
     const kinds = [s.kind, ...[...body.matchAll(/\b(?:new |: )([A-Z][A-Za-z]+)\b/g)].map((m) => m[1])].filter((k, i, all) => all.indexOf(k) === i && /^[A-Z]/.test(k));
     const head = [
@@ -57,7 +59,7 @@ function exampleProgram(s: AnyKindSpec): string {
         "",
         ...(secrets.length > 0 ? ["const cfg = new pulumi.Config();", ...secrets.map(([v, key]) => `const ${v} = cfg.requireSecret(${JSON.stringify(key)});`), ""] : []),
     ];
-    return [...head, body].join("\n");
+    return [...head, ...connection, body].join("\n");
 }
 
 function objectSection(o: ObjectType): string[] {

@@ -16,6 +16,7 @@ import { requireTools } from "../helpers/tools";
 import { probeScript, readCommands } from "../../provider/resources/cephOsd";
 import { bootstrapCephCluster, teardownCephCluster, waitActiveClean } from "./cephCluster";
 import { Lab, LabShell, labJsonPath, readLab, repoRoot } from "./lab";
+import type { CephOsdState } from "../../provider";
 
 const vmName = "ceph1";
 const pool = "bmdata";
@@ -29,18 +30,8 @@ interface OsdDecl {
     adopt?: boolean;
 }
 
-interface OsdOut {
-    osdId: number;
-    osdFsid: string;
-    clusterFsid: string;
-    deviceClass: string;
-    crushWeight: number;
-    crushLocation: Record<string, string>;
-    up: boolean;
-    in: boolean;
-    lvPath: string;
-    devices: string[];
-}
+/** A stack output per OSD: the provider's own state type, so the test reads what it returns. */
+type OsdOut = Pick<CephOsdState, "osdId" | "osdFsid" | "clusterFsid" | "deviceClass" | "crushWeight" | "crushLocation" | "up" | "in" | "lvPath" | "devices">;
 
 function figure(name: string, seconds: number): void {
     console.log(`      figure: ${name}: ${seconds.toFixed(1)} s`);

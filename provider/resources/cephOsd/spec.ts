@@ -48,11 +48,11 @@ export const spec: KindSpec<CephOsdInputs, CephOsdState> = {
     doc: "A Ceph OSD (bluestore) made by ceph-volume on one device of a box that already belongs to the cluster. An OSD already on the device is refused unless adopt is set. Delete takes the safe path: mark it out, wait until `ceph osd safe-to-destroy` agrees, stop, purge, and zap the device only when allowDataLoss is set. A create cut short is finished or cleared away on the next run, never made twice.",
     id: "the OSD's fsid (`osd fsid` in `ceph-volume lvm list`, `uuid` in `ceph osd dump`): unlike the OSD number it is never reused by another OSD.",
     example: `new CephOsd("storage1-osd-c", {
-    connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    connection,
     device: "/dev/disk/by-id/ata-DISK-C",
     deviceClass: "hdd",
 });`,
-    exampleSecrets: { key: "sshPrivateKey" },
+    exampleHost: "198.51.100.12",
     deleteBeforeReplace: true,
     inputs: {
         connection: connectionField("The box that holds the device. It must belong to the cluster already: `/etc/ceph/<cluster>.conf`, the admin keyring and the bootstrap-osd keyring (`/var/lib/ceph/bootstrap-osd/<cluster>.keyring`) present. A new host re-creates the OSD, which needs allowDataLoss."),

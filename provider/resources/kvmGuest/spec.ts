@@ -158,13 +158,13 @@ export const spec: KindSpec<KvmGuestInputs, KvmGuestState> = {
     doc: "A qemu guest on a services box, supervised by the box's init system (a systemd unit on Debian, an OpenRC service on Alpine) and read through QMP: disks from NBD exports or local devices, NICs on Open vSwitch or Linux bridges with fixed MACs, network boot by default, the serial console in a log. A change of the connection's host live-migrates the guest when every disk is an NBD export, and replaces it otherwise. Changes of memory, vCPUs, disks, NICs, boot order or machine type restart it gracefully (ACPI power-down first); delete powers it down the same way.",
     id: "the first NIC's MAC in lower case, e.g. `52:54:00:ab:00:01` (the guest's uid: the seed finds its NBD volumes by it).",
     example: `new KvmGuest("web01", {
-    connection: { host: "198.51.100.12", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    connection,
     name: "web01",
     memoryMiB: 1024,
     disks: [{ nbd: { host: "198.18.1.11", port: 10809, export: "web01-var" } }],
     nics: [{ bridge: "br-lan", mac: "52:54:00:ab:00:01" }],
 });`,
-    exampleSecrets: { key: "sshPrivateKey" },
+    exampleHost: "198.51.100.12",
     deleteBeforeReplace: true,
     inputs: {
         // No replaceOn: a new host is a live migration or a replacement, decided in diff by the disks.

@@ -112,7 +112,7 @@ export const spec: KindSpec<LxcContainerInputs, LxcContainerState> = {
     doc: "A system container in a guest or box (the seed runs every service in one: DNS, squid, web, LDAP, MariaDB ...), created from an LXC template (`busybox` needs no internet) or from a root file system already on the box, and read through `lxc-info`. Its network, mounts, autostart and limits are a managed block at the end of its LXC config: a change restarts it. Files and commands provision it. A change of template, template arguments, rootfs, name or host replaces it, the old one first. Delete stops it (gracefully, then killed after the timeout) and destroys it; a container made from a given rootfs keeps that directory.",
     id: "`NAME@HOST`, e.g. `dns01@198.18.1.20`.",
     example: `new LxcContainer("web", {
-    connection: { host: "198.18.1.20", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    connection,
     name: "web",
     template: "busybox",
     network: [{ bridge: "br-lan", ipv4: "198.18.1.50/24", gateway: "198.18.1.1" }],
@@ -120,7 +120,7 @@ export const spec: KindSpec<LxcContainerInputs, LxcContainerState> = {
     files: [{ path: "/www/index.html", content: "hello\\n" }],
     commands: [["/bin/busybox", "httpd", "-p", "80", "-h", "/www"]],
 });`,
-    exampleSecrets: { key: "sshPrivateKey" },
+    exampleHost: "198.18.1.20",
     deleteBeforeReplace: true,
     inputs: {
         connection: connectionField("The guest or box that runs the container."),

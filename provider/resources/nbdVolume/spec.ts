@@ -47,7 +47,7 @@ export const spec: KindSpec<NbdVolumeInputs, NbdVolumeState> = {
     doc: "An LVM logical volume on the SAN box, exported over NBD by an nbd-server process of its own and registered in Consul with the KVM guest (eth0 MAC) that owns it. It grows online and never shrinks; export settings change in place, restarting only this export's process when nbd-server must re-read them. An existing LV of the same name is adopted when pulumi-baremetal made it, or with adopt. Delete, and every change that re-creates the LV, are refused unless allowDataLoss is set.",
     id: "`<host>/<vg>/<lv>`, e.g. `198.51.100.11/vg0/web01-var`.",
     example: `new NbdVolume("web01-var", {
-    connection: { host: "198.51.100.11", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    connection,
     volumeGroup: "vg0",
     name: "web01-var",
     size: "20GiB",
@@ -55,7 +55,7 @@ export const spec: KindSpec<NbdVolumeInputs, NbdVolumeState> = {
     owner: "52:54:00:12:34:56",
     consul: { address: "198.51.100.2:8500" },
 });`,
-    exampleSecrets: { key: "sshPrivateKey" },
+    exampleHost: "198.51.100.11",
     deleteBeforeReplace: true,
     inputs: {
         connection: connectionField("The SAN box or VM running LVM and nbd-server. A new host re-creates the volume, which needs allowDataLoss."),

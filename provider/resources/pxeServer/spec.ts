@@ -132,7 +132,7 @@ export const spec: KindSpec<PxeServerInputs, PxeServerState> = {
     doc: "A PXE server: dnsmasq (static DHCP leases by MAC, one file per machine, and TFTP for firmware without iPXE) and an HTTP server for the iPXE scripts and each profile's kernel, initramfs, modloop and apkovl. Several instances (different names) can share a box. Machines name the PXE servers that boot them. A box whose instance config was not written by pulumi-baremetal is refused unless adopt is set.",
     id: "`<name>@<host>`, e.g. `pxe@198.51.100.10`.",
     example: `new PxeServer("pxe1", {
-    connection: { host: "198.51.100.10", privateKey: key, hostKey: "ssh-ed25519 AAAA..." },
+    connection,
     address: "198.51.100.10",
     subnet: "198.51.100.0/24",
     gateway: "198.51.100.1",
@@ -145,7 +145,7 @@ export const spec: KindSpec<PxeServerInputs, PxeServerState> = {
         },
     },
 });`,
-    exampleSecrets: { key: "sshPrivateKey" },
+    exampleHost: "198.51.100.10",
     deleteBeforeReplace: true,
     inputs: {
         connection: connectionField("The PXE box."),
