@@ -94,12 +94,8 @@ type PresentField = FieldSpec & ({ required: true } | { default: JsonValue } | {
 /** An input that may be absent from the normalised inputs. */
 type AbsentableField = FieldSpec & { required?: false; default?: undefined };
 
-/**
- * The table of one kind, held to its TypeScript types by the compiler: every key of
- * `Inputs` has an entry, a key that is optional in `Inputs` has neither `required`
- * nor `default`, and every key of `State` that is not an input is an output entry.
- */
-export interface KindSpec<Inputs, State> {
+/** What a kind says about itself, besides its fields. */
+export interface KindAbout {
     /** The SDK class name and the `<Kind>` of every type token. */
     readonly kind: string;
     /** What the resource is, for the class TSDoc and the reference page. */
@@ -116,23 +112,24 @@ export interface KindSpec<Inputs, State> {
     readonly exampleSecrets?: Readonly<Record<string, string>>;
     /** The box the example acts on: the page declares `connection` for it (key from config, pinned host key). */
     readonly exampleHost?: string;
-    readonly inputs: { readonly [K in keyof Inputs]-?: undefined extends Inputs[K] ? AbsentableField : PresentField };
-    readonly outputs: { readonly [K in Exclude<keyof State, keyof Inputs>]-?: FieldSpec };
     /** Replaces are deleted before the new one is made (the same disks, the same name). */
     readonly deleteBeforeReplace?: boolean;
 }
 
+/**
+ * The table of one kind, held to its TypeScript types by the compiler: every key of
+ * `Inputs` has an entry, a key that is optional in `Inputs` has neither `required`
+ * nor `default`, and every key of `State` that is not an input is an output entry.
+ */
+export interface KindSpec<Inputs, State> extends KindAbout {
+    readonly inputs: { readonly [K in keyof Inputs]-?: undefined extends Inputs[K] ? AbsentableField : PresentField };
+    readonly outputs: { readonly [K in Exclude<keyof State, keyof Inputs>]-?: FieldSpec };
+}
+
 /** A KindSpec with its type parameters erased, for code that walks every kind (generators). */
-export interface AnyKindSpec {
-    readonly kind: string;
-    readonly doc: string;
-    readonly id: string;
-    readonly example: string;
-    readonly exampleSecrets?: Readonly<Record<string, string>>;
-    readonly exampleHost?: string;
+export interface AnyKindSpec extends KindAbout {
     readonly inputs: Readonly<Record<string, FieldSpec>>;
     readonly outputs: Readonly<Record<string, FieldSpec>>;
-    readonly deleteBeforeReplace?: boolean;
 }
 
 export function erase<I, S>(spec: KindSpec<I, S>): AnyKindSpec {
