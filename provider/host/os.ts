@@ -257,14 +257,13 @@ function lowerCommon(step: Extract<Step, { kind: "run" | "writeFile" | "removeFi
     }
 }
 
-export class AlpineAdapter implements OsAdapter {
-    readonly family = "alpine";
-
-    /** @param runlevel where `enable` adds services (OpenRC's "default" unless a profile says otherwise). */
-    constructor(
-        readonly diskless: boolean,
-        readonly runlevel = "default",
-    ) {}
+/**
+ * What every family lowers the same way; a family says only how it installs packages,
+ * runs service actions, installs and removes service files, runs boot scripts and persists.
+ */
+abstract class FamilyAdapter implements OsAdapter {
+    abstract readonly family: OsFamily;
+    abstract readonly diskless: boolean;
 
     lower(step: Step): RemoteCommand[] {
         switch (step.kind) {
@@ -273,29 +272,52 @@ export class AlpineAdapter implements OsAdapter {
             case "removeFile":
                 return lowerCommon(step);
             case "ensurePackages":
-                // apk add is idempotent; it also records the package in /etc/apk/world, which lbu persists.
-                return [{ argv: ["apk", "add", "--quiet", "--no-progress", ...step.names], lock: hostLocks.packages }];
+                return [this.installPackages(step.names)];
             case "service":
                 return [this.serviceCommand(step.action, step.name)];
             case "installService":
-                return [writeFileCommand(serviceFilePath(step.service, "alpine"), renderOpenrcScript(step.service), "0755", "root:root")];
+                return [this.installService(step.service)];
             case "uninstallService":
-                return this.uninstallCommands(step.service);
+                return this.uninstallService(step.service);
             case "bootScript":
-                // OpenRC's `local` service runs /etc/local.d/*.start at boot.
-                return [
-                    writeFileCommand(`/etc/local.d/${step.name}.start`, step.content, "0755", "root:root"),
-                    this.serviceCommand("enable", "local"),
-                ];
+                return this.bootScript(step.name, step.content);
             case "persist":
-                // Only a diskless root loses changes at reboot; an on-disk Alpine keeps them.
-                return this.diskless ? [{ argv: ["lbu", "commit"], lock: hostLocks.persist }] : [];
+                return this.persist();
             default:
                 return unreachable(step);
         }
     }
 
-    private serviceCommand(action: ServiceAction, name: string): RemoteCommand {
+    withLock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[] {
+        return underFlock(lock, argv);
+    }
+
+    protected abstract installPackages(names: string[]): RemoteCommand;
+    protected abstract serviceCommand(action: ServiceAction, name: string): RemoteCommand;
+    protected abstract installService(spec: ServiceSpec): RemoteCommand;
+    /** Stop (outside the services lock: a graceful stop may take minutes), then unlink and remove. */
+    protected abstract uninstallService(ref: ServiceRef): RemoteCommand[];
+    protected abstract bootScript(name: string, content: string): RemoteCommand[];
+    protected abstract persist(): RemoteCommand[];
+}
+
+export class AlpineAdapter extends FamilyAdapter {
+    readonly family = "alpine";
+
+    /** @param runlevel where `enable` adds services (OpenRC's "default" unless a profile says otherwise). */
+    constructor(
+        readonly diskless: boolean,
+        readonly runlevel = "default",
+    ) {
+        super();
+    }
+
+    protected installPackages(names: string[]): RemoteCommand {
+        // apk add is idempotent; it also records the package in /etc/apk/world, which lbu persists.
+        return { argv: ["apk", "add", "--quiet", "--no-progress", ...names], lock: hostLocks.packages };
+    }
+
+    protected serviceCommand(action: ServiceAction, name: string): RemoteCommand {
         switch (action) {
             case "enable":
                 return { argv: ["sh", "-c", alpineEnableScript, "baremetal-enable", name, this.runlevel], lock: hostLocks.services };
@@ -306,7 +328,11 @@ export class AlpineAdapter implements OsAdapter {
         }
     }
 
-    private uninstallCommands(ref: ServiceRef): RemoteCommand[] {
+    protected installService(spec: ServiceSpec): RemoteCommand {
+        return writeFileCommand(serviceFilePath(spec, "alpine"), renderOpenrcScript(spec), "0755", "root:root");
+    }
+
+    protected uninstallService(ref: ServiceRef): RemoteCommand[] {
         const name = serviceNameOn(ref, "alpine");
         return [
             { argv: ["sh", "-c", alpineStopServiceScript, "baremetal-stop-service", name] },
@@ -314,54 +340,29 @@ export class AlpineAdapter implements OsAdapter {
         ];
     }
 
-    withLock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[] {
-        return underFlock(lock, argv);
+    protected bootScript(name: string, content: string): RemoteCommand[] {
+        // OpenRC's `local` service runs /etc/local.d/*.start at boot.
+        return [writeFileCommand(`/etc/local.d/${name}.start`, content, "0755", "root:root"), this.serviceCommand("enable", "local")];
+    }
+
+    protected persist(): RemoteCommand[] {
+        // Only a diskless root loses changes at reboot; an on-disk Alpine keeps them.
+        return this.diskless ? [{ argv: ["lbu", "commit"], lock: hostLocks.persist }] : [];
     }
 }
 
 /** Enables a unit only when it is not enabled yet. */
 const debianEnableScript = 'systemctl is-enabled --quiet "$1" 2>/dev/null || systemctl --quiet enable "$1"';
 
-export class DebianAdapter implements OsAdapter {
+export class DebianAdapter extends FamilyAdapter {
     readonly family = "debian";
     readonly diskless = false;
 
-    lower(step: Step): RemoteCommand[] {
-        switch (step.kind) {
-            case "run":
-            case "writeFile":
-            case "removeFile":
-                return lowerCommon(step);
-            case "ensurePackages":
-                return [{ argv: ["sh", "-c", debianInstallScript, "baremetal-install", ...step.names], lock: hostLocks.packages }];
-            case "service":
-                return [this.serviceCommand(step.action, step.name)];
-            case "installService":
-                return [installUnitCommand(step.service)];
-            case "uninstallService": {
-                const name = serviceNameOn(step.service, "debian");
-                const file = step.service.instance === undefined ? serviceFilePath(step.service, "debian") : "";
-                return [
-                    { argv: ["sh", "-c", debianStopServiceScript, "baremetal-stop-service", name] },
-                    { argv: ["sh", "-c", debianRemoveServiceScript, "baremetal-remove-service", name, file], lock: hostLocks.services },
-                ];
-            }
-            case "bootScript": {
-                const unit = bootService(step.name);
-                return [
-                    writeFileCommand(`/etc/baremetal/local.d/${step.name}.start`, step.content, "0755", "root:root"),
-                    installUnitCommand(unit),
-                    this.serviceCommand("enable", unit.name),
-                ];
-            }
-            case "persist":
-                return [];
-            default:
-                return unreachable(step);
-        }
+    protected installPackages(names: string[]): RemoteCommand {
+        return { argv: ["sh", "-c", debianInstallScript, "baremetal-install", ...names], lock: hostLocks.packages };
     }
 
-    private serviceCommand(action: ServiceAction, name: string): RemoteCommand {
+    protected serviceCommand(action: ServiceAction, name: string): RemoteCommand {
         switch (action) {
             // `enable` of a unit with a SysV script runs update-rc.d (perl): seconds
             // per call on a slow box, and every resource on the box ensures it.
@@ -374,8 +375,27 @@ export class DebianAdapter implements OsAdapter {
         }
     }
 
-    withLock(lock: LockName, argv: MaybeSecret[]): MaybeSecret[] {
-        return underFlock(lock, argv);
+    protected installService(spec: ServiceSpec): RemoteCommand {
+        return installUnitCommand(spec);
+    }
+
+    protected uninstallService(ref: ServiceRef): RemoteCommand[] {
+        const name = serviceNameOn(ref, "debian");
+        // An instance's file is its template's, which serves the other instances.
+        const file = ref.instance === undefined ? serviceFilePath(ref, "debian") : "";
+        return [
+            { argv: ["sh", "-c", debianStopServiceScript, "baremetal-stop-service", name] },
+            { argv: ["sh", "-c", debianRemoveServiceScript, "baremetal-remove-service", name, file], lock: hostLocks.services },
+        ];
+    }
+
+    protected bootScript(name: string, content: string): RemoteCommand[] {
+        const unit = bootService(name);
+        return [writeFileCommand(`/etc/baremetal/local.d/${name}.start`, content, "0755", "root:root"), installUnitCommand(unit), this.serviceCommand("enable", unit.name)];
+    }
+
+    protected persist(): RemoteCommand[] {
+        return [];
     }
 }
 
