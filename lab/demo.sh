@@ -29,6 +29,15 @@ p() { pulumi "$@" --stack "$stack" --non-interactive; }
 
 pulumi stack select --create "$stack" --non-interactive >/dev/null
 
+# A run that died mid-`up` (power lost, terminal killed) leaves its lock behind:
+# cleared when its pulumi is gone from this machine, otherwise reported with the
+# command to run (dist/lab/staleLocks.js says which).
+locks=$(node dist/lab/staleLocks.js "$demo/state" "$stack") || exit 1
+if [ "$locks" = clear ]; then
+    p cancel --yes >/dev/null
+    say "cleared the lock left by an interrupted run; its pending operations are refreshed by this run"
+fi
+
 lab_running() { ip netns list 2>/dev/null | grep -qw '^bmlab' && [ -f "$lab_json" ]; }
 
 case "$action" in
