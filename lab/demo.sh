@@ -52,6 +52,8 @@ up)
     echo "=== the lab data center ($(( $(date +%s) - t0 ))s)"
     p stack output summaryText
     echo
+    # The picture of it, next to the state (baremetal map: one self-contained page).
+    node bin/baremetal map --stack "$stack" --out "$demo/map.html" && echo "map:    file://$demo/map.html (open it in a browser)" || say "no map: node bin/baremetal map --stack $stack failed"
     echo "state:  $PULUMI_BACKEND_URL (stack $stack; passphrase in $PULUMI_CONFIG_PASSPHRASE_FILE)"
     echo "lab:    bash lab/lab.sh status | ssh: bash lab/lab.sh ssh <vm>"
     echo "again:  pulumi preview / up at the repository root (. lab/env.sh and the two exports above)"

@@ -4,6 +4,7 @@
 #   pulumi                          the real CLI, from the Go module proxy
 #   pulumi-language-nodejs          the project's language host (lab/toolchain/langhost)
 #   pulumi-resource-pulumi-nodejs   the dynamic-provider plugin shipped in @pulumi/pulumi
+#   pulumi-language-yaml            the Pulumi YAML language host, from the Go module proxy
 #   consul                          Consul 1.8.7 unpacked from Debian's bullseye archive
 # Idempotent; safe to run concurrently (one flock). Progress goes to stderr.
 set -euo pipefail
@@ -83,6 +84,24 @@ if [ ! -f "$bin/.complete" ]; then
     touch "$bin/.complete"
     say "toolchain ready in $(( $(date +%s) - t0 ))s: $bin"
 fi
+
+# The YAML language host has a cache directory of its own, keyed by its version
+# alone: bumping it does not rebuild the CLI, and a CLI rebuild does not rebuild it.
+# `go install` works for it (its module has no replace directives).
+yaml_host() {
+    local dir="$cache/toolchain/pulumi-language-yaml-v$PULUMI_YAML_VERSION"
+    if [ ! -x "$dir/pulumi-language-yaml" ]; then
+        local t0; t0=$(date +%s)
+        say "building pulumi-language-yaml v$PULUMI_YAML_VERSION with $(go version | cut -d' ' -f3)"
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+        GOBIN="$dir.tmp" go install -trimpath -ldflags "-s -w" \
+            "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml@v$PULUMI_YAML_VERSION" >&2
+        rm -rf "$dir" && mv "$dir.tmp" "$dir"
+        say "pulumi-language-yaml ready in $(( $(date +%s) - t0 ))s"
+    fi
+    ln -sf "$dir/pulumi-language-yaml" "$bin/pulumi-language-yaml"
+}
+yaml_host
 
 # The dynamic-provider plugin is a shell script in the npm package; it resolves
 # @pulumi/pulumi from the program directory at run time, so one copy serves all.

@@ -13,9 +13,13 @@ import { engineReporter, printOnce } from "./engineLog";
  */
 const urnKey = "__urn";
 
-function contextFor(props: unknown): OperationContext {
+function urnOf(props: unknown): string | undefined {
     const urn = props && typeof props === "object" ? (props as Record<string, unknown>)[urnKey] : undefined;
-    return productionContext(engineReporter(typeof urn === "string" ? urn : undefined));
+    return typeof urn === "string" ? urn : undefined;
+}
+
+function contextFor(props: unknown): OperationContext {
+    return productionContext(engineReporter(urnOf(props)));
 }
 
 /** Keeps the URN in the stored state (read and delete need it later). */
@@ -68,6 +72,8 @@ export function adapt<I, O>(kind: ResourceKind<I, O>): dynamic.ResourceProvider 
         },
         async diff(id: string, olds: O, news: I) {
             const d = await reported(() => kind.diff(id, withoutUrn(olds), withoutUrn(news)));
+            // What the changed fields cannot say (a live migration: from which box to which); shown on the resource.
+            for (const note of d.notes ?? []) engineReporter(urnOf(news)).info(note);
             return {
                 changes: d.changes,
                 replaces: d.replaces,

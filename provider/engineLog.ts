@@ -11,13 +11,22 @@ interface EngineClient {
 }
 
 let client: EngineClient | null | undefined;
+/** The engine's address when a plugin of ours was started with it (the native provider). */
+let attachedAddress: string | undefined;
 
-/** The engine client, or null when this process is not a dynamic-provider host. */
+/** Log to the engine at this address (the native provider's entry calls it with its first argument). */
+export function attachEngine(address: string): void {
+    attachedAddress = address;
+    client = undefined;
+}
+
+/** The engine client, or null when this process is neither a dynamic-provider host nor the native plugin. */
 function engine(): EngineClient | null {
     if (client !== undefined) return client;
     client = null;
-    const address = process.argv[2];
-    if (!/dynamic-provider/.test(process.argv[1] ?? "") || !address || !/^[\w.-]+:\d+$/.test(address)) return client;
+    const address = attachedAddress ?? process.argv[2];
+    const served = attachedAddress !== undefined || /dynamic-provider/.test(process.argv[1] ?? "");
+    if (!served || !address || !/^[\w.-]+:\d+$/.test(address)) return client;
     try {
         // Loaded from the @pulumi/pulumi that runs this process, so versions match.
         const grpc: typeof grpcTypes = require("@grpc/grpc-js");

@@ -17,6 +17,8 @@ export type { OvsBridgeInputs, OvsBridgeState, OvsTunnel } from "./resources/ovs
 export type { LxcContainerInputs, LxcContainerState, LxcNic, LxcMount, LxcFile, LxcLimits } from "./resources/lxcContainer";
 
 export { InputError, RefusedError, RemoteError, FieldFailure } from "./core/errors";
+// For the SDK's site check (sdk/siteCheck.ts), which loads this module by package name.
+export { inSubnet, parseCidr } from "./core/ipv4";
 export type { ConsulConnection } from "./consul/client";
 export type { ConsulKeysInputs, ConsulKeysState } from "./resources/consulKeys";
 export type { RaidArrayInputs, RaidArrayState } from "./resources/raidArray";

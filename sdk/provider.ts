@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { SecretNode } from "../provider/schema/walk";
 import { secretShapes } from "./generated/types";
+import { declareResource } from "./siteCheck";
 
 /** The dynamic provider for one resource kind (see provider/index.ts `kinds`). */
 export function dynamicProvider(kind: string): pulumi.dynamic.ResourceProvider {
@@ -106,6 +107,39 @@ function protectFields(v: unknown, node: { [field: string]: SecretNode }): unkno
     return out;
 }
 
+/** Set: Pulumi prints the stack trace of every promise still pending at exit, so each must be kept. */
+const debugPromiseLeaks = Boolean(process.env.PULUMI_DEBUG_PROMISE_LEAKS);
+
+/**
+ * Until the returned function is called, the stack traces Pulumi's SDK records for
+ * its own promise-leak report are left as the bare "Error" line, unless
+ * PULUMI_DEBUG_PROMISE_LEAKS is set (the only time that report prints them).
+ *
+ * Why: the constructor of a resource makes four promises per property
+ * (@pulumi/pulumi runtime/rpc.js transferProperties) and each records
+ * `new Error().stack`. Under ts-node, every such stack is rendered through the
+ * source maps, frame by frame; with the ~19 properties of our kinds that was a
+ * third of the program's CPU and ~90 MiB at the peak of a 100-machine preview
+ * (bench/README.md, "Where a preview's time goes"). Every other stack, the
+ * errors Pulumi keeps to report a failed registration and the resource's
+ * source position included, is rendered by the formatter in place, as before.
+ */
+function skipLeakDebugStacks(): () => void {
+    const installed = Error.prepareStackTrace;
+    // Without an installed formatter (plain JavaScript) V8's own is cheap and is left alone.
+    if (debugPromiseLeaks || typeof installed !== "function") return () => undefined;
+    Error.prepareStackTrace = (error, sites) => (isLeakDebugStack(sites) ? String(error) : installed(error, sites));
+    return () => {
+        Error.prepareStackTrace = installed;
+    };
+}
+
+/** A stack taken by @pulumi/pulumi's debuggablePromise (its first frame). */
+function isLeakDebugStack(sites: NodeJS.CallSite[]): boolean {
+    const top = sites[0];
+    return top !== undefined && top.getFunctionName() === "debuggablePromise" && (top.getFileName() ?? "").endsWith("debuggable.js");
+}
+
 /**
  * Base of every pulumi-baremetal resource: a dynamic resource with a readable
  * type token, whose provider is loaded by package name, and whose URN travels
@@ -120,7 +154,15 @@ export abstract class BaremetalResource extends pulumi.dynamic.Resource {
         const inputs = shape ? shapedInputs(props, shape) : props;
         const secretOutputs = shape ? Object.entries(shape.secrets).filter(([, n]) => n === true).map(([k]) => k) : [];
         const allOpts = secretOutputs.length > 0 ? { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretOutputs] } : opts;
-        super(providerOf(kind), name, { ...inputs, __urn: urn }, allOpts, typeModule, kind);
+        // Checked now, alone and against the resources before it (sdk/siteCheck.ts), so one preview shows every mistake.
+        const site = declareResource(kind, name, inputs, allOpts);
+        const restoreStacks = skipLeakDebugStacks();
+        try {
+            super(providerOf(kind), name, { ...inputs, __urn: urn }, site.opts, typeModule, kind);
+        } finally {
+            restoreStacks();
+        }
+        site.made(this);
     }
 }
 

@@ -2,13 +2,9 @@
 // Each subcommand parses its own options and returns an exit status; this file only
 // dispatches and prints the list of subcommands.
 
-/** One subcommand of `baremetal`. */
-export interface Subcommand {
-    /** One line for `baremetal --help`. */
-    summary: string;
-    /** Runs the subcommand with the arguments after its name; resolves to the exit status. */
-    run(args: string[]): Promise<number>;
-}
+import type { Subcommand } from "./subcommand";
+
+export type { Subcommand };
 
 /**
  * The subcommands, loaded when called so that `baremetal map` does not load the SSH layer.
@@ -43,3 +39,5 @@ export async function main(argv: string[]): Promise<number> {
 
 // ---- the subcommands --------------------------------------------------------------------
 // (discover: issue #18, map: issue #21; each adds its line here)
+register("map", "draw a stack's data center as a self-contained HTML page (or SVG) from its state", async () => (await import("./map")).command);
+register("discover", "read a running site into an inventory (only reads; everything found marked for adoption)", async () => (await import("./discover")).command);

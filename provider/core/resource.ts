@@ -44,6 +44,8 @@ export interface DiffOutcome {
     /** Fields that never change once created (lets preview keep them known). */
     stables?: string[];
     deleteBeforeReplace?: boolean;
+    /** What a reviewer must read that the changed fields do not say (a live migration: from which box to which). */
+    notes?: string[];
 }
 
 /**

@@ -237,9 +237,9 @@ export class Validator {
     }
 
     /**
-     * A size with a binary unit, as text and in bytes: `256MiB`, `20GiB`, `1TiB`, or
-     * LVM's short forms `256M`, `20G`, `1T`, which mean the same powers of 1024.
-     * Decimal units (`GB`), fractions, other units and bare numbers are refused.
+     * A size with a binary unit, as text and in bytes: `256MiB`, `20GiB`, `1TiB`.
+     * Nothing else: `20G` (LVM reads it as GiB, many tools as GB), decimal units
+     * (`20GB`), fractions and bare numbers are refused with the size meant.
      */
     size(field: string, value: unknown, rule: { min: number; max: number; minName?: string }): { text: string; bytes: number } | undefined {
         const text = this.string(field, value, { maxLength: 16 });
@@ -344,23 +344,27 @@ function isIpOrNetwork(s: string): boolean {
     return prefix === undefined || (/^(0|[1-9][0-9]{0,2})$/.test(prefix) && Number(prefix) <= (v6 ? 128 : 32));
 }
 
-const sizeUnits: Record<string, number> = { M: 2 ** 20, MiB: 2 ** 20, G: 2 ** 30, GiB: 2 ** 30, T: 2 ** 40, TiB: 2 ** 40 };
+const sizeUnits: Record<string, number> = { MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
 
 /**
- * Bytes of a size like `256MiB` (units MiB, GiB, TiB, or M, G, T meaning the
- * same), or undefined when it is not one. Limits are the caller's (Validator.size).
+ * Bytes of a size like `256MiB` (units MiB, GiB, TiB), or undefined when it is
+ * not one. Limits are the caller's (Validator.size).
  */
 export function parseSize(text: string): number | undefined {
-    const m = /^([1-9][0-9]{0,9})(MiB|GiB|TiB|M|G|T)$/.exec(text);
+    const m = /^([1-9][0-9]{0,9})(MiB|GiB|TiB)$/.exec(text);
     return m ? Number(m[1]) * sizeUnits[m[2]] : undefined;
 }
 
-/** Why `text` is not a size, with the binary size meant when it used a decimal unit. */
+/** Why `text` is not a size, with the binary size meant when its unit was short or decimal. */
 function sizeMistake(text: string): string {
     const base = `${JSON.stringify(text)} is not a size like 256MiB, 20GiB or 1TiB`;
-    const decimal = /^([1-9][0-9]{0,9})\s*([MGT])B$/.exec(text);
-    if (decimal) return `${base}: ${decimal[2]}B is a decimal unit; did you mean ${decimal[1]}${decimal[2]}iB?`;
-    return `${base} (a whole number and a binary unit: MiB, GiB, TiB, or M, G, T meaning the same)`;
+    const near = /^([1-9][0-9]{0,9})\s*([MGT])(i?)(B?)$/i.exec(text);
+    if (near) {
+        const [, n, prefix, i, b] = near;
+        const why = i && b ? "the unit follows the number directly, spelt MiB, GiB or TiB" : b ? `${prefix}${b} is a decimal unit` : `${prefix}${i} alone is ambiguous (GiB to LVM, GB to many tools)`;
+        return `${base}: ${why}; did you mean ${n}${prefix.toUpperCase()}iB?`;
+    }
+    return `${base} (a whole number and a binary unit: MiB, GiB or TiB)`;
 }
 
 /** `256MiB`, `1TiB`: the largest binary unit that divides `n`; plain bytes otherwise. */

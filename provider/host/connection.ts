@@ -97,7 +97,8 @@ export function checkHostConnection(v: Validator, field: string, value: unknown,
     const password = checkSecretText(v, `${field}.password`, raw.password, 1024);
     const privateKey = checkSecretText(v, `${field}.privateKey`, raw.privateKey, 16384);
     const privateKeyPassword = checkSecretText(v, `${field}.privateKeyPassword`, raw.privateKeyPassword, 1024);
-    if (privateKey !== undefined) checkPrivateKey(v, `${field}.privateKey`, privateKey, privateKeyPassword);
+    // A key not known yet (preview: another resource's output, or the SDK's own check of a program's secrets) is checked later.
+    if (privateKey !== undefined && !isUnknown(privateKey) && !isUnknown(privateKeyPassword)) checkPrivateKey(v, `${field}.privateKey`, privateKey, privateKeyPassword);
     if (privateKeyPassword !== undefined && privateKey === undefined) {
         v.fail(`${field}.privateKeyPassword`, "is set but privateKey is not");
     }
@@ -128,6 +129,7 @@ export function checkHostConnection(v: Validator, field: string, value: unknown,
 /** A secret string: checked without ever echoing its value into a message. */
 function checkSecretText(v: Validator, field: string, value: unknown, maxLength: number): string | undefined {
     if (value === undefined || value === null) return undefined;
+    if (isUnknown(value)) return value as string;
     if (typeof value !== "string") return v.fail(field, `must be a string, got ${typeof value}`);
     if (value === "") return v.fail(field, "is empty; leave it out instead");
     if (value.length > maxLength) return v.fail(field, `is ${value.length} characters long; the limit is ${maxLength}`);
@@ -152,7 +154,7 @@ function checkPrivateKey(v: Validator, field: string, key: string, passphrase: s
 
 function checkHostKey(v: Validator, field: string, value: unknown): string | undefined {
     const key = v.string(field, value, { optional: true, maxLength: 8192 });
-    if (key === undefined) return undefined;
+    if (key === undefined || isUnknown(key)) return key;
     if (key.startsWith("SHA256:")) {
         if (!fingerprintPattern.test(key)) return v.fail(field, "is not a SHA256 fingerprint like SHA256:+4mE... (43 base64 characters)");
         return key;

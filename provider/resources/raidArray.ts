@@ -150,11 +150,18 @@ export function planCreate(inputs: RaidArrayInputs, family: OsFamily): Plan {
     ];
 }
 
-/** Records the assembled array's ARRAY line in mdadm.conf (and persists on diskless Alpine). */
-export function planRecord(device: string, family: OsFamily): Plan {
-    const script = `line=$(mdadm --detail --brief "$2" | head -n 1) || exit 1; uuid=\${line##*UUID=}; uuid=\${uuid%% *}; set -- "$1" "$uuid" "$line"\n${confScript}`;
+// With $3 = keep: an ARRAY line already naming the array (its UUID or its device) is left as it is.
+const keepScript = '[ "${3:-}" = keep ] && [ -f "$1" ] && { grep -q -F "UUID=$uuid" "$1" || grep -q -E "^ARRAY[[:space:]]+$2([[:space:]]|$)" "$1"; } && { echo =baremetal-unchanged=; exit 0; }';
+
+/**
+ * Records the assembled array's ARRAY line in mdadm.conf (and persists on diskless
+ * Alpine). `keepExisting` (adoption): a line the operator already has for it stays
+ * as written, so adopting changes nothing on the box.
+ */
+export function planRecord(device: string, family: OsFamily, keepExisting = false): Plan {
+    const script = `line=$(mdadm --detail --brief "$2" | head -n 1) || exit 1; uuid=\${line##*UUID=}; uuid=\${uuid%% *}\n${keepScript}\nset -- "$1" "$uuid" "$line"\n${confScript}`;
     return [
-        step.run(["sh", "-c", script, "baremetal-mdadm-conf", mdadmConf(family), device], { lock: hostLocks.mdadm, what: `record ${device} in ${mdadmConf(family)}` }),
+        step.run(["sh", "-c", script, "baremetal-mdadm-conf", mdadmConf(family), device, ...(keepExisting ? ["keep"] : [])], { lock: hostLocks.mdadm, what: `record ${device} in ${mdadmConf(family)}` }),
         step.persist(),
     ];
 }
@@ -215,7 +222,8 @@ export interface LiveArray {
     syncPercent?: number;
 }
 
-async function readLive(host: Remote, device: string, lock?: typeof hostLocks.mdadm): Promise<LiveArray | undefined> {
+/** The array as mdadm and sysfs show it now, or undefined when there is none (also what `baremetal discover` reads). */
+export async function readLive(host: Remote, device: string, lock?: typeof hostLocks.mdadm): Promise<LiveArray | undefined> {
     const out = await host.run(["sh", "-c", readScript, "baremetal-md-read", device], { okExitCodes: [0, 3, 4], what: `read ${device}`, ...(lock ? { lock } : {}) });
     return out.exitCode === 0 ? parseRead(out.stdout) : undefined;
 }
@@ -332,8 +340,8 @@ async function create(inputs: RaidArrayInputs, ctx: OperationContext): Promise<{
         );
     }
     if (existing) {
-        ctx.log.info(`${inputs.device} already exists with the same members: adopting it (uuid ${existing.detail.uuid})`);
-        await host.apply(planRecord(inputs.device, family));
+        ctx.log.info(`${inputs.device} already exists with the same members: adopting it as it runs (uuid ${existing.detail.uuid}; an mdadm.conf line for it is kept as written)`);
+        await host.apply(planRecord(inputs.device, family, true));
     } else {
         const uuid = await assertMembersFree(host, resolved);
         if (uuid) {

@@ -2,7 +2,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { BaremetalResource, KindShape } from "../provider";
-import type { ConnectionArgs, Connection, GuestBlockDevice, GuestMigration, GuestTap, KvmGuestDeviceDiskArgs, KvmGuestDeviceDisk, KvmGuestNbdDiskArgs, KvmGuestNbdDisk, KvmGuestNicArgs, KvmGuestNic } from "./types";
+import type { ConnectionArgs, Connection, GuestBlockDevice, GuestMigration, GuestTap, KvmGuestAsFoundArgs, KvmGuestAsFound, KvmGuestDeviceDiskArgs, KvmGuestDeviceDisk, KvmGuestNbdDiskArgs, KvmGuestNbdDisk, KvmGuestNicArgs, KvmGuestNic } from "./types";
 
 export interface KvmGuestArgs {
     /**
@@ -40,12 +40,16 @@ export interface KvmGuestArgs {
     /** Seconds a live migration may take. Default: `600`. */
     migrationTimeoutSeconds?: pulumi.Input<number>;
     /**
-     * Take over an existing `baremetal-guest-<name>` service that this stack did not create. Default: `false`.
+     * Take over an existing `baremetal-guest-<name>` service that this stack did not create, or (with asFound) a qemu that runs under a service of its own. Default: `false`.
      */
     adopt?: pulumi.Input<boolean>;
+    /**
+     * Keep an adopted qemu under the service that runs it now: nothing is written or restarted, it is read and powered down through its QMP socket, and changes that need a restart are refused. Removing it (an update, shown by preview) moves the guest under `baremetal-guest-<name>`: that powers it down gracefully and starts it again. Needs adopt.
+     */
+    asFound?: pulumi.Input<KvmGuestAsFoundArgs>;
 }
 
-const shape: KindShape = {"outputs":["mac","serviceName","qmpSocket","consoleLog","status","running","blockDevices","taps","lastMigration"],"defaulted":["vcpus","disks","boot","machine","autostart","shutdownTimeoutSeconds","migrationPort","migrationTimeoutSeconds","adopt"],"secrets":{"connection":"Connection"}};
+const shape: KindShape = {"outputs":["mac","serviceName","qmpSocket","consoleLog","status","running","blockDevices","taps","lastMigration"],"defaulted":["vcpus","disks","boot","machine","autostart","shutdownTimeoutSeconds","migrationPort","migrationTimeoutSeconds","adopt","asFound"],"secrets":{"connection":"Connection"}};
 
 /**
  * A qemu guest on a services box, supervised by the box's init system (a systemd unit on Debian, an OpenRC service on Alpine) and read through QMP: disks from NBD exports or local devices, NICs on Open vSwitch or Linux bridges with fixed MACs, network boot by default, the serial console in a log. A change of the connection's host live-migrates the guest when every disk is an NBD export, and replaces it otherwise. Changes of memory, vCPUs, disks, NICs, boot order or machine type restart it gracefully (ACPI power-down first); delete powers it down the same way.
@@ -85,15 +89,23 @@ export class KvmGuest extends BaremetalResource {
     declare readonly migrationPort: pulumi.Output<number>;
     /** Seconds a live migration may take. */
     declare readonly migrationTimeoutSeconds: pulumi.Output<number>;
-    /** Take over an existing `baremetal-guest-<name>` service that this stack did not create. */
+    /**
+     * Take over an existing `baremetal-guest-<name>` service that this stack did not create, or (with asFound) a qemu that runs under a service of its own.
+     */
     declare readonly adopt: pulumi.Output<boolean>;
+    /**
+     * Keep an adopted qemu under the service that runs it now: nothing is written or restarted, it is read and powered down through its QMP socket, and changes that need a restart are refused. Removing it (an update, shown by preview) moves the guest under `baremetal-guest-<name>`: that powers it down gracefully and starts it again. Needs adopt.
+     */
+    declare readonly asFound: pulumi.Output<KvmGuestAsFound | undefined>;
     /** The first NIC's MAC (the ID). */
     declare readonly mac: pulumi.Output<string>;
-    /** The init-system service that runs qemu: `baremetal-guest-<name>`. */
+    /**
+     * The init-system service that runs qemu: `baremetal-guest-<name>`, or asFound's service ("" for a qemu started by hand).
+     */
     declare readonly serviceName: pulumi.Output<string>;
     /** Path of the guest's QMP socket on the box. */
     declare readonly qmpSocket: pulumi.Output<string>;
-    /** Path of the serial console's log on the box. */
+    /** Path of the serial console's log on the box ("" for a guest kept as found). */
     declare readonly consoleLog: pulumi.Output<string>;
     /** QMP status as last read: running, paused, inmigrate, postmigrate ... or `stopped`. */
     declare readonly status: pulumi.Output<string>;

@@ -2,7 +2,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { BaremetalResource, KindShape } from "../provider";
-import type { ConnectionArgs, Connection, ConsulConnectionArgs, ConsulConnection } from "./types";
+import type { ConnectionArgs, Connection, ConsulConnectionArgs, ConsulConnection, NbdVolumeAsFoundArgs, NbdVolumeAsFound } from "./types";
 
 export interface NbdVolumeArgs {
     /**
@@ -18,7 +18,7 @@ export interface NbdVolumeArgs {
      */
     name: pulumi.Input<string>;
     /**
-     * Size with a binary unit: `256MiB`, `20GiB`, `1TiB` (`M`, `G`, `T` mean the same). Growing happens online, in place; shrinking is refused (make a new volume and copy instead).
+     * Size with a binary unit: `256MiB`, `20GiB`, `1TiB` (`20G` and `20GB` are refused: say `20GiB`). Growing happens online, in place; shrinking is refused (make a new volume and copy instead).
      */
     size: pulumi.Input<string>;
     /** The name clients ask for. Default: the LV name. */
@@ -52,6 +52,10 @@ export interface NbdVolumeArgs {
      */
     adopt?: pulumi.Input<boolean>;
     /**
+     * Keep an adopted export served by the box's own nbd-server as it is: no export files or process of its own, nothing restarted; growing works, export setting changes are refused. Removing it (an update, shown by preview) moves the export to its own nbd-server process: its section leaves that config and that server is restarted (its clients reconnect) or, serving nothing else, stopped. Needs adopt.
+     */
+    asFound?: pulumi.Input<NbdVolumeAsFoundArgs>;
+    /**
      * Allow this volume to destroy the data it holds: on delete (the LV, its export and its Consul entry are removed) and on a change that re-creates the LV. Without it, either is refused and all three stay. Default: `false`.
      */
     allowDataLoss?: pulumi.Input<boolean>;
@@ -62,7 +66,7 @@ export interface NbdVolumeArgs {
     deleteData?: pulumi.Input<boolean>;
 }
 
-const shape: KindShape = {"outputs":["sizeBytes","lvUuid","lvPath","serving","uri","serviceId","registered"],"defaulted":["requestedBytes","exportName","readOnly","allowedClients","consul","exportAddress","consulNode","serviceName","adopt","allowDataLoss","deleteData"],"secrets":{"connection":"Connection","consul":"ConsulConnection"}};
+const shape: KindShape = {"outputs":["sizeBytes","lvUuid","lvPath","serving","uri","serviceId","registered"],"defaulted":["requestedBytes","exportName","readOnly","allowedClients","consul","exportAddress","consulNode","serviceName","adopt","asFound","allowDataLoss","deleteData"],"secrets":{"connection":"Connection","consul":"ConsulConnection"}};
 
 /**
  * An LVM logical volume on the SAN box, exported over NBD by an nbd-server process of its own and registered in Consul with the KVM guest (eth0 MAC) that owns it. It grows online and never shrinks; export settings change in place, restarting only this export's process when nbd-server must re-read them. An existing LV of the same name is adopted when pulumi-baremetal made it, or with adopt. Delete, and every change that re-creates the LV, are refused unless allowDataLoss is set.
@@ -81,7 +85,7 @@ export class NbdVolume extends BaremetalResource {
     /** The logical volume's name. A new name re-creates the volume, which needs allowDataLoss. */
     declare readonly name: pulumi.Output<string>;
     /**
-     * Size with a binary unit: `256MiB`, `20GiB`, `1TiB` (`M`, `G`, `T` mean the same). Growing happens online, in place; shrinking is refused (make a new volume and copy instead).
+     * Size with a binary unit: `256MiB`, `20GiB`, `1TiB` (`20G` and `20GB` are refused: say `20GiB`). Growing happens online, in place; shrinking is refused (make a new volume and copy instead).
      */
     declare readonly size: pulumi.Output<string>;
     /** `size` in bytes, computed from it (the LV is created and grown to exactly this). */
@@ -110,6 +114,10 @@ export class NbdVolume extends BaremetalResource {
     declare readonly serviceName: pulumi.Output<string>;
     /** Take over an existing LV of this name that pulumi-baremetal did not create (its data is kept). */
     declare readonly adopt: pulumi.Output<boolean>;
+    /**
+     * Keep an adopted export served by the box's own nbd-server as it is: no export files or process of its own, nothing restarted; growing works, export setting changes are refused. Removing it (an update, shown by preview) moves the export to its own nbd-server process: its section leaves that config and that server is restarted (its clients reconnect) or, serving nothing else, stopped. Needs adopt.
+     */
+    declare readonly asFound: pulumi.Output<NbdVolumeAsFound | undefined>;
     /**
      * Allow this volume to destroy the data it holds: on delete (the LV, its export and its Consul entry are removed) and on a change that re-creates the LV. Without it, either is refused and all three stay.
      */

@@ -307,6 +307,26 @@ export interface Ipmi {
 }
 
 /**
+ * A qemu already running on the box, taken over as it runs: the service that supervises it and its QMP socket (what `baremetal discover` finds).
+ */
+export interface KvmGuestAsFoundArgs {
+    /** The init-system service that runs its qemu (`vm1.service`); absent for a qemu started by hand. */
+    service?: pulumi.Input<string>;
+    /** Its QMP socket on the box, through which it is read and powered down. */
+    qmpSocket: pulumi.Input<string>;
+}
+
+/**
+ * A qemu already running on the box, taken over as it runs: the service that supervises it and its QMP socket (what `baremetal discover` finds) (as the provider returns it).
+ */
+export interface KvmGuestAsFound {
+    /** The init-system service that runs its qemu (`vm1.service`); absent for a qemu started by hand. */
+    service?: string;
+    /** Its QMP socket on the box, through which it is read and powered down. */
+    qmpSocket: string;
+}
+
+/**
  * A block device on the box itself (a local disk, an LV, an md array). A guest with one cannot live-migrate: a change of box replaces it.
  */
 export interface KvmGuestDeviceDiskArgs {
@@ -582,6 +602,26 @@ export interface MachinePower {
     cycleOnBootChange: boolean;
     /** Power off on delete. Without it, deleting a Machine only removes its entries and registration. */
     offOnDelete: boolean;
+}
+
+/**
+ * An export the box's own nbd-server already serves, kept as found: that server's service and the config file holding the export (what `baremetal discover` finds).
+ */
+export interface NbdVolumeAsFoundArgs {
+    /** The service of the nbd-server that serves it (`nbd-server.service`). */
+    service?: pulumi.Input<string>;
+    /** The config file holding the export's section. */
+    config: pulumi.Input<string>;
+}
+
+/**
+ * An export the box's own nbd-server already serves, kept as found: that server's service and the config file holding the export (what `baremetal discover` finds) (as the provider returns it).
+ */
+export interface NbdVolumeAsFound {
+    /** The service of the nbd-server that serves it (`nbd-server.service`). */
+    service?: string;
+    /** The config file holding the export's section. */
+    config: string;
 }
 
 /**

@@ -114,7 +114,7 @@ describe("the seed's data center under the real pulumi CLI, no host reachable", 
         const counter = new EndpointCounter();
         try {
             const inv = parse(fs.readFileSync(path.join(checkout.programDir, "inventory.yaml"), "utf8")) as Inventory;
-            inv.consul.address = `127.0.0.1:${await counter.listen("127.0.0.1")}`;
+            inv.consul!.address = `127.0.0.1:${await counter.listen("127.0.0.1")}`;
             for (const [i, h] of [...inv.machines, ...(inv.guests ?? [])].entries()) {
                 const address = `127.0.2.${i + 1}`;
                 if (h.ssh) h.ssh = { ...h.ssh, host: address, port: await counter.listen(address) };
@@ -132,7 +132,7 @@ describe("the seed's data center under the real pulumi CLI, no host reachable", 
             assert.strictEqual(counter.tcp, 0, "preview opened TCP connections (SSH or Consul)");
             assert.strictEqual(counter.udp, 0, "preview sent datagrams to a BMC");
             // The listeners do count: one connection to the Consul stand-in shows up.
-            await new Promise<void>((r) => net.connect(Number(inv.consul.address.split(":")[1]), "127.0.0.1").on("close", () => r()).on("error", () => r()));
+            await new Promise<void>((r) => net.connect(Number(inv.consul!.address.split(":")[1]), "127.0.0.1").on("close", () => r()).on("error", () => r()));
             assert.strictEqual(counter.tcp, 1);
         } finally {
             await stack.run(["config", "rm", "inventory"]);

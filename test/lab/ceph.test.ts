@@ -218,7 +218,7 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
             await setOsds();
             const r = await stack.run(["preview"]);
             assert.notStrictEqual(r.code, 0);
-            assert.match(r.stdout + r.stderr, /device: changing device re-creates the OSD on \/dev\/disk\/by-id\/virtio-bm-ceph1-2: the old OSD is drained and purged [\s\S]* Set allowDataLoss: true to allow it/);
+            assert.match(r.stdout + r.stderr, /device: changing device from \/dev\/disk\/by-id\/virtio-bm-ceph1-2 to \/dev\/vdd re-creates the OSD: a new, empty OSD is made on \/dev\/vdd and the old one on \/dev\/disk\/by-id\/virtio-bm-ceph1-2 is drained and purged[\s\S]* Set allowDataLoss: true to allow it/);
         } finally {
             osds[2].device = byId(2);
             await setOsds();

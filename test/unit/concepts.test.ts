@@ -88,14 +88,16 @@ describe("validators, one per concept", () => {
         refuses((v) => v.interfaceName("bridge", "br-storage-network"), /is not an interface name like eth0/);
     });
 
-    it("size: binary units (MiB, GiB, TiB, and M, G, T meaning the same); a decimal unit is refused with the binary one meant", () => {
+    it("size: binary units only (MiB, GiB, TiB); a short or decimal unit is refused with the binary size meant", () => {
         const rule = { min: 4 * 2 ** 20, max: 256 * 2 ** 40, minName: "the smallest LV (4MiB)" };
-        accepts((v) => v.size("size", "10G", rule), { text: "10G", bytes: 10 * 2 ** 30 });
         accepts((v) => v.size("size", "10GiB", rule), { text: "10GiB", bytes: 10 * 2 ** 30 });
-        accepts((v) => v.size("size", "512M", rule), { text: "512M", bytes: 512 * 2 ** 20 });
+        accepts((v) => v.size("size", "512MiB", rule), { text: "512MiB", bytes: 512 * 2 ** 20 });
+        refuses((v) => v.size("size", "10G", rule), /^size: "10G" is not a size like 256MiB, 20GiB or 1TiB: G alone is ambiguous \(GiB to LVM, GB to many tools\); did you mean 10GiB\?$/);
+        refuses((v) => v.size("size", "512m", rule), /did you mean 512MiB\?$/);
         refuses((v) => v.size("size", "10GB", rule), /^size: "10GB" is not a size like 256MiB, 20GiB or 1TiB: GB is a decimal unit; did you mean 10GiB\?$/);
-        refuses((v) => v.size("size", "1.5GiB", rule), /is not a size like 256MiB, 20GiB or 1TiB \(a whole number and a binary unit/);
-        refuses((v) => v.size("size", "1M", rule), /^size: 1M is below the smallest LV \(4MiB\)$/);
+        refuses((v) => v.size("size", "10 GiB", rule), /the unit follows the number directly, spelt MiB, GiB or TiB; did you mean 10GiB\?$/);
+        refuses((v) => v.size("size", "1.5GiB", rule), /is not a size like 256MiB, 20GiB or 1TiB \(a whole number and a binary unit: MiB, GiB or TiB\)$/);
+        refuses((v) => v.size("size", "1MiB", rule), /^size: 1MiB is below the smallest LV \(4MiB\)$/);
         refuses((v) => v.size("size", "300TiB", rule), /^size: 300TiB is above 256TiB$/);
     });
 

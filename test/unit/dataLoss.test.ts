@@ -51,7 +51,7 @@ const cases: Case[] = [
         kind: "CephOsd", old: "zapOnDelete", ...cephOsd,
         good: { connection, device: "/dev/vdb" },
         replacing: { device: "/dev/vdc" },
-        refusal: /^device: changing device re-creates the OSD on \/dev\/vdb: .* Set allowDataLoss: true to allow it \(the old device is then wiped\); nothing was changed$/,
+        refusal: /^device: changing device from \/dev\/vdb to \/dev\/vdc re-creates the OSD: a new, empty OSD is made on \/dev\/vdc and the old one on \/dev\/vdb is drained and purged\. Set allowDataLoss: true to allow it \(the old device is then wiped\); nothing was changed$/,
     },
 ];
 

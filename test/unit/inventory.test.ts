@@ -48,7 +48,7 @@ describe("inventory", () => {
             const pxe = inv.machines.filter((m) => m.pxeServer);
             assert.deepStrictEqual(pxe.map((m) => m.name), ["pxe1", "pxe2", "pxe3"]);
             assert.ok(pxe.every((m) => m.consulAgent), "the PXE servers run the Consul servers");
-            assert.deepStrictEqual(Object.keys(inv.pxe.profiles), ["pxeboot", "default", "lxc-repo"]);
+            assert.deepStrictEqual(Object.keys(inv.pxe!.profiles), ["pxeboot", "default", "lxc-repo"]);
             assert.deepStrictEqual(inv.guests?.map((g) => g.role).sort(), ["kvm-infra", "kvm-infra", "kvm-services", "kvm-services", "lxc-repo", "nas", "san", "san", "san"]);
         });
 
@@ -203,7 +203,7 @@ describe("inventory", () => {
             const client = inv.machines.find((m) => m.name === "pxeclient1")!;
             assert.deepStrictEqual(client.kernelArgs, ["bm.name=pxeclient1", "bm.net=eth0:198.51.100.20/24", "bm.gw=198.51.100.1"]);
             assert.strictEqual(client.bmc?.address, "198.18.3.20");
-            assert.deepStrictEqual(inv.pxe.profiles.lab.kernel, { path: "/lab/vmlinuz" });
+            assert.deepStrictEqual(inv.pxe!.profiles.lab.kernel, { path: "/lab/vmlinuz" });
             assert.ok(!inv.machines.some((m) => m.name === "ceph1"), "ceph1 is only in when asked for");
             assert.strictEqual(JSON.stringify(inv).includes("not-used-here"), false, "the BMC password stays out of the inventory");
         });

@@ -31,14 +31,15 @@ describe("NbdVolume check", () => {
         assert.strictEqual(inputs.serviceName, "nbd");
         assert.deepStrictEqual([inputs.readOnly, inputs.adopt, inputs.allowDataLoss], [false, false, false]);
     });
-    it("takes sizes with binary units", () => {
-        assert.deepStrictEqual(["64M", "1GiB", "2T", "100MiB"].map(parseSize), [64 * 2 ** 20, 2 ** 30, 2 * 2 ** 40, 100 * 2 ** 20]);
+    it("takes sizes with binary units, and only those", () => {
+        assert.deepStrictEqual(["64MiB", "1GiB", "2TiB", "100MiB"].map(parseSize), [64 * 2 ** 20, 2 ** 30, 2 * 2 ** 40, 100 * 2 ** 20]);
+        assert.deepStrictEqual(["64M", "10G", "2T", "10GB"].map(parseSize), [undefined, undefined, undefined, undefined]);
     });
     const bad: [string, Record<string, unknown>, RegExp][] = [
         ["a size without unit", { ...good, size: "256" }, /^size: "256" is not a size like 256MiB/],
         ["a decimal size", { ...good, size: "1.5G" }, /^size: "1\.5G" is not a size/],
         ["a size in bytes", { ...good, size: "268435456b" }, /^size: /],
-        ["a tiny size", { ...good, size: "1M" }, /^size: 1M is below the smallest LV/],
+        ["a tiny size", { ...good, size: "1MiB" }, /^size: 1MiB is below the smallest LV/],
         ["a negative size", { ...good, size: "-1G" }, /^size: /],
         ["an LV name with a slash", { ...good, name: "a/b" }, /^name: "a\/b" is not an LV name/],
         ["the LV name snapshot", { ...good, name: "snapshot" }, /^name: /],
@@ -65,9 +66,9 @@ describe("NbdVolume check", () => {
         assert.strictEqual(f.length, 1, JSON.stringify(f));
         assert.match(f[0], /^size: shrinking vg0\/web01-var from 256MiB to 128MiB is refused: it would cut off data\. To get a smaller volume, declare a new NbdVolume .* copy the data .* allowDataLoss: true/);
         // Even with allowDataLoss: a shrink is never done in place.
-        assert.strictEqual(failures({ ...good, size: "128M", allowDataLoss: true }, inputs as unknown as Record<string, unknown>).length, 1);
+        assert.strictEqual(failures({ ...good, size: "128MiB", allowDataLoss: true }, inputs as unknown as Record<string, unknown>).length, 1);
         assert.deepStrictEqual(failures({ ...good, size: "1GiB" }, inputs as unknown as Record<string, unknown>), []);
-        assert.deepStrictEqual(failures({ ...good, size: "256M" }, inputs as unknown as Record<string, unknown>), []);
+        assert.deepStrictEqual(failures({ ...good, size: "256MiB" }, inputs as unknown as Record<string, unknown>), []);
     });
     it("refuses a change that re-creates the LV unless allowDataLoss is set", () => {
         const olds = inputs as unknown as Record<string, unknown>;
@@ -111,8 +112,11 @@ describe("NbdVolume diff", () => {
         assert.deepStrictEqual([d.replaces, d.deleteBeforeReplace], [["connection.host", "volumeGroup"], true]);
     });
     it("sees no change when the same size is spelt another way (the bytes decide)", () => {
-        const respelt = check({}, { ...good, size: "256M" }).inputs as NbdVolumeInputs;
-        assert.strictEqual(diff("id", olds, respelt).changes, false);
+        const gib = check({}, { ...good, size: "1GiB" }).inputs as NbdVolumeInputs;
+        const respelt = check({}, { ...good, size: "1024MiB" }).inputs as NbdVolumeInputs;
+        assert.strictEqual(diff("id", { ...olds, ...gib } as NbdVolumeState, respelt).changes, false);
+        // A state written when `256M` was still taken: `256MiB` now is the same size, no change.
+        assert.strictEqual(diff("id", { ...olds, size: "256M" }, inputs).changes, false);
     });
     it("sees no change when only the live size differs (LVM rounds up to extents)", () => {
         assert.strictEqual(diff("id", { ...olds, sizeBytes: olds.sizeBytes + 4194304 }, inputs).changes, false);

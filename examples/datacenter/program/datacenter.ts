@@ -187,9 +187,12 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     const wipe = options.allowDataLoss ?? false;
     const adopt = options.adopt ?? false;
     const sshUser = inv.defaults?.sshUser ?? "root";
-    const pxeNet = inv.pxe.network ?? "lan";
-    const consul: ConsulConnectionArgs = { address: inv.consul.address, datacenter: inv.consul.datacenter ?? inv.datacenter };
-    if (secrets.consulToken) consul.token = secrets.consulToken;
+    const pxeNet = inv.pxe?.network ?? "lan";
+    // No consul section: nothing is registered in Consul.
+    const consul: ConsulConnectionArgs | undefined = inv.consul ? { address: inv.consul.address, datacenter: inv.consul.datacenter ?? inv.datacenter } : undefined;
+    if (consul && secrets.consulToken) consul.token = secrets.consulToken;
+    // Each object adopts when the program says so for all, or its inventory entry does.
+    const adopting = (entry: { adopt?: boolean } | undefined) => adopt || entry?.adopt === true;
     const guestDials = Math.max(1, Math.ceil((options.guestBootSeconds ?? 600) / 10));
     const machinesByName = new Map(inv.machines.map((m) => [m.name, m]));
     const hostsByName = new Map<string, HostSpec>([...inv.machines.map((m) => [m.name, m] as const), ...(inv.guests ?? []).map((g) => [g.name, g] as const)]);
@@ -218,8 +221,9 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
 
     // -- PXE servers: every machine with pxeServer; the Consul lock picks the one serving DHCP.
     const net = inv.networks[pxeNet];
-    const profiles = Object.fromEntries(Object.entries(inv.pxe.profiles).map(([name, p]) => [name, profileArgs(p)]));
-    for (const m of inv.machines.filter((x) => x.pxeServer)) {
+    const pxe = inv.pxe;
+    const profiles = Object.fromEntries(Object.entries(pxe?.profiles ?? {}).map(([name, p]) => [name, profileArgs(p)]));
+    for (const m of pxe ? inv.machines.filter((x) => x.pxeServer) : []) {
         const nic = m.nics.find((n) => n.network === pxeNet)!;
         dc.pxeServers.set(m.name, count(new PxeServer(`pxe-${m.name}`, {
             connection: connection(m),
@@ -230,23 +234,25 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
             ...(net.gateway ? { gateway: net.gateway } : {}),
             ...(net.dns ? { dnsServers: net.dns } : {}),
             ...(inv.domain ? { domain: inv.domain } : {}),
-            ...(inv.pxe.leaseSeconds ? { leaseSeconds: inv.pxe.leaseSeconds } : {}),
-            ...(inv.pxe.httpPort ? { httpPort: inv.pxe.httpPort } : {}),
-            ipxeBootloaders: inv.pxe.ipxeBootloaders ?? true,
+            ...(pxe!.leaseSeconds ? { leaseSeconds: pxe!.leaseSeconds } : {}),
+            ...(pxe!.httpPort ? { httpPort: pxe!.httpPort } : {}),
+            ipxeBootloaders: pxe!.ipxeBootloaders ?? true,
             profiles,
             standby: {
-                lockKey: inv.pxe.lockKey ?? "baremetal/pxe/leader",
+                lockKey: pxe!.lockKey ?? "baremetal/pxe/leader",
                 consulAddress: "127.0.0.1:8500",
-                consulBinary: inv.pxe.consulBinary ?? "/usr/bin/consul",
+                consulBinary: pxe!.consulBinary ?? "/usr/bin/consul",
                 ...(secrets.consulToken ? { token: secrets.consulToken } : {}),
             },
-            adopt,
+            adopt: adopting(m),
         })));
     }
     const pxeServers = [...dc.pxeServers.values()];
 
     // -- Machines: boot entries everywhere, Consul, power; guests' entries too (they boot by PXE).
-    const declareMachine = (h: HostSpec, extra: { ipmi?: MachineSpec["bmc"]; power?: MachineSpec["power"]; waitForSshSeconds?: number }): Machine => {
+    // Without PXE servers there is no Machine: a box is then only where its arrays, guests and containers are.
+    const declareMachine = (h: HostSpec, extra: { ipmi?: MachineSpec["bmc"]; power?: MachineSpec["power"]; waitForSshSeconds?: number }): Machine | undefined => {
+        if (!pxe) return undefined;
         const eth0 = nicsOf(h)[0];
         const config = hostConfig(inv, h);
         const args: ConstructorParameters<typeof Machine>[1] = {
@@ -257,12 +263,12 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
             profile: h.profile ?? inv.defaults?.profile ?? "default",
             kernelArgs: h.kernelArgs ?? [],
             pxeServers,
-            adopt,
+            adopt: adopting(h),
         };
-        if (h.consulAgent) {
+        if (h.consulAgent && consul) {
             // The box's own agent registers it; its configuration still goes to K/V.
-            count(new ConsulKeys(`config-${h.name}`, { consul, prefix: `machines/${h.name}/`, keys: config, adopt }));
-        } else {
+            count(new ConsulKeys(`config-${h.name}`, { consul, prefix: `machines/${h.name}/`, keys: config, adopt: adopting(h) }));
+        } else if (consul) {
             args.consul = consul;
             args.config = config;
         }
@@ -281,9 +287,15 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     };
     for (const m of inv.machines) declareMachine(m, { ipmi: m.bmc, power: m.power, waitForSshSeconds: m.waitForSshSeconds });
 
+    /** What a box's own resources wait for: its Machine, when there is one. */
+    const bootedOf = (name: string): pulumi.Resource[] => {
+        const machine = dc.machines.get(name);
+        return machine ? [machine] : [];
+    };
+
     // -- On each machine: RAID arrays, Ceph OSDs.
     for (const m of inv.machines) {
-        const booted = [dc.machines.get(m.name)!];
+        const booted = bootedOf(m.name);
         for (const r of m.raid ?? []) {
             dc.arrays.set(`${m.name}:${r.device}`, count(new RaidArray(`raid-${m.name}-${r.device.slice(5)}`, {
                 connection: connection(m), device: r.device, level: r.level ?? "raid1", members: r.members,
@@ -295,7 +307,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
                 connection: connection(m), device: o.device,
                 ...(o.deviceClass ? { deviceClass: o.deviceClass } : {}), ...(o.crushWeight !== undefined ? { crushWeight: o.crushWeight } : {}),
                 ...(inv.ceph?.cluster ? { cluster: inv.ceph.cluster } : {}),
-                allowDataLoss: wipe, adopt,
+                allowDataLoss: wipe, adopt: adopting(o),
             }, { dependsOn: booted })));
         });
     }
@@ -316,13 +328,13 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         const bridge = count(new OvsBridge(`bridge-${h.name}-${network}`, {
             connection: connection(h), name: spec.bridge!, network,
             ...(nic ? { uplink: nic.name, moveAddresses: nic.address !== undefined } : {}),
-            tunnels, adopt,
+            tunnels, adopt: adopting(h),
         }, { dependsOn }));
         dc.bridges.set(`${h.name}:${network}`, bridge);
         return bridge;
     };
     for (const m of inv.machines) {
-        for (const network of bridgedNetworks(inv, m, true)) bridgeFor(m, network, [dc.machines.get(m.name)!]);
+        for (const network of bridgedNetworks(inv, m, true)) bridgeFor(m, network, bootedOf(m.name));
     }
 
     // -- Guests, in dependency order: a guest with NBD disks waits for the SAN that serves them.
@@ -338,7 +350,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         const vg = count(new VolumeGroup(`vg-${h.name}-${san.volumeGroup}`, {
             connection: connection(h), name: san.volumeGroup,
             devices: san.devices.map((d) => arrayOf(d)?.device ?? d),
-            allowDataLoss: wipe, adopt,
+            allowDataLoss: wipe, adopt: adopting(san),
         }, { dependsOn: [...dependsOn, ...arrays] }));
         dc.volumeGroups.set(h.name, vg);
         const exportNetwork = san.exportNetwork ?? (inv.networks.storage ? "storage" : pxeNet);
@@ -351,11 +363,12 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
                 connection: connection(h), volumeGroup: vg.name, name: v.name, size: v.size, port: v.port,
                 ...(v.exportName ? { exportName: v.exportName } : {}),
                 readOnly: v.readOnly ?? false, allowedClients: clients, owner: owner.nics[0].mac.toLowerCase(),
-                consul, exportAddress, allowDataLoss: wipe, adopt,
+                ...(consul ? { consul } : {}), exportAddress, allowDataLoss: wipe, adopt: adopting(v),
+                ...(v.asFound ? { asFound: v.asFound } : {}),
             })));
         }
     };
-    for (const m of inv.machines.filter((x) => x.san)) declareSan(m, [dc.machines.get(m.name)!]);
+    for (const m of inv.machines.filter((x) => x.san)) declareSan(m, bootedOf(m.name));
 
     const declared = new Set<string>();
     const declareGuest = (g: GuestSpec, chain: string[]): void => {
@@ -369,7 +382,8 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
             if (isGuest(san)) declareGuest(san, [...chain, g.name]);
         }
         const host = machinesByName.get(g.host)!;
-        const entry = (g.boot ?? "network") === "network" ? [declareMachine(g, {})] : [];
+        const entryMachine = (g.boot ?? "network") === "network" ? declareMachine(g, {}) : undefined;
+        const entry = entryMachine ? [entryMachine] : [];
         const hostBridges = g.nics.map((n) => dc.bridges.get(`${host.name}:${n.network}`)!);
         const arrays = (g.disks ?? []).flatMap((d) => ("device" in d && dc.arrays.has(`${host.name}:${d.device}`) ? [dc.arrays.get(`${host.name}:${d.device}`)!] : []));
         const disks = (g.disks ?? []).map((d) => {
@@ -380,9 +394,10 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         const guest = count(new KvmGuest(`guest-${g.name}`, {
             connection: connection(host), name: g.name, memoryMiB: g.memoryMiB, vcpus: g.vcpus ?? 1,
             disks, nics: g.nics.map((n) => ({ bridge: inv.networks[n.network].bridge!, mac: n.mac.toLowerCase() })),
-            boot: g.boot ?? "network", ...(g.machineType ? { machine: g.machineType } : {}), autostart: true, adopt,
+            boot: g.boot ?? "network", ...(g.machineType ? { machine: g.machineType } : {}), autostart: true, adopt: adopting(g),
             ...(g.shutdownTimeoutSeconds ? { shutdownTimeoutSeconds: g.shutdownTimeoutSeconds } : {}),
-        }, { dependsOn: [dc.machines.get(host.name)!, ...hostBridges, ...arrays, ...entry] }));
+            ...(g.asFound ? { asFound: g.asFound } : {}),
+        }, { dependsOn: [...bootedOf(host.name), ...hostBridges, ...arrays, ...entry] }));
         dc.guests.set(g.name, guest);
         declared.add(g.name);
         for (const network of bridgedNetworks(inv, g, false)) bridgeFor(g, network, [guest]);
@@ -391,7 +406,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     for (const g of guests) declareGuest(g, []);
 
     // -- NAS guests: what to mount and export, as K/V their boot scripts read.
-    for (const g of guests.filter((x) => x.nfs)) {
+    for (const g of consul ? guests.filter((x) => x.nfs) : []) {
         const nfs = g.nfs!;
         const vol = dc.volumes.get(nfs.volume)!;
         const exports = Object.fromEntries(nfs.exports.map((e, i) => [
@@ -402,8 +417,14 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         count(new ConsulKeys(`nfs-${g.name}`, {
             consul, prefix: `machines/${g.name}/nfs-server/`,
             keys: { volume: vol.uri, device: `/dev/vd${String.fromCharCode(97 + diskIndex)}`, mountpoint: nfs.mountpoint, ...Object.fromEntries(Object.entries(exports).map(([k, v]) => [k.replace(/^nfs\//, ""), v])) },
-            adopt,
+            adopt: adopting(g),
         }));
+    }
+
+    // -- K/V trees brought in as they are.
+    for (const kv of consul ? inv.consulKeys ?? [] : []) {
+        const name = kv.prefix.replace(/\/$/, "").replace(/[^A-Za-z0-9-]+/g, "-");
+        count(new ConsulKeys(`kv-${name}`, { consul, prefix: kv.prefix, keys: kv.keys, adopt: adopting(kv) }));
     }
 
     // -- Containers.
@@ -411,12 +432,12 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     function declareContainer(ct: ContainerSpec): void {
         const host = hostsByName.get(ct.host)!;
         const os = ct.os ?? inv.defaults?.containerOs ?? "alpine";
-        const template = ct.template ?? "download";
+        const template = ct.rootfs ? undefined : ct.template ?? "download";
         const lxcServer = inv.lxc?.server ? (hostsByName.get(inv.lxc.server) ? sshHost(hostsByName.get(inv.lxc.server)!) : inv.lxc.server) : undefined;
         const templateArgs = ct.templateArgs ?? (template === "download"
             ? ["--dist", os, "--release", inv.lxc?.releases?.[os] ?? "", "--arch", inv.lxc?.arch ?? "amd64", "--server", lxcServer ?? ""]
             : []);
-        const dependsOn: pulumi.Resource[] = [isGuest(host) ? dc.guests.get(host.name)! : dc.machines.get(host.name)!];
+        const dependsOn: pulumi.Resource[] = isGuest(host) ? [dc.guests.get(host.name)!] : bootedOf(host.name);
         const network = (ct.nics ?? []).map((n) => {
             const spec = inv.networks[n.network];
             dependsOn.push(dc.bridges.get(`${host.name}:${n.network}`)!);
@@ -435,10 +456,10 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
             return { source: `${address}:${m.nfs.path}`, target: m.target, type: "nfs", options: m.options ?? "nfsvers=4,create=dir" };
         });
         dc.containers.set(ct.name, count(new LxcContainer(`container-${ct.name}`, {
-            connection: connection(host), name: ct.name, template, templateArgs, network, mounts,
+            connection: connection(host), name: ct.name, ...(template ? { template, templateArgs } : { rootfs: ct.rootfs }), network, mounts,
             autostart: ct.autostart ?? true,
             ...(ct.memoryMiB ? { limits: { memoryMiB: ct.memoryMiB } } : {}),
-            files: ct.files ?? [], commands: ct.commands ?? [], adopt,
+            files: ct.files ?? [], commands: ct.commands ?? [], adopt: adopting(ct),
         }, { dependsOn })));
     }
 
@@ -448,13 +469,15 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
 
 function summarize(inv: Inventory, dc: DataCenter): pulumi.Output<DataCenterSummary> {
     const machineSpecs = new Map<string, HostSpec>([...inv.machines.map((m) => [m.name, m] as const), ...(inv.guests ?? []).map((g) => [g.name, g] as const)]);
-    const machines = [...dc.machines.entries()].map(([name, m]) => pulumi.all([m.bootSeconds]).apply(([bootSeconds]) => {
+    // A site without PXE has no Machine resources: its boxes are listed as the inventory has them.
+    const bare = dc.machines.size === 0 ? inv.machines.map((h) => pulumi.output<MachineSummary>({ name: h.name, role: h.role, mac: h.nics[0].mac.toLowerCase(), address: h.nics[0].address ?? "", profile: "" })) : [];
+    const machines = [...bare, ...[...dc.machines.entries()].map(([name, m]) => pulumi.all([m.bootSeconds]).apply(([bootSeconds]) => {
         const h = machineSpecs.get(name)!;
         const eth0 = nicsOf(h)[0];
         const s: MachineSummary = { name, role: h.role, mac: eth0.mac.toLowerCase(), address: eth0.address ?? "", profile: h.profile ?? inv.defaults?.profile ?? "default" };
         if (bootSeconds !== undefined) s.bootSeconds = bootSeconds;
         return s;
-    }));
+    }))];
     const pxe = [...dc.pxeServers.entries()].map(([name, p]) => pulumi.all([p.dhcpRole, p.baseUrl]).apply(([dhcpRole, baseUrl]) => ({ name, dhcpRole: dhcpRole ?? "", baseUrl: baseUrl ?? "" })));
     const arrays = [...dc.arrays.entries()].map(([key, a]) => pulumi.all([a.state, a.activeMembers]).apply(([state, members]) => ({ machine: key.split(":")[0], device: key.split(":")[1], state: state ?? "", members: members ?? [] })));
     const osds = dc.osds.map((o) => pulumi.all([o.urn, o.device, o.osdId]).apply(([urn, device, osdId]) => ({ machine: urn.split("::").pop()!.replace(/^osd-/, "").replace(/-[0-9]+$/, ""), device, osdId })));
@@ -478,7 +501,7 @@ export function formatSummary(s: DataCenterSummary): string {
     const lines = [
         `data center ${s.datacenter}: ${s.machines.length} machine(s), ${s.guests.length} guest(s), ${s.containers.length} container(s), ${s.bridges} bridge(s)`,
         ...s.pxeServers.map((p) => `  pxe        ${p.name}: ${p.dhcpRole} ${p.baseUrl}`),
-        ...s.machines.map((m) => `  machine    ${m.name} (${m.role}) ${m.address} ${m.mac} profile ${m.profile}${m.bootSeconds !== undefined ? `, booted in ${m.bootSeconds} s` : ""}`),
+        ...s.machines.map((m) => `  machine    ${m.name} (${m.role}) ${m.address} ${m.mac}${m.profile ? ` profile ${m.profile}` : ""}${m.bootSeconds !== undefined ? `, booted in ${m.bootSeconds} s` : ""}`),
         ...s.arrays.map((a) => `  raid       ${a.machine}:${a.device} ${a.state} [${a.members.join(" ")}]`),
         ...s.osds.map((o) => `  osd        ${o.machine}: osd.${o.osdId} on ${o.device}`),
         ...s.exports.map((e) => `  export     ${e.volume} ${e.uri} (${Math.round(e.sizeBytes / 2 ** 20)} MiB) for ${e.owner}`),

@@ -11,8 +11,9 @@
 //            tunnelHub: svc1, tunnelPort: 1194 }
 //       # bridge: name of the OVS bridge that replicates this switch on every box (omit: no bridge);
 //       # tunnelHub: the box that boxes without a NIC on this switch reach by OpenVPN
-//   consul: { address: 198.18.64.11:8500, datacenter: seed }   # the agent `pulumi up` talks to
-//   pxe:                                  # the PXE service (run by every machine with `pxeServer`)
+//   consul: { address: 198.18.64.11:8500, datacenter: seed }   # the agent `pulumi up` talks to (omit: no Consul)
+//   pxe:                                  # the PXE service (run by every machine with `pxeServer`; omit on a
+//                                         # site that does not boot by PXE: then no Machine resources are declared)
 //     network: lan                        # boot network (default lan): every machine's eth0 is on it
 //     httpPort: 80
 //     lockKey: baremetal/pxe/leader       # the Consul lock whose holder serves DHCP
@@ -28,6 +29,7 @@
 //   defaults: { sshUser: root, bmcUser: admin, profile: default, containerOs: alpine }
 //   machines:                             # physical boxes; booted by PXE, power through their BMC
 //     - name: stor1
+//       adopt: true                       # take over what exists (its Machine entries, its bridges) as it runs
 //       role: storage                     # free text (Consul catalog meta)
 //       profile: default                  # a pxe profile
 //       kernelArgs: [..]
@@ -39,8 +41,8 @@
 //       waitForSshSeconds: 600            # wait for SSH after the power action (omit: do not wait)
 //       disks: [/dev/disk/by-id/..]       # every data disk; RAID members and OSD devices come from here
 //       raid: [{ device: /dev/md0, members: [two disks], level?: raid1, name? }]
-//       ceph: { osds: [{ device, deviceClass?, crushWeight? }] }
-//       san: { volumeGroup: vg0, devices: [/dev/md0], exportNetwork?: storage }  # LVM + nbd-server here
+//       ceph: { osds: [{ device, deviceClass?, crushWeight?, adopt? }] }
+//       san: { volumeGroup: vg0, devices: [/dev/md0], exportNetwork?: storage, adopt? }  # LVM + nbd-server here
 //       pxeServer: { interface?: eth0 }   # this box is a PXE server (and a Consul server)
 //       bridges: [lan, wan, storage]      # networks to replicate here (default: every network with a bridge)
 //       config: { key: value }            # extra Consul K/V under machines/<name>/
@@ -61,22 +63,32 @@
 //       bridges: [storage]                # default: the networks its containers attach to
 //       machineType: pc                   # qemu machine type; shutdownTimeoutSeconds: 120 (ACPI power-down wait)
 //       config: { key: value }
+//       adopt: true                       # take over an existing guest of this name
+//       asFound: { service: vm1.service, qmpSocket: /run/vm1.qmp }   # keep it under the service that runs
+//                                         # it now (nothing restarted); remove to move it under baremetal-guest-<name> (restarts it)
 //   volumes:                              # NBD exports: LVM volumes on a SAN, each owned by one guest
-//     - { name: infra1-var, san: san1, size: 20GiB, port: 10809, owner: infra1, exportName?, readOnly?, allowedClients? }
+//     - { name: infra1-var, san: san1, size: 20GiB, port: 10809, owner: infra1, exportName?, readOnly?, allowedClients?, adopt? }
 //       # allowedClients: who may connect: the boxes running the guest (default: the whole export network)
+//       # asFound: { service: nbd-server.service, config: /etc/nbd-server/config }: keep it served by the box's own
+//       #   nbd-server (nothing restarted); remove to give it an nbd-server of its own (its clients reconnect)
 //   containers:                           # LXC containers in a machine or a guest
 //     - name: dns1
 //       host: infra1
 //       service: dns                      # free text: dns, squid, web, ldap, lighttpd, php-fpm, postfix ...
 //       os: alpine|debian                 # default defaults.containerOs; picks the download template's image
 //       template: busybox                 # instead of the download template from lxc.server
-//       templateArgs: [..]
+//       templateArgs: [..]                # given: the template's arguments as they are (lxc.server is not needed)
+//       rootfs: /srv/lxc/web1             # instead of a template: a root file system already on the host
 //       nics: [{ network: lan, address: 198.18.64.53, mac?, gateway? }]   # on the host's bridge of that network
 //       mounts: [{ target: /var/www, nfs: { server: nas1, path: /srv/nfs/www } } | { target, source, type?, options? }]
 //       memoryMiB: 256
 //       autostart: true
 //       files: [{ path, content, mode? }]
 //       commands: [[argv ...], ...]
+//       adopt: true                       # take over an existing container of this name (as it runs, when its
+//                                         # config says what is declared; nothing restarted)
+//   consulKeys:                           # K/V trees as they are (ConsulKeys); needs consul
+//     - { prefix: config/dns01/, keys: { listen: 198.18.64.53 }, adopt: true }
 //
 // Secrets (SSH key, BMC passwords, OpenVPN keys, Consul token) are never in the
 // inventory: they come from stack configuration (see datacenter.ts).
@@ -202,6 +214,7 @@ export interface CephOsdSpec {
     device: string;
     deviceClass?: string;
     crushWeight?: number;
+    adopt?: boolean;
 }
 
 export interface SanSpec {
@@ -210,6 +223,22 @@ export interface SanSpec {
     devices: string[];
     /** Network whose address clients use for the exports (default `storage`). */
     exportNetwork?: string;
+    adopt?: boolean;
+}
+
+/** How an adopted object runs now, kept until the operator removes it (see the schema above). */
+export interface GuestAsFound {
+    /** The init-system service that runs its qemu (absent: a qemu started by hand). */
+    service?: string;
+    /** Its QMP socket, through which it is read and powered down. */
+    qmpSocket: string;
+}
+
+export interface VolumeAsFound {
+    /** The service of the nbd-server that serves it. */
+    service?: string;
+    /** That nbd-server's config file holding the export. */
+    config: string;
 }
 
 export interface PxeServerSpec {
@@ -232,6 +261,8 @@ export interface HostCommon {
      * register it as an external catalog node (it writes its K/V configuration only).
      */
     consulAgent?: boolean;
+    /** Take over what exists of it (its Machine entries, bridges; a guest's qemu) instead of failing. */
+    adopt?: boolean;
 }
 
 export interface MachineSpec extends HostCommon {
@@ -282,6 +313,7 @@ export interface GuestSpec extends HostCommon {
     machineType?: string;
     /** Seconds a stop waits for the guest's own power-down before qemu quits (default 120). */
     shutdownTimeoutSeconds?: number;
+    asFound?: GuestAsFound;
 }
 
 export interface VolumeSpec {
@@ -298,6 +330,8 @@ export interface VolumeSpec {
     readOnly?: boolean;
     /** Addresses or CIDRs allowed to connect (default: the export network, so the guest can move between boxes). */
     allowedClients?: string[];
+    adopt?: boolean;
+    asFound?: VolumeAsFound;
 }
 
 export interface ContainerNicSpec {
@@ -332,20 +366,30 @@ export interface ContainerSpec {
     os?: OsName;
     template?: string;
     templateArgs?: string[];
+    /** A root file system already on the host, instead of a template. */
+    rootfs?: string;
     nics?: ContainerNicSpec[];
     mounts?: ContainerMountSpec[];
     memoryMiB?: number;
     autostart?: boolean;
     files?: ContainerFileSpec[];
     commands?: string[][];
+    adopt?: boolean;
+}
+
+export interface ConsulKeysSpec {
+    /** Ends with `/`. */
+    prefix: string;
+    keys: Record<string, string>;
+    adopt?: boolean;
 }
 
 export interface Inventory {
     datacenter: string;
     domain?: string;
     networks: Record<string, NetworkSpec>;
-    consul: ConsulSpec;
-    pxe: PxeSpec;
+    consul?: ConsulSpec;
+    pxe?: PxeSpec;
     lxc?: LxcSpec;
     ceph?: CephSpec;
     defaults?: DefaultsSpec;
@@ -353,6 +397,7 @@ export interface Inventory {
     guests?: GuestSpec[];
     volumes?: VolumeSpec[];
     containers?: ContainerSpec[];
+    consulKeys?: ConsulKeysSpec[];
 }
 
 export { loadInventory, parseInventory, validateInventory, InventoryError, InventoryProblem, LoadOptions } from "./validate";

@@ -293,7 +293,7 @@ function show(v: unknown): string {
 
 // ---- the inventory, section by section ---------------------------------------------------------
 
-const topKeys = ["datacenter", "domain", "networks", "consul", "pxe", "lxc", "ceph", "defaults", "machines", "guests", "volumes", "containers"] as const;
+const topKeys = ["datacenter", "domain", "networks", "consul", "pxe", "lxc", "ceph", "defaults", "machines", "guests", "volumes", "containers", "consulKeys"] as const;
 
 /** Validates a parsed inventory; returns every problem (none: it is an Inventory). */
 export function validateInventory(raw: unknown): InventoryProblem[] {
@@ -303,12 +303,13 @@ export function validateInventory(raw: unknown): InventoryProblem[] {
     c.name(["datacenter"], top.datacenter);
     c.str(["domain"], top.domain, { optional: true, pattern: hostnamePattern, hint: "is not a DNS domain" });
     const networks = checkNetworks(c, top.networks);
-    const consul = c.obj(["consul"], top.consul, ["address", "datacenter"]);
+    const consul = c.obj(["consul"], top.consul, ["address", "datacenter"], false);
     if (consul) {
         c.str(["consul", "address"], consul.address, { pattern: /^[A-Za-z0-9.-]+:[0-9]{1,5}$/, hint: "is not host:port like 198.18.64.11:8500" });
         c.str(["consul", "datacenter"], consul.datacenter, { optional: true, pattern: /^[A-Za-z0-9_-]{1,64}$/, hint: "is not a Consul datacenter name" });
     }
-    const profiles = checkPxe(c, top.pxe);
+    // Without a pxe section the site does not boot by PXE: no PXE servers, no boot entries.
+    const profiles = top.pxe === undefined ? {} : checkPxe(c, top.pxe);
     checkLxc(c, top.lxc);
     const ceph = c.obj(["ceph"], top.ceph, ["cluster"], false);
     if (ceph) c.str(["ceph", "cluster"], ceph.cluster, { optional: true, pattern: /^[a-z][a-z0-9_-]{0,31}$/, hint: "is not a cluster name" });
@@ -328,6 +329,9 @@ export function validateInventory(raw: unknown): InventoryProblem[] {
     volumes.forEach((v, i) => checkVolume(c, ["volumes", i], v));
     const containers = c.list(["containers"], top.containers) ?? [];
     containers.forEach((ct, i) => checkContainer(c, ["containers", i], ct));
+    const kvs = c.list(["consulKeys"], top.consulKeys) ?? [];
+    kvs.forEach((k, i) => checkConsulKeys(c, ["consulKeys", i], k));
+    if (kvs.length > 0 && !consul) c.fail(["consulKeys"], "needs the consul section (the agent to write them to)");
 
     // References between sections are only worth checking once every item has its shape.
     if (c.problems.length === 0 && networks && profiles) {
@@ -436,14 +440,15 @@ function checkSsh(c: Check, p: FieldPath, v: unknown, required: boolean): void {
 }
 
 function checkSan(c: Check, p: FieldPath, v: unknown): void {
-    const s = c.obj(p, v, ["volumeGroup", "devices", "exportNetwork"], false);
+    const s = c.obj(p, v, ["volumeGroup", "devices", "exportNetwork", "adopt"], false);
     if (!s) return;
+    c.bool([...p, "adopt"], s.adopt);
     c.str([...p, "volumeGroup"], s.volumeGroup, { pattern: /^(?!-)[A-Za-z0-9_.+-]{1,127}$/, hint: "is not a VG name" });
     c.list([...p, "devices"], s.devices, true, 1)?.forEach((d, i) => c.device([...p, "devices", i], d));
     c.str([...p, "exportNetwork"], s.exportNetwork, { optional: true, pattern: networkPattern, hint: "is not a network name" });
 }
 
-const hostCommonKeys = ["name", "role", "profile", "kernelArgs", "ssh", "san", "bridges", "config", "consulAgent"] as const;
+const hostCommonKeys = ["name", "role", "profile", "kernelArgs", "ssh", "san", "bridges", "config", "consulAgent", "adopt"] as const;
 
 function checkHostCommon(c: Check, p: FieldPath, h: Obj, sshRequired: boolean): void {
     c.name([...p, "name"], h.name);
@@ -455,6 +460,18 @@ function checkHostCommon(c: Check, p: FieldPath, h: Obj, sshRequired: boolean): 
     c.list([...p, "bridges"], h.bridges)?.forEach((b, i) => c.str([...p, "bridges", i], b, { pattern: networkPattern, hint: "is not a network name" }));
     c.strings([...p, "config"], h.config);
     c.bool([...p, "consulAgent"], h.consulAgent);
+    c.bool([...p, "adopt"], h.adopt);
+}
+
+const servicePattern = /^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$/;
+
+/** `asFound` of a guest or volume: how it runs now; only on an object that is adopted. */
+function checkAsFound(c: Check, p: FieldPath, v: unknown, fileKey: "qmpSocket" | "config", adopt: unknown): void {
+    const a = c.obj(p, v, ["service", fileKey], false);
+    if (!a) return;
+    c.str([...p, "service"], a.service, { optional: true, pattern: servicePattern, hint: "is not a service name like vm1.service" });
+    c.str([...p, fileKey], a[fileKey], { pattern: absPathPattern, hint: "is not an absolute path" });
+    if (adopt !== true) c.fail(p, "keeps an existing object as it runs, so it needs adopt: true beside it");
 }
 
 function checkMachine(c: Check, p: FieldPath, v: unknown): void {
@@ -471,7 +488,6 @@ function checkMachine(c: Check, p: FieldPath, v: unknown): void {
         c.mac([...q, "mac"], nic.mac);
         c.ipv4([...q, "address"], nic.address);
     });
-    if (nics.length > 0 && (nics[0] as Obj | null)?.name !== "eth0") c.fail([...p, "nics", 0, "name"], "the first NIC must be eth0 (its MAC is the machine's identity)");
     const bmc = c.obj([...p, "bmc"], m.bmc, ["address", "port", "user", "interface", "cipherSuite"], false);
     if (bmc) {
         c.ipv4([...p, "bmc", "address"], bmc.address, false);
@@ -502,8 +518,9 @@ function checkMachine(c: Check, p: FieldPath, v: unknown): void {
     if (ceph) {
         c.list([...p, "ceph", "osds"], ceph.osds, true, 1)?.forEach((o, i) => {
             const q = [...p, "ceph", "osds", i];
-            const osd = c.obj(q, o, ["device", "deviceClass", "crushWeight"]);
+            const osd = c.obj(q, o, ["device", "deviceClass", "crushWeight", "adopt"]);
             if (!osd) return;
+            c.bool([...q, "adopt"], osd.adopt);
             c.device([...q, "device"], osd.device);
             c.str([...q, "deviceClass"], osd.deviceClass, { optional: true, pattern: /^[a-z][a-z0-9_-]{0,31}$/, hint: "is not a device class like hdd or ssd" });
             c.num([...q, "crushWeight"], osd.crushWeight, 0, 1000);
@@ -514,8 +531,9 @@ function checkMachine(c: Check, p: FieldPath, v: unknown): void {
 }
 
 function checkGuest(c: Check, p: FieldPath, v: unknown): void {
-    const g = c.obj(p, v, [...hostCommonKeys, "host", "memoryMiB", "vcpus", "boot", "nics", "disks", "nfs", "machineType", "shutdownTimeoutSeconds"]);
+    const g = c.obj(p, v, [...hostCommonKeys, "host", "memoryMiB", "vcpus", "boot", "nics", "disks", "nfs", "machineType", "shutdownTimeoutSeconds", "asFound"]);
     if (!g) return;
+    checkAsFound(c, [...p, "asFound"], g.asFound, "qmpSocket", g.adopt);
     checkHostCommon(c, p, g, false);
     c.name([...p, "host"], g.host);
     c.int([...p, "memoryMiB"], g.memoryMiB, 16, 4 << 20, false);
@@ -559,8 +577,10 @@ function checkGuest(c: Check, p: FieldPath, v: unknown): void {
 }
 
 function checkVolume(c: Check, p: FieldPath, v: unknown): void {
-    const vol = c.obj(p, v, ["name", "san", "size", "port", "owner", "exportName", "readOnly", "allowedClients"]);
+    const vol = c.obj(p, v, ["name", "san", "size", "port", "owner", "exportName", "readOnly", "allowedClients", "adopt", "asFound"]);
     if (!vol) return;
+    c.bool([...p, "adopt"], vol.adopt);
+    checkAsFound(c, [...p, "asFound"], vol.asFound, "config", vol.adopt);
     c.str([...p, "name"], vol.name, { pattern: lvPattern, hint: "is not an LV name (letters, digits, _ . -; not snapshot or pvmove)" });
     c.name([...p, "san"], vol.san);
     c.str([...p, "size"], vol.size, { pattern: sizePattern, hint: "is not a size with a binary unit like 512MiB, 20GiB or 1TiB" });
@@ -575,8 +595,11 @@ function checkVolume(c: Check, p: FieldPath, v: unknown): void {
 }
 
 function checkContainer(c: Check, p: FieldPath, v: unknown): void {
-    const ct = c.obj(p, v, ["name", "host", "service", "os", "template", "templateArgs", "nics", "mounts", "memoryMiB", "autostart", "files", "commands"]);
+    const ct = c.obj(p, v, ["name", "host", "service", "os", "template", "templateArgs", "rootfs", "nics", "mounts", "memoryMiB", "autostart", "files", "commands", "adopt"]);
     if (!ct) return;
+    c.bool([...p, "adopt"], ct.adopt);
+    c.str([...p, "rootfs"], ct.rootfs, { optional: true, pattern: absPathPattern, hint: "is not an absolute path on the host" });
+    if (ct.rootfs !== undefined && (ct.template !== undefined || ct.templateArgs !== undefined)) c.fail([...p, "rootfs"], "is a root file system already on the host: leave template and templateArgs out");
     c.name([...p, "name"], ct.name);
     c.name([...p, "host"], ct.host);
     c.str([...p, "service"], ct.service, { pattern: /^[a-z][a-z0-9-]{0,31}$/, hint: "is not a service name (lower-case letters, digits, -)" });
@@ -628,6 +651,16 @@ function checkContainer(c: Check, p: FieldPath, v: unknown): void {
     });
 }
 
+function checkConsulKeys(c: Check, p: FieldPath, v: unknown): void {
+    const k = c.obj(p, v, ["prefix", "keys", "adopt"]);
+    if (!k) return;
+    c.str([...p, "prefix"], k.prefix, { pattern: /^[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)*\/$/, hint: "is not a K/V prefix like config/dns01/ (ending in /)" });
+    const keys = c.strings([...p, "keys"], k.keys);
+    if (keys && Object.keys(keys).length === 0) c.fail([...p, "keys"], "declares no key");
+    if (!keys && k.keys === undefined) c.fail([...p, "keys"], "is required");
+    c.bool([...p, "adopt"], k.adopt);
+}
+
 // ---- references between sections ---------------------------------------------------------------
 
 type Host = { kind: "machine"; spec: MachineSpec; index: number } | { kind: "guest"; spec: GuestSpec; index: number };
@@ -655,11 +688,17 @@ function checkReferences(c: Check, inv: Inventory): void {
     inv.machines.forEach((spec, index) => claim(spec.name, { kind: "machine", spec, index }));
     (inv.guests ?? []).forEach((spec, index) => claim(spec.name, { kind: "guest", spec, index }));
 
-    const profiles = inv.pxe.profiles;
-    const pxeNet = inv.pxe.network ?? "lan";
-    if (!inv.networks[pxeNet]) c.fail(["pxe", "network"], `${show(pxeNet)} is not one of the networks (${Object.keys(inv.networks).join(", ")})`);
+    // Without a pxe section nothing boots by PXE: no boot network, no profiles, no PXE server.
+    const pxe = inv.pxe;
+    const profiles = pxe?.profiles ?? {};
+    const pxeNet = pxe?.network ?? "lan";
+    if (pxe && !inv.networks[pxeNet]) c.fail(["pxe", "network"], `${show(pxeNet)} is not one of the networks (${Object.keys(inv.networks).join(", ")})`);
     const defaultProfile = inv.defaults?.profile ?? "default";
     const profileUsed = (p: FieldPath, name: string | undefined) => {
+        if (!pxe) {
+            if (name !== undefined) c.fail(p, "names a PXE profile, but the inventory has no pxe section");
+            return;
+        }
         const n = name ?? defaultProfile;
         if (!profiles[n]) c.fail(name === undefined ? p.slice(0, -1) : p, `profile ${show(n)} is not one of pxe.profiles (${Object.keys(profiles).join(", ")})`);
     };
@@ -698,8 +737,13 @@ function checkReferences(c: Check, inv: Inventory): void {
             address([...p, "nics", j], n.network, n.address);
         });
         const eth0 = m.nics[0];
-        if (eth0.network !== pxeNet) c.fail([...p, "nics", 0, "network"], `eth0 must be on the boot network ${pxeNet} (it boots by PXE)`);
-        if (eth0.address === undefined) c.fail([...p, "nics", 0], "eth0 needs an address (its static lease)");
+        if (pxe) {
+            if (eth0.name !== "eth0") c.fail([...p, "nics", 0, "name"], "the first NIC must be eth0 (its MAC is the machine's identity)");
+            if (eth0.network !== pxeNet) c.fail([...p, "nics", 0, "network"], `eth0 must be on the boot network ${pxeNet} (it boots by PXE)`);
+            if (eth0.address === undefined) c.fail([...p, "nics", 0], "eth0 needs an address (its static lease)");
+        } else if (m.pxeServer) {
+            c.fail([...p, "pxeServer"], "needs the pxe section (the profiles it serves)");
+        }
         if (m.pxeServer) pxeServers.push(m.name);
         if (m.bmc) {
             const prior = addresses.get(m.bmc.address);
@@ -710,7 +754,7 @@ function checkReferences(c: Check, inv: Inventory): void {
         checkBridges(c, p, inv, m, bridgedNetworks(inv, m, true), new Set(m.nics.map((n) => n.network)), true);
         if (m.san) checkSanNetwork(c, [...p, "san"], inv, m.san.exportNetwork, new Set(m.nics.map((n) => n.network)));
     }
-    if (pxeServers.length === 0) c.fail(["machines"], "no machine has pxeServer: the data center needs at least one PXE server (the Consul servers)");
+    if (pxe && pxeServers.length === 0) c.fail(["machines"], "no machine has pxeServer: the data center needs at least one PXE server (the Consul servers)");
 
     for (const [i, g] of (inv.guests ?? []).entries()) {
         const p: FieldPath = ["guests", i];
@@ -719,7 +763,7 @@ function checkReferences(c: Check, inv: Inventory): void {
             c.fail([...p, "host"], `${show(g.host)} is not one of the machines`);
             continue;
         }
-        if ((g.boot ?? "network") === "network") profileUsed([...p, "profile"], g.profile);
+        if ((g.boot ?? "network") === "network" || g.profile !== undefined) profileUsed([...p, "profile"], g.profile);
         const networks = new Set(g.nics.map((n) => n.network));
         const hostBridges = bridgedNetworks(inv, host.spec, true);
         g.nics.forEach((n, j) => {
@@ -729,7 +773,7 @@ function checkReferences(c: Check, inv: Inventory): void {
                 c.fail([...p, "nics", j, "network"], `${show(n.network)} has no OVS bridge on ${g.host} (give the network a bridge and list it in ${g.host}'s bridges)`);
             }
         });
-        if ((g.boot ?? "network") === "network" && g.nics[0].network !== pxeNet) c.fail([...p, "nics", 0, "network"], `eth0 must be on the boot network ${pxeNet} (the guest boots by PXE)`);
+        if (pxe && (g.boot ?? "network") === "network" && g.nics[0].network !== pxeNet) c.fail([...p, "nics", 0, "network"], `eth0 must be on the boot network ${pxeNet} (the guest boots by PXE)`);
         const needsSsh = g.san !== undefined || g.nfs !== undefined || (inv.containers ?? []).some((ct) => ct.host === g.name);
         if (needsSsh && !g.ssh) c.fail([...p, "ssh"], "is required: something runs inside this guest (san, nfs or containers)");
         if (needsSsh && !g.ssh?.host && g.nics[0].address === undefined) c.fail([...p, "nics", 0], "eth0 needs an address, or ssh.host must say where to connect");
@@ -776,7 +820,7 @@ function checkDisks(c: Check, p: FieldPath, m: MachineSpec): void {
 }
 
 function checkSanNetwork(c: Check, p: FieldPath, inv: Inventory, exportNetwork: string | undefined, networks: Set<string>): void {
-    const net = exportNetwork ?? (inv.networks.storage ? "storage" : inv.pxe.network ?? "lan");
+    const net = exportNetwork ?? (inv.networks.storage ? "storage" : inv.pxe?.network ?? "lan");
     if (!inv.networks[net]) c.fail([...p, "exportNetwork"], `${show(net)} is not one of the networks`);
     else if (!networks.has(net)) c.fail([...p, "exportNetwork"], `the SAN has no NIC on ${net}, where its exports are served`);
 }
@@ -886,7 +930,8 @@ function checkContainers(
             }
             if (!server.spec.nfs.exports.some((e) => e.path === m.nfs!.path)) c.fail([...p, "mounts", j, "nfs", "path"], `${show(m.nfs.path)} is not one of ${m.nfs.server}'s exports`);
         });
-        if (ct.template === undefined || ct.template === "download") {
+        // The download template's arguments come from lxc (server, release) unless given as they are.
+        if ((ct.template === undefined || ct.template === "download") && ct.templateArgs === undefined && ct.rootfs === undefined) {
             const os = ct.os ?? inv.defaults?.containerOs ?? "alpine";
             if (!lxcServer) c.fail([...p, "template"], "is not given, so the image comes from the download template: set lxc.server (the lxc-repo box) or a template");
             if (!inv.lxc?.releases?.[os]) c.fail([...p, "os"], `${os} has no release in lxc.releases`);

@@ -15,15 +15,27 @@ export function check(olds: Record<string, unknown>, news: Record<string, unknow
     // new value is valid, so a bad device is not also reported as a re-create.
     if (olds.device !== undefined && inputs.allowDataLoss === false) {
         for (const f of diffByTable(erase(spec), olds, inputs).replaces.filter((p) => valueAt(inputs, p) !== undefined)) {
-            v.fail(
-                f,
-                `changing ${f} re-creates the OSD on ${String(olds.device)}: the old OSD is drained and purged and a new, empty one is made. ` +
-                    "Set allowDataLoss: true to allow it (the old device is then wiped); nothing was changed",
-            );
+            v.fail(f, recreateRefusal(f, olds, inputs));
         }
     }
     if (!v.ok) return { failures: v.failures };
     return { inputs: inputs as CephOsdInputs, failures: [] };
+}
+
+/**
+ * Why a re-creating change is refused, naming both ends: the device (and box) the
+ * new, empty OSD would be made on, and the one the old OSD is drained from.
+ */
+function recreateRefusal(field: string, olds: Record<string, unknown>, news: Partial<CephOsdInputs>): string {
+    const shown = (x: unknown) => (isUnknown(x) ? "(known after apply)" : String(x));
+    // A state written before a defaulted field existed holds the default.
+    const before = valueAt(olds, field) ?? erase(spec).inputs[field]?.default;
+    const hostMoves = valueAt(olds, "connection.host") !== valueAt(news, "connection.host");
+    const where = (o: unknown) => `${shown(valueAt(o, "device"))}${hostMoves ? ` of ${shown(valueAt(o, "connection.host"))}` : ""}`;
+    return (
+        `changing ${field} from ${shown(before)} to ${shown(valueAt(news, field))} re-creates the OSD: a new, empty OSD is made on ${where(news)} ` +
+        `and the old one on ${where(olds)} is drained and purged. Set allowDataLoss: true to allow it (the old device is then wiped); nothing was changed`
+    );
 }
 
 /** Inputs that say what to keep in CRUSH: left out, they leave Ceph's own value (which the state holds) alone. */

@@ -15,6 +15,7 @@ export function check(_olds: Record<string, unknown>, news: Record<string, unkno
         if (new Set(macs).size !== macs.length) v.fail("nics", "two NICs have the same MAC");
     }
     if (boot === "disk" && Array.isArray(disks) && disks.length === 0) v.fail("boot", "is disk, but the guest has no disks");
+    if (inputs.asFound !== undefined && inputs.adopt === false) v.fail("asFound", "keeps an existing qemu as it runs, so it needs adopt: true");
     if (!v.ok) return { failures: v.failures };
     return { inputs: inputs as KvmGuestInputs, failures: [] };
 }
@@ -46,6 +47,16 @@ export function diff(_id: string, olds: KvmGuestState, news: KvmGuestInputs): Di
     const replaces = [...d.replaces, ...identityReplaces(olds, news)];
     // A guest found stopped (refresh) is started again by an update.
     const stopped = olds.running === false;
+    const notes = moveNote(olds, news, replaces);
     // The same MAC must never be on the network twice: the old guest goes first.
-    return { changes: d.changed.length > 0 || replaces.length > 0 || stopped, replaces, deleteBeforeReplace: true, stables: replaces.length > 0 ? [] : d.stables };
+    return { changes: d.changed.length > 0 || replaces.length > 0 || stopped, replaces, deleteBeforeReplace: true, stables: replaces.length > 0 ? [] : d.stables, notes };
+}
+
+/** What a preview says of a guest changing boxes: from where to where, and how (live or by re-creating it). */
+function moveNote(olds: KvmGuestState, news: KvmGuestInputs, replaces: string[]): string[] {
+    const [from, to] = [olds.connection?.host, news.connection?.host];
+    if (from === undefined || from === to) return [];
+    if (isUnknown(to)) return [`${news.name} moves from ${from} to a box known after apply`];
+    if (replaces.includes("connection.host")) return [`${news.name} is re-created on ${to} (not migrated: a disk is local to ${from}); the guest on ${from} is shut down first`];
+    return [`${news.name} moves from ${from} to ${to} by live migration (every disk is on NBD; the guest keeps running)`];
 }

@@ -5,13 +5,13 @@ import { RefusedError } from "../../core/errors";
 import { changedFields, OperationContext } from "../../core/resource";
 import { HostConnection, Remote, step } from "../../host";
 import { MigrationResult, parseMigrate, parseStatus, parseStopOutcome } from "../../parsers/qmp";
-import { qmpCall, qmpWait } from "../../qmp/client";
+import { qmpCall, qmpPowerdown, qmpWait } from "../../qmp/client";
 import { qmpNotRunning, qmpScript } from "../../qmp/script";
 import { hardwareFields } from "./check";
 import { planIncoming, planInstall, planRemove } from "./plan";
-import { BoxView, readBox, readState } from "./read";
+import { BoxView, readAsFoundLive, readBox, readState, readStateAsFound } from "./read";
 import { pathsOf, serviceName } from "./render";
-import { KvmGuestInputs, KvmGuestState, MigrationFigures } from "./spec";
+import { GuestAsFound, KvmGuestInputs, KvmGuestState, MigrationFigures } from "./spec";
 
 function hostFor(conn: HostConnection, ctx: OperationContext): Remote {
     return ctx.remote(conn);
@@ -60,6 +60,7 @@ async function gracefulStop(host: Remote, g: KvmGuestInputs, ctx: OperationConte
 
 export async function create(inputs: KvmGuestInputs, ctx: OperationContext): Promise<{ id: string; outs: KvmGuestState }> {
     const host = hostFor(inputs.connection, ctx);
+    if (inputs.asFound) return { id: inputs.nics[0].mac, outs: await adoptAsFound(host, { ...inputs, asFound: inputs.asFound }, ctx) };
     const family = (await host.facts()).family;
     const box = await readBox(host, inputs);
     const ours = box.ownerMac === inputs.nics[0].mac;
@@ -82,7 +83,86 @@ export async function create(inputs: KvmGuestInputs, ctx: OperationContext): Pro
 
 export async function read(_id: string, props: KvmGuestState, ctx: OperationContext): Promise<KvmGuestState | undefined> {
     const { lastMigration } = props;
-    return readState(hostFor(props.connection, ctx), props, lastMigration ? { lastMigration } : {});
+    const host = hostFor(props.connection, ctx);
+    if (props.asFound) return readStateAsFound(host, { ...props, asFound: props.asFound }, lastMigration ? { lastMigration } : {});
+    return readState(host, props, lastMigration ? { lastMigration } : {});
+}
+
+// ---- a guest kept as found ------------------------------------------------------------
+
+type AsFound = KvmGuestInputs & { asFound: GuestAsFound };
+
+/** Where what runs differs from what is declared, as `field: live (declared ...)` texts. */
+function differences(g: KvmGuestInputs, live: { memoryMiB: number; vcpus: number; nics: { mac: string }[] }): string[] {
+    const out: string[] = [];
+    if (live.memoryMiB !== g.memoryMiB) out.push(`memoryMiB ${live.memoryMiB} (declared ${g.memoryMiB})`);
+    if (live.vcpus !== g.vcpus) out.push(`vcpus ${live.vcpus} (declared ${g.vcpus})`);
+    const macs = live.nics.map((n) => n.mac).join(", ");
+    if (macs !== g.nics.map((n) => n.mac).join(", ")) out.push(`NICs ${macs || "none"} (declared ${g.nics.map((n) => n.mac).join(", ")})`);
+    return out;
+}
+
+/**
+ * Takes over a qemu that runs under a service of its own, as it runs: nothing is
+ * written, started or stopped. It must answer on its QMP socket and run what is
+ * declared (a difference would need a restart, which adoption never does).
+ */
+async function adoptAsFound(host: Remote, g: AsFound, ctx: OperationContext): Promise<KvmGuestState> {
+    const live = await readAsFoundLive(host, g.asFound);
+    if (!live) {
+        throw new RefusedError(
+            `no qemu answers on ${g.asFound.qmpSocket} on ${host.target}, so guest ${g.name} cannot be adopted as it runs`,
+            `Start it the way it is run${g.asFound.service ? ` (its service ${g.asFound.service})` : ""} and run again, or remove asFound to let pulumi-baremetal run it under ${serviceName(g.name)}. Nothing was changed.`,
+        );
+    }
+    const diffs = differences(g, live);
+    if (diffs.length > 0) {
+        throw new RefusedError(
+            `guest ${g.name} on ${host.target} runs with ${diffs.join(", ")}; adopting it as it runs cannot change that without a restart`,
+            "Declare what runs (baremetal discover writes it), adopt it, then change it: the change shows in preview. Nothing was changed.",
+        );
+    }
+    ctx.log.info(`${g.name}: adopting the qemu that runs under ${g.asFound.service ?? "no service"} on ${host.target} as it runs (${live.status}); nothing was restarted`);
+    return readStateAsFound(host, g);
+}
+
+/**
+ * Moves a guest kept as found under its own service: the old service is disabled,
+ * the guest powered down through QMP (ACPI, then quit after the timeout), the old
+ * service stopped (in case it restarted qemu meanwhile), then the guest starts
+ * under `baremetal-guest-<name>`. The only way an adopted guest restarts.
+ */
+async function takeOver(host: Remote, olds: KvmGuestState & { asFound: GuestAsFound }, news: KvmGuestInputs, ctx: OperationContext): Promise<KvmGuestState> {
+    const found = olds.asFound;
+    const family = (await host.facts()).family;
+    ctx.log.warn(`${news.name}: moving the guest from ${found.service ?? "its hand-started qemu"} to ${serviceName(news.name)} on ${host.target}: it is powered down (ACPI, up to ${news.shutdownTimeoutSeconds}s) and started again`);
+    if (found.service) await host.apply([step.service("disable", found.service)]);
+    const outcome = await qmpPowerdown(host, found.qmpSocket, news.shutdownTimeoutSeconds);
+    if (outcome.outcome === "quit") ctx.log.warn(`${news.name}: did not power off within ${news.shutdownTimeoutSeconds}s; qemu was told to quit`);
+    if (found.service) await host.apply([step.service("stop", found.service)]);
+    await host.apply(planInstall(news, family));
+    await startAndWait(host, news, "running", ctx);
+    const state = await readState(host, news);
+    if (!state) throw new Error(`guest ${news.name} was moved on ${host.target} but its service cannot be read back`);
+    return state;
+}
+
+/** An update of a guest kept as found: only what needs no restart; a stopped one is started by its own service. */
+async function updateAsFound(host: Remote, olds: KvmGuestState, news: AsFound, ctx: OperationContext): Promise<KvmGuestState> {
+    const restart = changedFields(olds, news, [...hardwareFields]);
+    if (olds.connection.host !== news.connection.host) restart.push("connection");
+    if (restart.length > 0) {
+        throw new RefusedError(
+            `guest ${news.name} is kept as found under ${news.asFound.service ?? "a hand-started qemu"} on ${host.target}; changing ${restart.join(", ")} needs it restarted under pulumi-baremetal's own service`,
+            `Remove asFound in the same change to move it under ${serviceName(news.name)} (it is powered down gracefully and started again), or leave ${restart.join(", ")} as it runs. Nothing was changed.`,
+        );
+    }
+    if (olds.running === false && news.asFound.service) {
+        ctx.log.info(`${news.name}: was found stopped; starting it with its own service ${news.asFound.service}`);
+        await host.apply([step.service("start", news.asFound.service)]);
+        await qmpWait(host, news.asFound.qmpSocket, 60);
+    }
+    return readStateAsFound(host, news);
 }
 
 /**
@@ -200,6 +280,19 @@ function pick<T extends object>(from: T, keys: (keyof T)[]): Partial<T> {
 }
 
 export async function update(_id: string, olds: KvmGuestState, news: KvmGuestInputs, ctx: OperationContext): Promise<KvmGuestState> {
+    if (olds.asFound || news.asFound) {
+        const host = hostFor(news.connection, ctx);
+        if (news.asFound) {
+            if (!olds.asFound) {
+                throw new RefusedError(`guest ${news.name} runs under ${serviceName(news.name)} on ${host.target}; it cannot be handed to another service`, "Remove asFound. Nothing was changed.");
+            }
+            return updateAsFound(host, olds, { ...news, asFound: news.asFound }, ctx);
+        }
+        if (olds.connection.host !== news.connection.host) {
+            throw new RefusedError(`guest ${news.name} is kept as found on ${olds.connection.host}; moving it under pulumi-baremetal and to another box are two changes`, "Remove asFound first (same box), then change the box. Nothing was changed.");
+        }
+        return takeOver(host, { ...olds, asFound: olds.asFound! }, news, ctx);
+    }
     let lastMigration = olds.lastMigration;
     let running = olds.running;
     if (olds.connection.host !== news.connection.host) {
@@ -224,6 +317,15 @@ export async function update(_id: string, olds: KvmGuestState, news: KvmGuestInp
 
 export async function remove(_id: string, props: KvmGuestState, ctx: OperationContext): Promise<void> {
     const host = hostFor(props.connection, ctx);
+    if (props.asFound) {
+        // Its service is not ours to remove: the guest is powered down and its service stopped and disabled.
+        const found = props.asFound;
+        ctx.log.info(`${props.name}: powering down on ${host.target} (ACPI, up to ${props.shutdownTimeoutSeconds}s, then quit); its service ${found.service ?? "(none)"} stays on the box, disabled`);
+        if (found.service) await host.apply([step.service("disable", found.service)]);
+        await qmpPowerdown(host, found.qmpSocket, props.shutdownTimeoutSeconds);
+        if (found.service) await host.apply([step.service("stop", found.service)]);
+        return;
+    }
     const box = await readBox(host, props);
     if (!box.unitPresent) {
         ctx.log.info(`${props.name}: already gone from ${host.target}`);

@@ -1,10 +1,10 @@
 // KvmGuest, part read: the box's view of the guest (service, owner marker,
 // taps) and the live state through QMP.
 import { Remote, serviceStateShell } from "../../host";
-import { guestQueries, parseGuestReplies } from "../../parsers/qmp";
+import { GuestLive, guestQueries, parseGuestReplies } from "../../parsers/qmp";
 import { qmpCall } from "../../qmp/client";
 import { pathsOf, serviceName, tapName, unitPath } from "./render";
-import { KvmGuestInputs, KvmGuestState } from "./spec";
+import { GuestAsFound, KvmGuestInputs, KvmGuestState } from "./spec";
 
 // $1 unit file, then the taps: prints "unit=present|absent", "active=<state>" and
 // "tap <name> <bridge>" for each tap that exists.
@@ -76,5 +76,51 @@ export async function readState(host: Remote, g: KvmGuestInputs, extra: Partial<
     state.memoryMiB = live.memoryMiB;
     state.vcpus = live.vcpus;
     state.nics = g.nics.map((n) => ({ ...n, bridge: box.taps.get(tapName(n.mac)) || n.bridge }));
+    return state;
+}
+
+// ---- a guest kept as found (asFound): its own service and QMP socket ---------------
+
+/** What a qemu kept as found says through its QMP socket; undefined when none answers. */
+export async function readAsFoundLive(host: Remote, found: GuestAsFound): Promise<GuestLive | undefined> {
+    const replies = await qmpCall(host, found.qmpSocket, [...guestQueries]);
+    return replies ? parseGuestReplies(JSON.stringify(replies)) : undefined;
+}
+
+/**
+ * The state of a guest kept as found: declared values overlaid with what its QMP
+ * socket and its taps say (the same box read as ours, pointed at its service and
+ * taps). A guest whose qemu does not answer is stopped, not gone: its service is
+ * someone else's, which may start it again.
+ */
+export async function readStateAsFound(host: Remote, g: KvmGuestInputs & { asFound: GuestAsFound }, extra: Partial<KvmGuestState> = {}): Promise<KvmGuestState> {
+    const found = g.asFound;
+    const live = await readAsFoundLive(host, found);
+    const taps = (live?.nics ?? []).flatMap((n) => (n.tap ? [n.tap] : []));
+    const out = await host.run(["sh", "-c", boxReadScript, "baremetal-guest-read", "", found.service ?? "", ...taps], { what: `read guest ${g.name}'s taps`, timeoutMs: 60_000 });
+    const box = parseBoxView(out.stdout);
+    const state: KvmGuestState = {
+        ...g,
+        ...extra,
+        mac: g.nics[0].mac,
+        serviceName: found.service ?? "",
+        qmpSocket: found.qmpSocket,
+        consoleLog: "",
+        status: "stopped",
+        running: false,
+        blockDevices: [],
+        taps: g.nics.map((n) => ({ mac: n.mac, tap: "", bridge: "" })),
+    };
+    if (!live) return state;
+    state.status = live.status;
+    state.running = live.running;
+    state.blockDevices = live.blockDevices;
+    state.memoryMiB = live.memoryMiB;
+    state.vcpus = live.vcpus;
+    state.taps = live.nics.map((n) => ({ mac: n.mac, tap: n.tap ?? "", bridge: (n.tap && box.taps.get(n.tap)) || "" }));
+    state.nics = g.nics.map((n) => {
+        const tap = state.taps.find((x) => x.mac === n.mac);
+        return { ...n, bridge: tap?.bridge || n.bridge };
+    });
     return state;
 }

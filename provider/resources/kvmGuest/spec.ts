@@ -23,6 +23,12 @@ export interface GuestNic {
     model: "virtio-net-pci" | "e1000";
 }
 
+/** A running qemu taken over as it runs: the service that supervises it and its QMP socket. */
+export interface GuestAsFound {
+    service?: string;
+    qmpSocket: string;
+}
+
 export interface KvmGuestInputs {
     connection: HostConnection;
     name: string;
@@ -37,6 +43,7 @@ export interface KvmGuestInputs {
     migrationPort: number;
     migrationTimeoutSeconds: number;
     adopt: boolean;
+    asFound?: GuestAsFound;
 }
 
 export interface MigrationFigures {
@@ -116,6 +123,21 @@ const nicType: ObjectType = {
         bridgeType: { type: t.string(["ovs", "linux"]), default: "ovs", doc: "`ovs` (Open vSwitch) or `linux`." },
         mac: { type: t.string(), required: true, doc: "Fixed MAC address (lower-cased by check). The first NIC's MAC is the guest's ID: the seed finds its volumes by it.", check: (v, f, x) => v.mac(f, x) },
         model: { type: t.string(["virtio-net-pci", "e1000"]), default: "virtio-net-pci", doc: "The NIC model qemu emulates." },
+    },
+};
+
+export const servicePattern = /^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$/;
+
+const asFoundType: ObjectType = {
+    name: "KvmGuestAsFound",
+    doc: "A qemu already running on the box, taken over as it runs: the service that supervises it and its QMP socket (what `baremetal discover` finds).",
+    fields: {
+        service: {
+            type: t.string(),
+            doc: "The init-system service that runs its qemu (`vm1.service`); absent for a qemu started by hand.",
+            rule: { pattern: servicePattern, patternHint: "is not a service name like vm1.service" },
+        },
+        qmpSocket: { type: t.string(), required: true, doc: "Its QMP socket on the box, through which it is read and powered down.", check: (v, f, x) => v.absolutePath(f, x, { where: "on the box" }) },
     },
 };
 
@@ -206,13 +228,17 @@ export const spec: KindSpec<KvmGuestInputs, KvmGuestState> = {
         },
         migrationPort: { type: t.integer, default: 49152, doc: "TCP port the incoming qemu listens on during a live migration.", rule: { min: 1024, max: 65535 } },
         migrationTimeoutSeconds: { type: t.integer, default: 600, doc: "Seconds a live migration may take.", rule: { min: 10, max: 86400 } },
-        adopt: { type: t.boolean, default: false, doc: "Take over an existing `baremetal-guest-<name>` service that this stack did not create." },
+        adopt: { type: t.boolean, default: false, doc: "Take over an existing `baremetal-guest-<name>` service that this stack did not create, or (with asFound) a qemu that runs under a service of its own." },
+        asFound: {
+            type: t.object(asFoundType),
+            doc: "Keep an adopted qemu under the service that runs it now: nothing is written or restarted, it is read and powered down through its QMP socket, and changes that need a restart are refused. Removing it (an update, shown by preview) moves the guest under `baremetal-guest-<name>`: that powers it down gracefully and starts it again. Needs adopt.",
+        },
     },
     outputs: {
         mac: { type: t.string(), required: true, stable: true, doc: "The first NIC's MAC (the ID)." },
-        serviceName: { type: t.string(), required: true, stable: true, doc: "The init-system service that runs qemu: `baremetal-guest-<name>`." },
-        qmpSocket: { type: t.string(), required: true, stable: true, doc: "Path of the guest's QMP socket on the box." },
-        consoleLog: { type: t.string(), required: true, stable: true, doc: "Path of the serial console's log on the box." },
+        serviceName: { type: t.string(), required: true, doc: "The init-system service that runs qemu: `baremetal-guest-<name>`, or asFound's service (\"\" for a qemu started by hand)." },
+        qmpSocket: { type: t.string(), required: true, doc: "Path of the guest's QMP socket on the box." },
+        consoleLog: { type: t.string(), required: true, doc: "Path of the serial console's log on the box (\"\" for a guest kept as found)." },
         status: { type: t.string(), required: true, doc: "QMP status as last read: running, paused, inmigrate, postmigrate ... or `stopped`." },
         running: { type: t.boolean, required: true, doc: "Whether the guest ran when last read; an update starts a guest found stopped." },
         blockDevices: { type: t.array(t.object(blockDeviceType)), required: true, doc: "Block devices as QMP query-block lists them." },

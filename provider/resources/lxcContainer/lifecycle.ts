@@ -2,11 +2,12 @@
 // container after a cut), read, update (restart on a config change, provision)
 // and delete, against the operation's hosts.
 import { RefusedError } from "../../core/errors";
-import { changedFields, OperationContext } from "../../core/resource";
+import { changedFields, OperationContext, sameValue } from "../../core/resource";
+import { effectiveConfig } from "../../parsers/lxc";
 import { HostConnection, Remote, step } from "../../host";
 import { configFields, provisionFields } from "./check";
 import { packagesFor, planConfig, planCreate, planDestroy, planProvision, planStart, planStop } from "./plan";
-import { madeByCreate, readLive, stateOf } from "./read";
+import { LiveContainer, madeByCreate, readLive, stateOf } from "./read";
 import { LxcContainerInputs, LxcContainerState } from "./spec";
 
 function hostFor(conn: HostConnection, ctx: OperationContext): Remote {
@@ -25,10 +26,14 @@ export async function create(inputs: LxcContainerInputs, ctx: OperationContext):
                 "Set adopt: true on this LxcContainer to take it over (its managed config block is rewritten and it is restarted), or choose another name.",
             );
         }
-        ctx.log.info(`${inputs.name}: ${ours ? "found the container an earlier run created" : "adopting the existing container"} on ${host.target}`);
-        const changed = (await host.apply([step.ensurePackages(...packagesFor(inputs, family)), planConfig(inputs), step.persist()])).stepChanged("config");
-        // The earlier run may have been cut after the start, before or while provisioning: provision in any case.
-        await converge(host, inputs, existing.info.state, changed, ctx, true);
+        if (ours) {
+            ctx.log.info(`${inputs.name}: found the container an earlier run created on ${host.target}`);
+            const changed = (await host.apply([step.ensurePackages(...packagesFor(inputs, family)), planConfig(inputs), step.persist()])).stepChanged("config");
+            // The earlier run may have been cut after the start, before or while provisioning: provision in any case.
+            await converge(host, inputs, existing.info.state, changed, ctx, true);
+        } else {
+            adoptAsItRuns(host, inputs, existing, ctx);
+        }
     } else {
         await host.apply(planCreate(inputs, family));
         await converge(host, inputs, "STOPPED", true, ctx);
@@ -36,6 +41,26 @@ export async function create(inputs: LxcContainerInputs, ctx: OperationContext):
     const live = await readLive(host, inputs.name);
     if (!live) throw new Error(`container ${inputs.name} was created on ${host.target} but cannot be read back`);
     return { id: `${inputs.name}@${inputs.connection.host}`, outs: stateOf(inputs, live) };
+}
+
+/**
+ * Someone else's container is taken over as it runs: its config must already say
+ * what is declared (network, mounts, autostart, limits, wherever in the file), so
+ * nothing is written, restarted or run inside it. A difference would mean a
+ * config rewrite and a restart, which adoption never does: refused, saying which.
+ * The next change of those fields writes the managed block (taking over the same
+ * keys outside it) and restarts the container, like any config change.
+ */
+function adoptAsItRuns(host: Remote, c: LxcContainerInputs, existing: LiveContainer, ctx: OperationContext): void {
+    const live = effectiveConfig(existing.config, c.mounts);
+    const differs = configFields.filter((f) => !sameValue(live[f as keyof typeof live], c[f]));
+    if (differs.length > 0) {
+        throw new RefusedError(
+            `container ${c.name} on ${host.target} (${existing.info.state}) runs with another ${differs.join(", ")} than declared (${differs.map((f) => `${f}: ${JSON.stringify(live[f as keyof typeof live])}`).join("; ")}); adopting it would rewrite its config and restart it`,
+            "Declare it as it runs (baremetal discover writes that), adopt it, then change it: the change shows in preview and restarts it then.",
+        );
+    }
+    ctx.log.info(`${c.name}: adopting the existing container on ${host.target} as it runs (${existing.info.state}); its config is kept and nothing was restarted`);
 }
 
 /** (Re)starts the container when needed, then provisions it (or provisions it anyway). */

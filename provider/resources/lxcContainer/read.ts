@@ -1,7 +1,7 @@
 // LxcContainer, part read: lxc-info and the config in one read, the state
 // they give, and whether create made the container it finds.
 import { Remote } from "../../host";
-import { configValues, LxcInfo, parseLxcInfo, parseManagedBlock } from "../../parsers/lxc";
+import { configValues, effectiveConfig, LxcInfo, parseLxcInfo, parseManagedBlock } from "../../parsers/lxc";
 import { parseSections } from "../../parsers/sections";
 import { configPath, createdMarker, createLock } from "./render";
 import { LxcContainerInputs, LxcContainerState } from "./spec";
@@ -32,7 +32,8 @@ export async function readLive(host: Remote, name: string, underContainerLock = 
 
 /** The state: declared values, with what the config and lxc-info say overlaid (drift). */
 export function stateOf(c: LxcContainerInputs, live: LiveContainer): LxcContainerState {
-    const block = parseManagedBlock(live.config);
+    // The whole config, not only the managed block: an adopted container's settings may live outside it.
+    const block = effectiveConfig(live.config, c.mounts);
     const state: LxcContainerState = {
         ...c,
         state: live.info.state,
@@ -40,12 +41,10 @@ export function stateOf(c: LxcContainerInputs, live: LiveContainer): LxcContaine
         configPath: configPath(c.name),
     };
     if (live.info.pid !== undefined) state.pid = live.info.pid;
-    if (block) {
-        state.network = block.network;
-        state.mounts = block.mounts;
-        state.autostart = block.autostart;
-        state.limits = block.limits;
-    }
+    state.network = block.network;
+    state.mounts = block.mounts;
+    state.autostart = block.autostart;
+    state.limits = block.limits;
     return state;
 }
 

@@ -3,7 +3,7 @@
 // and its lock (no I/O).
 import { objectLock } from "../../host";
 import type { ObjectLockName } from "../../host";
-import { managedBegin, managedEnd } from "../../parsers/lxc";
+import { managedBegin, managedEnd, managedNetKeys } from "../../parsers/lxc";
 import type { LxcContainerInputs } from "./spec";
 
 export function configPath(name: string): string {
@@ -29,14 +29,37 @@ export function managedBlock(c: LxcContainerInputs): string {
     return lines.join("\n");
 }
 
-// Replaces the managed block at the end of config $1 with stdin; reports unchanged.
+/**
+ * The awk program of configScript: the first file is the new block, the second
+ * the config. It prints the config without its managed block and without the
+ * lines outside it that the new block sets again (the block's NIC indexes'
+ * modelled keys, autostart, the limits it sets, mounts it lists), so that a
+ * container someone else configured is taken over without duplicate keys. Lines
+ * the block does not set stay as they are.
+ */
+const configAwk = [
+    String.raw`function mnt(l, f) { sub(/^[ \t]*lxc\.mount\.entry[ \t]*=[ \t]*/, "", l); split(l, f, /[ \t]+/); return f[1] " " f[2] " " f[3] " " f[4] }`,
+    String.raw`function key(l) { sub(/^[ \t]+/, "", l); sub(/[ \t]*=.*$/, "", l); return l }`,
+    String.raw`FNR == NR { k = key($0); if (k == "lxc.mount.entry") mounts[mnt($0)] = 1; else if (k != "") set[k] = 1; next }`,
+    "$0 == b { skip = 1 }",
+    "skip { if ($0 == e) skip = 0; next }",
+    "{ k = key($0) }",
+    String.raw`k == "lxc.mount.entry" && (mnt($0) in mounts) { next }`,
+    String.raw`k ~ /^lxc\.(net\.[0-9]+\.(` + managedNetKeys.map((x) => x.replace(/\./g, "\\.")).join("|") + String.raw`)|start\.auto|cgroup2\.(memory\.max|cpu\.weight|pids\.max))$/ && (k in set) { next }`,
+    "{ print }",
+].join("\n");
+
+// Replaces the managed block at the end of config $1 with stdin (see configAwk); reports unchanged.
 export const configScript = [
     "set -eu",
     'conf=$1',
     '[ -f "$conf" ] || { echo "no container config $conf" >&2; exit 3; }',
     'tmp=$(mktemp "$conf.XXXXXX")',
-    `awk -v b="${managedBegin}" -v e="${managedEnd}" '$0==b{skip=1} !skip{print} $0==e{skip=0}' "$conf" >"$tmp"`,
-    'cat >>"$tmp"',
+    'blk=$(mktemp "$conf.XXXXXX")',
+    'cat >"$blk"',
+    `awk -v b="${managedBegin}" -v e="${managedEnd}" '${configAwk}' "$blk" "$conf" >"$tmp"`,
+    'cat "$blk" >>"$tmp"',
+    'rm -f "$blk"',
     'if cmp -s "$tmp" "$conf"; then rm -f "$tmp"; echo =baremetal-unchanged=; else mv "$tmp" "$conf"; fi',
 ].join("\n");
 

@@ -26,6 +26,7 @@ export function check(olds: Record<string, unknown>, news: Record<string, unknow
             v.fail(f, `changing ${f} re-creates the logical volume and destroys its data; set allowDataLoss: true to allow it (nothing was changed)`);
         }
     }
+    if (inputs.asFound !== undefined && inputs.adopt === false) v.fail("asFound", "keeps an export of the box's own nbd-server as it is, so it needs adopt: true");
     if (!v.ok) return { failures: v.failures };
     return { inputs: inputs as NbdVolumeInputs, failures: [] };
 }

@@ -13,7 +13,8 @@ import { nbdUri } from "../../parsers/nbd";
 import { needsRestart, planExportFiles, planGrow, planLvCreate, planServe, planUnexport } from "./plan";
 import { LiveVolume, readBeforeChange, readLive, vgExists } from "./read";
 import { catalogEntry, serviceIdOf } from "./render";
-import { NbdVolumeInputs, NbdVolumeState } from "./spec";
+import { assertAdoptable, assertNoExportChange, assertTakeOver, FoundExport, planRelease, readFound } from "./asFound";
+import { NbdVolumeInputs, NbdVolumeState, VolumeAsFound } from "./spec";
 
 // ---- Consul -----------------------------------------------------------------------
 
@@ -80,6 +81,7 @@ export async function create(inputs: NbdVolumeInputs, ctx: OperationContext): Pr
     if (!(await vgExists(host, inputs.volumeGroup))) {
         throw new RefusedError(`volume group ${inputs.volumeGroup} does not exist on ${host.target}`, "Create it first (a VolumeGroup resource this NbdVolume depends on).");
     }
+    if (inputs.asFound) return adoptAsFound(host, { ...inputs, asFound: inputs.asFound }, ctx);
     const before = await readBeforeChange(host, inputs.volumeGroup, inputs.name, family);
     if (before.lv) {
         adoptExisting(host, inputs, before.lv, ctx);
@@ -105,10 +107,61 @@ function adoptExisting(host: Remote, inputs: NbdVolumeInputs, lv: LvReport, ctx:
     ctx.log.info(`logical volume ${inputs.volumeGroup}/${inputs.name} already exists (${formatBytes(lv.sizeBytes)}): adopting it`);
 }
 
+// ---- an export kept as found ----------------------------------------------------------
+
+type AsFound = NbdVolumeInputs & { asFound: VolumeAsFound };
+
+/** The state of an export kept as found: what the box's own nbd-server serves, overlaid (drift). */
+function stateFromFound(inputs: NbdVolumeInputs, f: FoundExport & { lv: LvReport }, entry: ExternalService | undefined): NbdVolumeState {
+    const drifted: NbdVolumeInputs = { ...inputs, port: f.port, readOnly: f.readOnly, allowedClients: f.allowedClients };
+    if (f.section) drifted.exportName = f.section;
+    return stateFrom(drifted, { lv: f.lv, allowedClients: f.allowedClients, serving: f.serving }, entry);
+}
+
+/** Adopts an LV exported by the box's own nbd-server as it is: nothing written or restarted; registered in Consul. */
+async function adoptAsFound(host: Remote, inputs: AsFound, ctx: OperationContext): Promise<{ id: string; outs: NbdVolumeState }> {
+    const found = await readFound(host, inputs);
+    if (!found.lv) {
+        throw new RefusedError(`logical volume ${inputs.volumeGroup}/${inputs.name} does not exist on ${host.target}, so there is nothing to adopt as found`, "Remove asFound to create it. Nothing was changed.");
+    }
+    assertAdoptable(host, inputs, found, ctx);
+    if (found.lv.sizeBytes < inputs.requestedBytes) await host.apply(planGrow(inputs));
+    await register(inputs, ctx);
+    const after = await readFound(host, inputs);
+    return { id: idOf(inputs), outs: stateFromFound(inputs, { ...after, lv: after.lv ?? found.lv }, await registeredEntry(inputs, ctx)) };
+}
+
+/** Update of an export kept as found (grow, Consul), or the move to its own nbd-server when asFound goes. */
+async function updateAsFound(host: Remote, olds: NbdVolumeState, news: NbdVolumeInputs, family: OsFamily, ctx: OperationContext): Promise<NbdVolumeState> {
+    const was = olds.asFound;
+    if (news.asFound && !was) throw new RefusedError(`${news.volumeGroup}/${news.name} is served by its own nbd-server on ${host.target}; it cannot be handed to another server`, "Remove asFound. Nothing was changed.");
+    const found = await readFound(host, { ...news, asFound: (news.asFound ?? was) as VolumeAsFound });
+    if (!found.lv) throw new Error(`${news.volumeGroup}/${news.name} no longer exists on ${host.target}; run \`pulumi refresh\` and then \`pulumi up\` to create it again`);
+    if (news.asFound) assertNoExportChange(host, olds, { ...news, asFound: news.asFound });
+    else assertTakeOver(host, { ...olds, asFound: was as VolumeAsFound }, news, found, ctx);
+    if (found.lv.sizeBytes < news.requestedBytes) await host.apply(planGrow(news));
+    if (!news.asFound) {
+        await host.apply(planRelease(was as VolumeAsFound, found));
+        await serve(host, news, family, false, ctx);
+    }
+    await register(news, ctx);
+    if (news.asFound) {
+        const after = await readFound(host, { ...news, asFound: news.asFound });
+        return stateFromFound(news, { ...after, lv: after.lv ?? found.lv }, await registeredEntry(news, ctx));
+    }
+    const live = await readLive(host, news.volumeGroup, news.name, family);
+    if (!live.lv) throw new Error(`${news.volumeGroup}/${news.name} disappeared from ${host.target} during the update`);
+    return stateFrom(news, live, await registeredEntry(news, ctx));
+}
+
 export async function read(_id: string, stored: NbdVolumeState, ctx: OperationContext): Promise<NbdVolumeState | undefined> {
     // The state read becomes the new one: an old stack's opt-in moves to its current name here.
     const props = withCurrentOptIn(stored, "deleteData");
     const host = hostFor(props.connection, ctx);
+    if (props.asFound) {
+        const found = await readFound(host, { ...props, asFound: props.asFound });
+        return found.lv ? stateFromFound(props, { ...found, lv: found.lv }, await registeredEntry(props, ctx)) : undefined;
+    }
     const family = (await host.facts()).family;
     const live = await readLive(host, props.volumeGroup, props.name, family);
     if (!live.lv) return undefined;
@@ -128,6 +181,7 @@ export async function read(_id: string, stored: NbdVolumeState, ctx: OperationCo
 export async function update(_id: string, olds: NbdVolumeState, news: NbdVolumeInputs, ctx: OperationContext): Promise<NbdVolumeState> {
     const host = hostFor(news.connection, ctx);
     const family = (await host.facts()).family;
+    if (olds.asFound || news.asFound) return updateAsFound(host, olds, news, family, ctx);
     const before = await readBeforeChange(host, news.volumeGroup, news.name, family);
     if (!before.lv) throw new Error(`${news.volumeGroup}/${news.name} no longer exists on ${host.target}; run \`pulumi refresh\` and then \`pulumi up\` to create it again`);
     if (before.lv.sizeBytes < news.requestedBytes) {
@@ -150,6 +204,12 @@ export async function remove(_id: string, stored: NbdVolumeState, ctx: Operation
         throw new RefusedError(
             `deleting NbdVolume ${props.volumeGroup}/${props.name} on ${host.target} would remove its data (${formatBytes(props.sizeBytes ?? props.requestedBytes)}), export ${props.exportName} and its Consul entry`,
             "To delete it, set allowDataLoss: true on this NbdVolume, run `pulumi up`, then delete again. To stop managing it but keep everything, run `pulumi state delete <urn>`.",
+        );
+    }
+    if (props.asFound) {
+        throw new RefusedError(
+            `${props.volumeGroup}/${props.name} on ${host.target} is served by ${props.asFound.service ?? "the box's own nbd-server"} from ${props.asFound.config}, which would go on exporting a removed LV`,
+            "Remove asFound first (the export moves to its own nbd-server), then delete. To stop managing it but keep everything, run `pulumi state delete <urn>`. Nothing was changed.",
         );
     }
     const family = (await host.facts()).family;

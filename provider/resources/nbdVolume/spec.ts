@@ -1,9 +1,15 @@
 // NbdVolume, part spec: the inputs and state, and the field table.
 import { ConsulConnection, consulConnectionType } from "../../consul/client";
 import { dataLossFields } from "../../core/dataLoss";
-import { KindSpec, t } from "../../core/fields";
+import { KindSpec, ObjectType, t } from "../../core/fields";
 import { connectionField, HostConnection } from "../../host";
 import { vgNamePattern } from "../../parsers/lvm";
+
+/** An export served by the box's own nbd-server, kept as found: its service and the config file holding it. */
+export interface VolumeAsFound {
+    service?: string;
+    config: string;
+}
 
 export interface NbdVolumeInputs {
     connection: HostConnection;
@@ -21,6 +27,7 @@ export interface NbdVolumeInputs {
     consulNode: string;
     serviceName: string;
     adopt: boolean;
+    asFound?: VolumeAsFound;
     allowDataLoss: boolean;
     deleteData?: boolean;
 }
@@ -41,6 +48,19 @@ const nodePattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 /** LVM's smallest extent is 4MiB; 256TiB is far past any SAN here and keeps byte counts exact. */
 const sizeRule = { min: 4 * 2 ** 20, max: 256 * 2 ** 40, minName: "the smallest LV (4MiB)" };
 export const serviceNameRule = { pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, patternHint: "is not a Consul service name (lower-case letters, digits, -)" };
+
+const asFoundType: ObjectType = {
+    name: "NbdVolumeAsFound",
+    doc: "An export the box's own nbd-server already serves, kept as found: that server's service and the config file holding the export (what `baremetal discover` finds).",
+    fields: {
+        service: {
+            type: t.string(),
+            doc: "The service of the nbd-server that serves it (`nbd-server.service`).",
+            rule: { pattern: /^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$/, patternHint: "is not a service name like nbd-server.service" },
+        },
+        config: { type: t.string(), required: true, doc: "The config file holding the export's section.", check: (v, f, x) => v.absolutePath(f, x, { where: "on the box" }) },
+    },
+};
 
 export const spec: KindSpec<NbdVolumeInputs, NbdVolumeState> = {
     kind: "NbdVolume",
@@ -76,7 +96,7 @@ export const spec: KindSpec<NbdVolumeInputs, NbdVolumeState> = {
         size: {
             type: t.string(),
             required: true,
-            doc: "Size with a binary unit: `256MiB`, `20GiB`, `1TiB` (`M`, `G`, `T` mean the same). Growing happens online, in place; shrinking is refused (make a new volume and copy instead).",
+            doc: "Size with a binary unit: `256MiB`, `20GiB`, `1TiB` (`20G` and `20GB` are refused: say `20GiB`). Growing happens online, in place; shrinking is refused (make a new volume and copy instead).",
             check: (v, field, value) => v.size(field, value, sizeRule)?.text,
         },
         requestedBytes: { type: t.integer, derived: true, doc: "`size` in bytes, computed from it (the LV is created and grown to exactly this)." },
@@ -119,6 +139,10 @@ export const spec: KindSpec<NbdVolumeInputs, NbdVolumeState> = {
         },
         serviceName: { type: t.string(), default: "nbd", doc: "Consul service name.", rule: serviceNameRule },
         adopt: { type: t.boolean, default: false, doc: "Take over an existing LV of this name that pulumi-baremetal did not create (its data is kept)." },
+        asFound: {
+            type: t.object(asFoundType),
+            doc: "Keep an adopted export served by the box's own nbd-server as it is: no export files or process of its own, nothing restarted; growing works, export setting changes are refused. Removing it (an update, shown by preview) moves the export to its own nbd-server process: its section leaves that config and that server is restarted (its clients reconnect) or, serving nothing else, stopped. Needs adopt.",
+        },
         ...dataLossFields(
             "deleteData",
             "Allow this volume to destroy the data it holds: on delete (the LV, its export and its Consul entry are removed) and on a change that re-creates the LV. Without it, either is refused and all three stay.",

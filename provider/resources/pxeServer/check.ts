@@ -34,5 +34,13 @@ export function diff(_id: string, olds: PxeServerState, news: PxeServerInputs): 
             olds.dhcpRole === "stopped");
     // baseUrl is made of address and httpPort: it stays known through an update that keeps both.
     const stables = d.replaces.length === 0 && baseUrlOf(olds) === baseUrlOf(news) ? [...d.stables, "baseUrl"] : d.stables;
-    return { changes: d.changed.length > 0 || drifted, replaces: d.replaces, stables, deleteBeforeReplace: true };
+    return { changes: d.changed.length > 0 || drifted, replaces: d.replaces, stables, deleteBeforeReplace: true, notes: moveNote(olds, news, d.replaces) };
+}
+
+/** What a preview says of a PXE server changing boxes (a state written before the connection's host was plain shows no host in its diff). */
+function moveNote(olds: PxeServerState, news: PxeServerInputs, replaces: string[]): string[] {
+    const [from, to] = [olds.connection?.host, news.connection?.host];
+    if (!replaces.includes("connection.host") || from === undefined) return [];
+    const where = isUnknown(to) ? "a box known after apply" : to;
+    return [`${news.name} moves from ${from} to ${where}: it is removed from ${from}, then set up anew on ${where}`];
 }
