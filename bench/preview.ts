@@ -5,8 +5,15 @@
 // time, per-resource overhead and its ratio to the floor, resources previewed,
 // SSH connections opened (must be 0: counted from the host trace AND by
 // listeners every host of the inventory points at), serialised provider bytes
-// per resource and the state size of the floor after an `up`.
-// Prints figures; never fails on a time.
+// per resource and the state size of the floor after an `up`; and, to tell the
+// engine's share from ours, the floor again with as many properties per resource
+// as the seed's resources have (counted by bench/lib/countProperties.ts).
+// Each size runs in rounds (BENCH_PREVIEW_ROUNDS, default 3): the empty program,
+// the seed, the floor and the property-matched floor one after the other, so a
+// burst of load on the shared machine lands on all of them alike; a figure is the
+// least time of its rounds (noise only ever adds time) and the median peak memory.
+// Prints figures; never fails on a time. Every size prints its `preview-ratio`
+// line, with n/a when a program failed to preview twice in a row.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -17,12 +24,18 @@ import { dynamicProvider } from "../sdk/provider";
 import { freePort } from "../test/helpers/net";
 import { generateInventory, inventoryYaml, loopbackAddress, sshEndpoints } from "./lib/inventoryGen";
 import { CountingListeners } from "./lib/listeners";
-import { benchProject, checkoutRoot, fullMode, peakMemoryOf, providerBytes, ratio, resourcesOf, timed } from "./lib/programs";
+import { PropertyCount, propertyCountFileVar } from "./lib/countProperties";
+import { BenchProject, benchProject, checkoutRoot, fullMode, peakMemoryOf, providerBytes, ratio, resourcesOf, Timed, timed } from "./lib/programs";
+import type { PreviewJson } from "../test/helpers/pulumi";
 import { summarise } from "./lib/traceSummary";
 import { openvpnStaticKey } from "../test/helpers/keys";
 
-/** BENCH_PREVIEW_SIZES=10,250 picks other sizes; BENCH_PREVIEW_NO_UP=1 skips the floor's `up` (state size). */
+/**
+ * BENCH_PREVIEW_SIZES=10,250 picks other sizes; BENCH_PREVIEW_NO_UP=1 skips the floor's `up` (state size);
+ * BENCH_PREVIEW_ROUNDS=1 runs each program once per size (quicker, noisier).
+ */
 const sizes = process.env.BENCH_PREVIEW_SIZES ? process.env.BENCH_PREVIEW_SIZES.split(",").map(Number) : fullMode ? [10, 100, 1000] : [10, 100];
+const rounds = Math.max(1, Number(process.env.BENCH_PREVIEW_ROUNDS ?? 3));
 const seedDir = path.join(checkoutRoot, "examples/datacenter/program");
 const seedEntry = path.join(checkoutRoot, "examples/datacenter/index.ts");
 
@@ -43,6 +56,8 @@ interface SeedFigures extends ProgramFigures {
     tcpConnections: number;
     udpDatagrams: number;
     listeners: number;
+    /** Properties the program's resources handed to the Pulumi SDK; undefined when they could not be counted. */
+    properties?: PropertyCount;
 }
 
 interface FloorFigures extends ProgramFigures {
@@ -71,17 +86,78 @@ function seedMissing(): string | undefined {
     return missing.length === 0 ? undefined : missing.map(([f, re]) => `${f} (${re.source.replace(/\\/g, "")})`).join(", ");
 }
 
-async function emptyPreview(): Promise<{ ms: number; cpuMs: number }> {
-    const p = await benchProject("empty");
+/** One preview of a bench program: its times, its program's peak memory and what it planned. */
+interface Run {
+    ms: number;
+    cpuMs: number;
+    peakMiB: number;
+    value: PreviewJson;
+}
+
+/** A bench program set up once and previewed in every round. */
+interface Subject {
+    preview(): Promise<Run>;
+    cleanup(): Promise<void>;
+}
+
+/** One timed preview with the program's peak memory sampled; the sampler stops whatever happens. */
+async function measuredPreview(project: BenchProject): Promise<Run> {
+    const memory = peakMemoryOf(project.dir);
     try {
-        const t = await timed(() => p.stack.preview());
-        return { ms: t.ms, cpuMs: t.cpuMs };
+        const t: Timed<PreviewJson> = await timed(() => project.stack.preview());
+        return { ms: t.ms, cpuMs: t.cpuMs, peakMiB: memory.stop(), value: t.value };
     } finally {
-        await p.cleanup();
+        memory.stop();
     }
 }
 
-async function seedPreview(machines: number, key: { hostKey: string; privateKey: string }): Promise<SeedFigures> {
+/**
+ * Runs a benchmark step, once more if it fails (the machine is shared: a preview
+ * has been seen to lose its engine connection under load); says so when it did.
+ */
+async function twice<T>(what: string, step: () => Promise<T>): Promise<T> {
+    try {
+        return await step();
+    } catch (err) {
+        console.log(`${what}: failed, trying once more: ${(err as Error).message.split("\n").slice(0, 6).join("\n  ")}`);
+        return step();
+    }
+}
+
+/** The step's value, or undefined after printing why it failed. */
+async function orReport<T>(what: string, step: () => Promise<T>): Promise<T | undefined> {
+    try {
+        return await step();
+    } catch (err) {
+        console.log(`${what}: FAILED: ${(err as Error).message.split("\n").slice(0, 12).join("\n  ")}`);
+        return undefined;
+    }
+}
+
+/** The rounds of one program: the least times (load only adds time) and the median peak memory. */
+function best(runs: Run[]): ProgramFigures {
+    const peaks = runs.map((r) => r.peakMiB).sort((a, b) => a - b);
+    return {
+        ms: Math.min(...runs.map((r) => r.ms)),
+        cpuMs: Math.min(...runs.map((r) => r.cpuMs)),
+        peakMiB: peaks[Math.floor(peaks.length / 2)],
+        resources: resourcesOf(runs[0].value),
+        providerBytes: providerBytes(runs[0].value).perResource,
+    };
+}
+
+async function emptySubject(): Promise<Subject> {
+    const project = await benchProject("empty");
+    return { preview: () => measuredPreview(project), cleanup: () => project.cleanup() };
+}
+
+/** The seed program over a generated inventory of `machines`, every host pointed at counting listeners. */
+interface SeedSubject extends Subject {
+    /** What the previews so far touched and how many properties the program's resources have. */
+    observed(): Promise<Omit<SeedFigures, keyof ProgramFigures | "machines">>;
+}
+
+async function seedSubject(machines: number, key: { hostKey: string; privateKey: string }): Promise<SeedSubject> {
     const port = await freePort();
     const inv = generateInventory(machines, {
         hostKey: key.hostKey,
@@ -100,59 +176,72 @@ async function seedPreview(machines: number, key: { hostKey: string; privateKey:
     // The seed's own entry point when it exists (it reads inventory.yaml from the project dir), else the fixture's.
     const files: Record<string, string> = { "inventory.yaml": inventoryYaml(inv) };
     if (fs.existsSync(seedEntry)) files["index.ts"] = fs.readFileSync(seedEntry, "utf8");
-    const project = await benchProject("datacenter", files);
+    let project: BenchProject | undefined;
     try {
-        fs.symlinkSync(seedDir, path.join(project.dir, "program"));
-        await project.stack.setConfig("sshPrivateKey", Buffer.from(key.privateKey).toString("base64"), true);
-        await project.stack.setConfig("bmcPassword", "bench-bmc-password", true);
-        await project.stack.setConfig("openvpnKey", Buffer.from(openvpnStaticKey()).toString("base64"), true);
-        const memory = peakMemoryOf(project.dir);
-        const t = await timed(() => project.stack.preview());
-        const peakMiB = memory.stop();
-        // Late connections (a process still dialling as the CLI exits) would land here.
-        await new Promise((r) => setTimeout(r, 500));
-        const trace = summarise(project.traceFile);
+        project = await benchProject("datacenter", files);
+        const p = project;
+        fs.symlinkSync(seedDir, path.join(p.dir, "program"));
+        await p.stack.setConfig("sshPrivateKey", Buffer.from(key.privateKey).toString("base64"), true);
+        await p.stack.setConfig("bmcPassword", "bench-bmc-password", true);
+        await p.stack.setConfig("openvpnKey", Buffer.from(openvpnStaticKey()).toString("base64"), true);
+        const countFile = path.join(p.dir, "property-count.json");
+        p.stack.env[propertyCountFileVar] = countFile;
+        const counter = path.join(checkoutRoot, "dist/bench/lib/countProperties.js");
+        p.stack.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --require ${counter}`.trim();
         return {
-            machines,
-            ms: t.ms,
-            cpuMs: t.cpuMs,
-            peakMiB,
-            resources: resourcesOf(t.value),
-            providerBytes: providerBytes(t.value).perResource,
-            traceConnections: trace.connectionsOpened,
-            traceDials: trace.dialsFailed,
-            traceCommands: trace.commands,
-            tcpConnections: listeners.tcpConnections,
-            udpDatagrams: listeners.udpDatagrams,
-            listeners: listeners.listening,
+            preview: () => measuredPreview(p),
+            async observed() {
+                // Late connections (a process still dialling as the CLI exits) would land here.
+                await new Promise((r) => setTimeout(r, 500));
+                const trace = summarise(p.traceFile);
+                return {
+                    traceConnections: trace.connectionsOpened,
+                    traceDials: trace.dialsFailed,
+                    traceCommands: trace.commands,
+                    tcpConnections: listeners.tcpConnections,
+                    udpDatagrams: listeners.udpDatagrams,
+                    listeners: listeners.listening,
+                    properties: fs.existsSync(countFile) ? (JSON.parse(fs.readFileSync(countFile, "utf8")) as PropertyCount) : undefined,
+                };
+            },
+            async cleanup() {
+                await p.cleanup();
+                await listeners.stop();
+            },
         };
-    } finally {
-        await project.cleanup();
+    } catch (err) {
+        await project?.cleanup();
         await listeners.stop();
+        throw err;
     }
 }
 
-async function floorPreview(resources: number, withUp: boolean): Promise<FloorFigures> {
+/** The floor's own properties per resource: its five plain inputs and the __provider the SDK adds. */
+const floorProperties = 6;
+
+/** The engine floor of `resources` no-op resources, each with `extraProps` more plain properties. */
+async function floorSubject(resources: number, extraProps = 0): Promise<Subject & { project: BenchProject }> {
     const project = await benchProject("floor");
     try {
         await project.stack.setConfig("count", String(resources));
-        const memory = peakMemoryOf(project.dir);
-        const t = await timed(() => project.stack.preview());
-        const out: FloorFigures = { ms: t.ms, cpuMs: t.cpuMs, peakMiB: memory.stop(), resources: resourcesOf(t.value), providerBytes: providerBytes(t.value).perResource };
-        if (withUp) {
-            out.upMs = (await timed(() => project.stack.up())).ms;
-            out.stateBytes = Buffer.byteLength(await project.stack.exportState());
-        }
-        return out;
-    } finally {
+        if (extraProps > 0) await project.stack.setConfig("extraProps", String(extraProps));
+    } catch (err) {
         await project.cleanup();
+        throw err;
     }
+    return { project, preview: () => measuredPreview(project), cleanup: () => project.cleanup() };
+}
+
+/** The floor's state after an `up`: bytes per resource hardly depend on the size. */
+async function floorState(project: BenchProject): Promise<{ upMs: number; stateBytes: number }> {
+    const upMs = (await timed(() => project.stack.up())).ms;
+    return { upMs, stateBytes: Buffer.byteLength(await project.stack.exportState()) };
 }
 
 /**
  * What serialising one pulumi-baremetal provider costs. The SDK caches the text by
  * provider object, so a program pays it once per distinct object handed to
- * pulumi.dynamic.Resource (sdk/provider.ts makes one per resource).
+ * pulumi.dynamic.Resource (sdk/provider.ts makes one per kind).
  */
 async function serialisationCost(): Promise<string> {
     const n = 50;
@@ -197,51 +286,124 @@ function marginal(a: { machines: number; seed?: SeedFigures; floor: FloorFigures
 
 async function main(): Promise<void> {
     console.log(`machine: ${os.cpus().length} CPU(s), load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")} at the start (the wall times are only as quiet as the machine; CPU times are steadier)`);
-    const fixed = await emptyPreview();
-    console.log(`preview of an empty program (fixed cost: CLI, engine, language host): ${fixed.ms} ms wall, ${fixed.cpuMs} ms CPU`);
-    console.log("per-resource overhead = (preview time - that fixed cost) / resources previewed");
-    console.log(await serialisationCost());
+    console.log(`${rounds} round(s) per size, each previewing the empty program, the seed, the floor and the property-matched floor; figures: least time of the rounds, median peak memory`);
+    console.log("per-resource overhead = (preview time - the empty program's time: CLI, engine, language host) / resources previewed");
+    console.log((await orReport("serialisation cost", serialisationCost)) ?? "serialising one Machine provider: not measured");
     const missing = seedMissing();
-    const key = keyPair();
+    let key: ReturnType<typeof keyPair> | undefined;
+    try {
+        key = keyPair();
+    } catch (err) {
+        console.log(`seed program: NOT BENCHED, no key pair for its boxes (ssh-keygen): ${(err as Error).message.split("\n")[0]}`);
+    }
     const done: { machines: number; seed?: SeedFigures; floor: FloorFigures }[] = [];
     try {
         for (const machines of sizes) {
             console.log(`--- ${machines} machines (load average ${os.loadavg()[0].toFixed(1)})`);
-            let seed: SeedFigures | undefined;
-            if (missing) {
-                console.log(`seed program: NOT BENCHED, examples/datacenter/program lacks ${missing}`);
-            } else {
-                try {
-                    seed = await seedPreview(machines, key);
-                } catch (err) {
-                    console.log(`seed program: FAILED to preview: ${(err as Error).message.split("\n").slice(0, 12).join("\n  ")}`);
-                }
-            }
-            // Same number of resources as the seed program; its 8.6 per machine (the generator's mix) when it could not run.
-            const count = seed?.resources ?? Math.round(machines * 8.6);
-            // The state per resource hardly depends on the size: one `up` (the smallest, and 100 machines in full mode) says it.
-            const floor = await floorPreview(count, !process.env.BENCH_PREVIEW_NO_UP && (done.length === 0 || (fullMode && machines === 100)));
-            const floorPer = perResource(floor, fixed);
-            if (seed) {
-                console.log(describeProgram("seed program:", seed, perResource(seed, fixed), floorPer));
-                console.log(`  SSH connections opened during preview: ${seed.traceConnections} by the host trace (failed dials ${seed.traceDials}, host commands ${seed.traceCommands}); ` +
-                    `${seed.tcpConnections} TCP connections and ${seed.udpDatagrams} UDP datagrams at the ${seed.listeners} listeners every SSH, BMC and Consul address points at (must all be 0)`);
-                console.log(`  serialised provider: ${seed.providerBytes} bytes per resource`);
-                // The one line issue #16 tracks (ratios to the engine floor at the same size).
-                const per = perResource(seed, fixed);
-                console.log(`preview-ratio machines=${machines} cpu=${(per.cpu / floorPer.cpu).toFixed(2)} wall=${(per.wall / floorPer.wall).toFixed(2)} memory=${(seed.peakMiB / floor.peakMiB).toFixed(2)}`);
-            }
-            console.log(`${describeProgram("engine floor:", floor, floorPer)}; serialised provider ${floor.providerBytes} bytes per resource`);
-            if (floor.stateBytes !== undefined) {
-                console.log(`  after up (${floor.upMs} ms): state ${floor.stateBytes} bytes, ${Math.round(floor.stateBytes / floor.resources)} bytes per resource`);
+            if (missing) console.log(`seed program: NOT BENCHED, examples/datacenter/program lacks ${missing}`);
+            const result = await benchSize(machines, missing ? undefined : key);
+            if (!result) {
+                console.log(`preview-ratio machines=${machines} cpu=n/a wall=n/a memory=n/a`);
+                continue;
             }
             const prev = done[done.length - 1];
-            if (prev) console.log(marginal(prev, { machines, seed, floor }));
-            done.push({ machines, seed, floor });
+            if (prev) console.log(marginal(prev, result));
+            done.push(result);
         }
     } finally {
-        key.cleanup();
+        key?.cleanup();
     }
+}
+
+/** Every program of one size, in rounds; prints its figures. Undefined when the seed or the floor could not be previewed. */
+async function benchSize(machines: number, key: { hostKey: string; privateKey: string } | undefined): Promise<{ machines: number; seed: SeedFigures; floor: FloorFigures } | undefined> {
+    const subjects: Subject[] = [];
+    try {
+        const empty = await orReport("empty program", () => emptySubject());
+        if (!empty) return undefined;
+        subjects.push(empty);
+        const seed = key ? await orReport("seed program", () => seedSubject(machines, key)) : undefined;
+        if (key && !seed) return undefined;
+        if (seed) subjects.push(seed);
+        const runs = { empty: [] as Run[], seed: [] as Run[], floor: [] as Run[], matched: [] as Run[] };
+        let floor: (Subject & { project: BenchProject }) | undefined;
+        let matched: Subject | undefined;
+        let mean: number | undefined;
+        for (let r = 0; r < rounds; r++) {
+            const e = await orReport("empty program", () => twice("empty program", () => empty.preview()));
+            const s = seed ? await orReport("seed program", () => twice("seed program", () => seed.preview())) : undefined;
+            if (!e || (seed && !s)) return undefined;
+            runs.empty.push(e);
+            if (s) runs.seed.push(s);
+            if (!floor) {
+                // Same number of resources as the seed program; its 8.6 per machine (the generator's mix) when it is not benched.
+                const count = s ? resourcesOf(s.value) : Math.round(machines * 8.6);
+                floor = await orReport("engine floor", () => floorSubject(count));
+                if (!floor) return undefined;
+                subjects.push(floor);
+                const counted = seed ? (await seed.observed()).properties : undefined;
+                if (counted) {
+                    mean = counted.properties / counted.resources;
+                    matched = await orReport("property-matched floor", () => floorSubject(count, Math.max(0, Math.round(mean!) - floorProperties)));
+                    if (matched) subjects.push(matched);
+                }
+            }
+            const f = floor;
+            const fl = await orReport("engine floor", () => twice("engine floor", () => f.preview()));
+            if (!fl) return undefined;
+            runs.floor.push(fl);
+            const m = matched;
+            const mr = m ? await orReport("property-matched floor", () => twice("property-matched floor", () => m.preview())) : undefined;
+            if (mr) runs.matched.push(mr);
+        }
+        const fixed = best(runs.empty);
+        console.log(`empty program (fixed cost): ${fixed.ms} ms wall, ${fixed.cpuMs} ms CPU`);
+        const floorFigures: FloorFigures = best(runs.floor);
+        // The state per resource hardly depends on the size: one `up` (the smallest, and 100 machines in full mode) says it.
+        if (floor && !process.env.BENCH_PREVIEW_NO_UP && (machines === sizes[0] || (fullMode && machines === 100))) {
+            const f = floor;
+            Object.assign(floorFigures, await orReport("engine floor up", () => floorState(f.project)));
+        }
+        const floorPer = perResource(floorFigures, fixed);
+        if (!seed) {
+            console.log(`${describeProgram("engine floor:", floorFigures, floorPer)}; serialised provider ${floorFigures.providerBytes} bytes per resource`);
+            return undefined;
+        }
+        const seedFigures: SeedFigures = { machines, ...best(runs.seed), ...(await seed.observed()) };
+        const per = perResource(seedFigures, fixed);
+        console.log(describeProgram("seed program:", seedFigures, per, floorPer));
+        console.log(`  SSH connections opened during preview: ${seedFigures.traceConnections} by the host trace (failed dials ${seedFigures.traceDials}, host commands ${seedFigures.traceCommands}); ` +
+            `${seedFigures.tcpConnections} TCP connections and ${seedFigures.udpDatagrams} UDP datagrams at the ${seedFigures.listeners} listeners every SSH, BMC and Consul address points at (must all be 0)`);
+        console.log(`  serialised provider: ${seedFigures.providerBytes} bytes per resource`);
+        // The one line issue #16 tracks (ratios to the engine floor at the same size).
+        console.log(`preview-ratio machines=${machines} cpu=${(per.cpu / floorPer.cpu).toFixed(2)} wall=${(per.wall / floorPer.wall).toFixed(2)} memory=${(seedFigures.peakMiB / floorFigures.peakMiB).toFixed(2)}`);
+        console.log(`${describeProgram("engine floor:", floorFigures, floorPer)}; serialised provider ${floorFigures.providerBytes} bytes per resource`);
+        if (floorFigures.stateBytes !== undefined) {
+            console.log(`  after up (${floorFigures.upMs} ms): state ${floorFigures.stateBytes} bytes, ${Math.round(floorFigures.stateBytes / floorFigures.resources)} bytes per resource`);
+        }
+        describeMatched(seedFigures, per, runs.matched, fixed, mean);
+        return { machines, seed: seedFigures, floor: floorFigures };
+    } finally {
+        for (const s of subjects) await s.cleanup();
+    }
+}
+
+/**
+ * The floor again, each resource with as many properties as the seed's have on
+ * average. The SDK's cost per resource grows with its properties (four promises
+ * and an Output each); what the seed costs beyond this floor is ours.
+ */
+function describeMatched(seed: SeedFigures, per: { wall: number; cpu: number }, runs: Run[], fixed: { ms: number; cpuMs: number }, mean: number | undefined): void {
+    if (mean === undefined || runs.length === 0) {
+        console.log("property-matched floor: not run (the seed's properties could not be counted by bench/lib/countProperties.ts, or the floor failed)");
+        return;
+    }
+    const matched = best(runs);
+    const matchedPer = perResource(matched, fixed);
+    const props = floorProperties + Math.max(0, Math.round(mean) - floorProperties);
+    console.log(describeProgram(`property-matched floor (${props} properties per resource; the seed's mean is ${mean.toFixed(1)}, the floor's ${floorProperties}):`, matched, matchedPer));
+    console.log(`  seed / property-matched floor: cpu ${ratio(per.cpu, matchedPer.cpu)}, wall ${ratio(per.wall, matchedPer.wall)}, memory ${ratio(seed.peakMiB, matched.peakMiB)} ` +
+        "(beyond 1.00: our own cost per resource; the rest of the seed's ratio to the floor is the SDK's cost per property)");
 }
 
 main().catch((err) => {

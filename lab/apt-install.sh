@@ -8,9 +8,12 @@ set -euo pipefail
 say() { printf '[apt] %s\n' "$*" >&2; }
 
 mapfile -t wanted < <(grep -hv '^[[:space:]]*\(#\|$\)' "$@" | awk '{print $1}' | sort -u)
+# one dpkg-query for all (one per package costs seconds on a busy machine)
+mapfile -t installed < <(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null \
+    | awk '/ install ok installed$/ {print $1}' || true)
 missing=()
 for p in "${wanted[@]}"; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    [[ " ${installed[*]} " == *" $p "* ]] || missing+=("$p")
 done
 [ ${#missing[@]} -gt 0 ] || exit 0
 

@@ -1,14 +1,17 @@
 #!/bin/busybox sh
-# /init of the lab's initramfs (busybox-static). Builds the VM's root file system
-# without any disk image:
-#   lower  the machine's own / shared read-only over virtio-9p (tag "hostroot")
+# /init of the lab's initramfs (busybox-static). Builds the VM's root file system:
+#   lower  bm.root=DEV: the lab's root image on that disk (ext4, read-only; lab.sh
+#          builds it from the machine's Debian packages, kernel modules included);
+#          without bm.root (a PXE client): the machine's own / over virtio-9p (tag
+#          "hostroot") and the kernel's modules over 9p (tag "modules")
 #   upper  a tmpfs, so everything the VM writes stays in its memory
-#   /lib/modules  the unpacked Debian kernel's modules (9p tag "modules")
-#   per-VM files (SSH host keys, units, dotfiles) copied from 9p tag "bmlab"
+#   per-VM files (SSH host key, units, dotfiles): /vmfiles, a second cpio archive
+#          appended to this initramfs by lab.sh, or else 9p tag "bmlab"
 # The VM's identity comes from the kernel command line:
 #   bm.name=NAME  bm.net=eth0:ADDR/PREFIX[,eth1:ADDR/PREFIX...]  bm.gw=ADDR
-#   bm.net6=eth0:ADDR/PREFIX (optional)
+#   bm.net6=eth0:ADDR/PREFIX (optional)  bm.root=/dev/sdX (optional)
 # then switch_root hands over to the machine's own systemd (bm.init overrides).
+# "bmlab-init:" lines on the console are the stages lab.sh watches.
 /bin/busybox mkdir -p /bin /sbin /proc /sys /dev /lower /rw /newroot /vmfiles
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -17,40 +20,56 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 
+say() { echo "bmlab-init: $*" >/dev/console; }
 fail() {
-    echo "bmlab-init: $*" >/dev/console
-    echo "bmlab-init: dropping to a shell" >/dev/console
+    say "$*"
+    say "dropping to a shell"
     exec sh </dev/console >/dev/console 2>&1
 }
 
-name=bmlab net= net6= gw= init=/lib/systemd/systemd
+name=bmlab net= net6= gw= root= init=/lib/systemd/systemd
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         bm.name=*) name=${arg#bm.name=} ;;
         bm.net=*) net=${arg#bm.net=} ;;
         bm.net6=*) net6=${arg#bm.net6=} ;;
         bm.gw=*) gw=${arg#bm.gw=} ;;
+        bm.root=*) root=${arg#bm.root=} ;;
         bm.init=*) init=${arg#bm.init=} ;;
     esac
 done
 
-# Order matters: plain insmod does not resolve dependencies.
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-         9pnet 9pnet_virtio netfs fscache 9p overlay failover net_failover virtio_net; do
-    insmod "/modules/$m.ko" || fail "insmod $m failed"
+# /modules/order lists the modules dependencies first (plain insmod resolves none)
+say "loading modules"
+for m in $(cat /modules/order); do
+    insmod "/modules/$m" || say "insmod $m failed"
 done
 
 opts=trans=virtio,version=9p2000.L,msize=512000,cache=loose
-mount -t 9p -o "$opts,ro" hostroot /lower || fail "cannot mount the host root (9p tag hostroot)"
+if [ -n "$root" ]; then
+    # the SCSI scan runs in the background: wait for the disk
+    n=0
+    while [ ! -b "$root" ]; do
+        [ $n -lt 600 ] || fail "no root disk $root after 60 s"
+        [ $((n % 100)) -ne 0 ] || say "waiting for the root disk $root"
+        sleep 0.1; n=$((n + 1))
+    done
+    mount -t ext4 -o ro "$root" /lower || fail "cannot mount the root image $root"
+else
+    mount -t 9p -o "$opts,ro" hostroot /lower || fail "cannot mount the host root (9p tag hostroot)"
+fi
 mount -t tmpfs -o mode=0755 rw /rw || fail "cannot mount the tmpfs"
 mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot \
     || fail "cannot mount the overlay root"
+say "root mounted (${root:-9p hostroot})"
 # a fresh /tmp: the machine's own /tmp is none of the VM's business, and emptying it
 # through the overlay at boot (systemd-tmpfiles) would take minutes
 mount -t tmpfs -o mode=1777,nosuid,nodev tmp /newroot/tmp
-mkdir -p /newroot/lib/modules
-mount -t 9p -o "$opts,ro" modules /newroot/lib/modules || fail "cannot mount the modules (9p tag modules)"
+if [ -z "$root" ]; then
+    mkdir -p /newroot/lib/modules
+    mount -t 9p -o "$opts,ro" modules /newroot/lib/modules || fail "cannot mount the modules (9p tag modules)"
+fi
 
 # Per-VM files: replace what the VM must not share with the machine or the other VMs.
 # Whiteouts (rm in the overlay) hide the machine's own SSH host keys and timers.
@@ -59,8 +78,11 @@ rm -f /newroot/etc/ssh/ssh_host_*
 # believe it runs in one (and ignore the kernel command line, skip udev, ...)
 rm -f /newroot/.dockerenv /newroot/run/.containerenv
 rm -rf /newroot/etc/systemd/system/timers.target.wants
-if mount -t 9p -o "$opts,ro" bmlab /vmfiles; then
+if [ -d /vmfiles/etc ]; then
     cp -a /vmfiles/. /newroot/
+elif mount -t 9p -o "$opts,ro" bmlab /vmfiles; then
+    cp -a /vmfiles/. /newroot/
+    # unmounted: a mounted 9p share would forbid saving the VM's state
     umount /vmfiles
 else
     fail "cannot mount the per-VM files (9p tag bmlab)"
@@ -75,11 +97,14 @@ echo "$name" | md5sum | cut -c1-32 >/newroot/etc/machine-id
 ip link set lo up
 for spec in $(echo "$net" | tr ',' ' '); do
     dev=${spec%%:*} addr=${spec#*:}
-    ip link set "$dev" up && ip addr add "$addr" dev "$dev" || echo "bmlab-init: cannot configure $dev $addr" >/dev/console
+    ip link set "$dev" up && ip addr add "$addr" dev "$dev" || say "cannot configure $dev $addr"
 done
 for spec in $(echo "$net6" | tr ',' ' '); do
     dev=${spec%%:*} addr=${spec#*:}
-    ip -6 addr add "$addr" dev "$dev" nodad || echo "bmlab-init: cannot configure $dev $addr" >/dev/console
+    # no duplicate address detection: the lab's addresses are unique by construction
+    # (busybox ip knows no "nodad")
+    echo 0 >"/proc/sys/net/ipv6/conf/$dev/accept_dad"
+    ip -6 addr add "$addr" dev "$dev" || say "cannot configure $dev $addr"
 done
 [ -n "$gw" ] && ip route add default via "$gw"
 {
@@ -89,6 +114,7 @@ done
     echo "BM_GW=$gw"
 } >/newroot/etc/bmlab.env
 
+say "switch_root to $init"
 mount --move /dev /newroot/dev
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys

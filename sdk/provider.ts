@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { SecretNode } from "../provider/schema/walk";
 import { secretShapes } from "./generated/types";
-import { declareResource } from "./siteCheck";
+import { declareResource, derivedFrom } from "./siteCheck";
 
 /** The dynamic provider for one resource kind (see provider/index.ts `kinds`). */
 export function dynamicProvider(kind: string): pulumi.dynamic.ResourceProvider {
@@ -89,7 +89,8 @@ export function protectSecrets(value: pulumi.Input<unknown>, node: SecretNode): 
     }
     // A plain object keeps its own shape, so only the secret fields are secret (a
     // preview still shows `connection.host`); an Output can only be wrapped whole.
-    if (pulumi.Output.isInstance(value) || value instanceof Promise) return pulumi.output(value).apply((v: unknown) => protectFields(v, node));
+    // (The site check reads the wrapped value as the one it wraps: sdk/siteCheck.ts.)
+    if (pulumi.Output.isInstance(value) || value instanceof Promise) return derivedFrom(pulumi.output(value).apply((v: unknown) => protectFields(v, node)), value);
     return protectFields(value, node) as pulumi.Input<unknown>;
 }
 
@@ -107,9 +108,6 @@ function protectFields(v: unknown, node: { [field: string]: SecretNode }): unkno
     return out;
 }
 
-/** Set: Pulumi prints the stack trace of every promise still pending at exit, so each must be kept. */
-const debugPromiseLeaks = Boolean(process.env.PULUMI_DEBUG_PROMISE_LEAKS);
-
 /**
  * Until the returned function is called, the stack traces Pulumi's SDK records for
  * its own promise-leak report are left as the bare "Error" line, unless
@@ -119,15 +117,16 @@ const debugPromiseLeaks = Boolean(process.env.PULUMI_DEBUG_PROMISE_LEAKS);
  * (@pulumi/pulumi runtime/rpc.js transferProperties) and each records
  * `new Error().stack`. Under ts-node, every such stack is rendered through the
  * source maps, frame by frame; with the ~19 properties of our kinds that was a
- * third of the program's CPU and ~90 MiB at the peak of a 100-machine preview
+ * fifth of the program's CPU and ~90 MiB at the peak of a 100-machine preview
  * (bench/README.md, "Where a preview's time goes"). Every other stack, the
  * errors Pulumi keeps to report a failed registration and the resource's
  * source position included, is rendered by the formatter in place, as before.
  */
 function skipLeakDebugStacks(): () => void {
     const installed = Error.prepareStackTrace;
-    // Without an installed formatter (plain JavaScript) V8's own is cheap and is left alone.
-    if (debugPromiseLeaks || typeof installed !== "function") return () => undefined;
+    // Without a formatter installed in JavaScript (a plain JavaScript program) Node renders stacks itself: left alone.
+    // With PULUMI_DEBUG_PROMISE_LEAKS set, Pulumi prints the stack of every promise still pending at exit.
+    if (process.env.PULUMI_DEBUG_PROMISE_LEAKS || typeof installed !== "function") return () => undefined;
     Error.prepareStackTrace = (error, sites) => (isLeakDebugStack(sites) ? String(error) : installed(error, sites));
     return () => {
         Error.prepareStackTrace = installed;

@@ -102,6 +102,7 @@ export class Site {
      */
     private viewOf(v: unknown): unknown {
         if (pulumi.Output.isInstance(v)) {
+            if (wrapped.has(v)) return this.viewOf(wrapped.get(v));
             const owner = this.owners.get(v);
             const known = owner?.entry.ok ? owner.entry.known[owner.key] : undefined;
             return known === undefined ? unknown : known;
@@ -133,15 +134,21 @@ export class Site {
     private relationsOf(entry: Entry): SiteProblem[] {
         const problems: SiteProblem[] = [];
         for (const key of referenceKeys(entry)) {
-            this.referring.set(key, [...(this.referring.get(key) ?? []), entry]);
+            listAt(this.referring, key).push(entry);
             for (const other of this.referred.get(key) ?? []) problems.push(...related(entry, other, this.provider()));
         }
         for (const key of referredKeys(entry)) {
-            this.referred.set(key, [...(this.referred.get(key) ?? []), entry]);
+            listAt(this.referred, key).push(entry);
             for (const other of this.referring.get(key) ?? []) problems.push(...related(other, entry, this.provider()));
         }
         return problems;
     }
+}
+
+function listAt(map: Map<string, Entry[]>, key: string): Entry[] {
+    let l = map.get(key);
+    if (!l) map.set(key, (l = []));
+    return l;
 }
 
 function dedupe(problems: SiteProblem[]): SiteProblem[] {
@@ -273,6 +280,10 @@ function referenceKeys(e: Entry): string[] {
             return name !== undefined && host !== undefined ? [`nbd ${name}@${host.toLowerCase()}`] : [];
         });
     }
+    if (e.kind === "NbdVolume") {
+        const owner = str(e.known, "owner")?.toLowerCase();
+        return owner === undefined ? [] : [`nic ${owner}`];
+    }
     return [];
 }
 
@@ -286,6 +297,12 @@ function referredKeys(e: Entry): string[] {
         const [name, address] = [str(e.known, "exportName"), exportAddressOf(e)];
         return name !== undefined && address !== undefined ? [`nbd ${name}@${address}`] : [];
     }
+    if (e.kind === "KvmGuest") {
+        return list(e.known, "nics").flatMap((_, i) => {
+            const mac = str(e.known, "nics", i, "mac")?.toLowerCase();
+            return mac === undefined ? [] : [`nic ${mac}`];
+        });
+    }
     return [];
 }
 
@@ -293,7 +310,19 @@ function referredKeys(e: Entry): string[] {
 function related(a: Entry, b: Entry, ipv4: ProviderModule): SiteProblem[] {
     if (a.kind === "Machine" && b.kind === "PxeServer") return machineOnPxe(a, b, ipv4);
     if (a.kind === "KvmGuest" && b.kind === "NbdVolume") return guestOnVolume(a, b);
+    if (a.kind === "NbdVolume" && b.kind === "KvmGuest") return ownerIsFirstNic(a, b);
     return [];
+}
+
+/** A volume's owner is a guest's ID, its first NIC's MAC: another NIC of a declared guest is a mistake. */
+function ownerIsFirstNic(vol: Entry, g: Entry): SiteProblem[] {
+    const owner = str(vol.known, "owner")?.toLowerCase();
+    const i = list(g.known, "nics").findIndex((_, j) => str(g.known, "nics", j, "mac")?.toLowerCase() === owner);
+    // A guest that mounts the volume is told about it by its disk (guestOnVolume): one line per mistake.
+    const mounts = referenceKeys(g).some((k) => referredKeys(vol).includes(k));
+    if (owner === undefined || i <= 0 || mounts) return [];
+    const first = str(g.known, "nics", 0, "mac")?.toLowerCase() ?? "its first NIC's MAC";
+    return [{ kind: vol.kind, name: vol.name, field: "owner", reason: `${owner} is KvmGuest "${g.name}"'s nics[${i}].mac; a volume's owner is its guest's first NIC (the guest's ID), here ${first}` }];
 }
 
 /** A Machine booted by the PXE server `pxe`: its profile must be one of pxe's, its address in pxe's subnet. */
@@ -365,6 +394,18 @@ export function missingExports(entries: readonly Entry[]): SiteProblem[] {
                 return [{ kind: g.kind, name: g.name, field: `disks[${i}].nbd.export`, reason: `${name} is not an export the program declares on ${host} (its NbdVolumes there export ${declared.join(", ")})` }];
             }),
         );
+}
+
+/**
+ * Outputs made from another by wrapping it (the SDK makes the secrets inside an
+ * Output secret with an apply), to the one they wrap: the same value for the site.
+ */
+const wrapped = new WeakMap<object, unknown>();
+
+/** Records that `derived` holds the value of `source` (secrets wrapped); returns `derived`. */
+export function derivedFrom<T extends object>(derived: T, source: unknown): T {
+    wrapped.set(derived, source);
+    return derived;
 }
 
 // ---- the program's site: what BaremetalResource calls ---------------------------------------

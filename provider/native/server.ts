@@ -8,14 +8,14 @@
 import * as path from "path";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type * as provider from "@pulumi/pulumi/provider";
-import { ConsulConnection } from "../consul/client";
+import type { ConsulConnection } from "../consul/client";
 import { AnyKindSpec, erase } from "../core/fields";
 import { InputError } from "../core/errors";
 import { productionContext } from "../context";
 import { attachEngine, engineReporter, printOnce } from "../engineLog";
 import type { HostConnection } from "../host";
 import { kinds, providerFor } from "../index";
-import { packageSchema, packageName } from "../schema/packageSchema";
+import { packageSchema } from "../schema/packageSchema";
 import { NativeConfig, parseConfig, withConfigDefaults, withoutConfigDefaults } from "./config";
 import { importers } from "./import";
 import { conceal, kindSecretTree, namedSecretTrees, reveal, ValuePath } from "./secrets";
@@ -216,4 +216,3 @@ export async function main(args: string[]): Promise<void> {
     await serve(nativeProvider({ version, config }), args);
 }
 
-export { packageName };

@@ -340,7 +340,7 @@ async function create(inputs: RaidArrayInputs, ctx: OperationContext): Promise<{
         );
     }
     if (existing) {
-        ctx.log.info(`${inputs.device} already exists with the same members: adopting it as it runs (uuid ${existing.detail.uuid}; an mdadm.conf line for it is kept as written)`);
+        ctx.log.info(`${inputs.device} already exists with the same members: adopting it (uuid ${existing.detail.uuid}; it runs on, an mdadm.conf line for it is kept as written)`);
         await host.apply(planRecord(inputs.device, family, true));
     } else {
         const uuid = await assertMembersFree(host, resolved);

@@ -23,6 +23,8 @@ export interface LabVm {
     nics: LabNic[];
     addresses: Record<string, string>;
     disks: LabDisk[];
+    /** image: the build's read-only root image on /dev/sda; 9p: the machine's own / (the PXE client) */
+    root: "image" | "9p";
     ssh: { host: string; port: number; user: string; hostKey: string };
     bmc: { address: string; port: number; interface: string; user: string; password: string };
     consul: "server" | "client" | null;
@@ -35,7 +37,7 @@ export interface Lab {
     file: string;
     namespace: string;
     access: { method: string; netns: string; hostInterface: string; hostAddress: string; gateway: string; routes: string[]; note: string };
-    build: { dir: string; kernelPackage: string; kernelRelease: string; vmlinuz: string; initrd: string; consulBinary: string };
+    build: { dir: string; kernelPackage: string; kernelRelease: string; vmlinuz: string; initrd: string; rootImage: string; savedStates: string; consulBinary: string };
     networks: Record<string, { bridge: string; cidr: string; gateway: string; ipv6Cidr?: string }>;
     ssh: { user: string; privateKeyPath: string; publicKey: string; knownHostsPath: string };
     bmc: { interface: string; port: number; user: string; password: string };

@@ -140,6 +140,25 @@ describe("baremetal map: the seed's data center", () => {
         assert.match(nodeFor(site, "volume-services1-var").lines.join("\n"), /owner services1/);
     });
 
+    it("still shows what it cannot place: a secret connection, a guest without a MAC, a kind it does not know", () => {
+        const secret = { [secretSignature.key]: secretSignature.value, ciphertext: "v1:aaaa:bbbb" };
+        const t = (k: string) => `pulumi-nodejs:dynamic/baremetal:${k}`;
+        const urn = (k: string, n: string) => `urn:pulumi:s::p::${t(k)}::${n}`;
+        const s = siteOf({ deployment: { resources: [
+            { urn: urn("KvmGuest", "g1"), type: t("KvmGuest"), inputs: { connection: secret, nics: secret }, outputs: { name: "g1", running: true } },
+            { urn: urn("KvmGuest", "g2"), type: t("KvmGuest"), inputs: { connection: { host: "198.51.100.7" }, nics: secret }, outputs: { name: "g2", running: false, status: "stopped" } },
+            { urn: urn("RaidArray", "r1"), type: t("RaidArray"), inputs: { connection: { host: "198.51.100.7" } }, outputs: { device: "/dev/md3", state: "clean" } },
+            { urn: urn("FutureKind", "f1"), type: t("FutureKind"), inputs: {}, outputs: {} },
+        ] } });
+        assert.strictEqual(s.resourceCount, 4);
+        assert.deepStrictEqual(allNodes(s).flatMap((n) => n.resources.map((r) => r.name)).sort(), ["f1", "g1", "g2", "r1"]);
+        assert.strictEqual(parentOf(s, nodeFor(s, "r1"))?.title, "host 198.51.100.7", "a host known only by its address");
+        assert.strictEqual(parentOf(s, nodeFor(s, "g2")), parentOf(s, nodeFor(s, "r1")));
+        assert.strictEqual(parentOf(s, nodeFor(s, "g1"))?.title, "no host");
+        assert.deepStrictEqual([nodeFor(s, "f1").kind, nodeFor(s, "f1").health], ["other", "unknown"]);
+        assert.deepStrictEqual(s.attention.map((a) => `${a.where}: ${a.text}`), ["g2 on host 198.51.100.7: guest is stopped"]);
+    });
+
     it("a healthy site needs no attention", () => {
         assert.deepStrictEqual(site.attention, []);
     });

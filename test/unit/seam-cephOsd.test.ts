@@ -64,6 +64,10 @@ function box(probe: () => string, readMaps: () => string = () => maps) {
 /** The changing commands the plans ran, with osd.1's fsid written OSD1. */
 const cephWrites = (h: ScriptedRemote) => h.commands.filter((c) => c.via === "apply" && c.changes !== false).map((c) => c.line.split(osd1).join("OSD1"));
 
+/** Commands that stop, restart or reload something that runs (what adopting must never send). */
+const disturbing = (h: ScriptedRemote) =>
+    h.commands.filter((c) => (/^(systemctl|rc-service|service)$/.test(c.argv[0]) && c.argv.some((a) => /^(stop|restart|reload|try-restart|kill|disable)$/.test(a))) || /^(lxc-stop|vgchange|kill|pkill)$/.test(c.argv[0]) || (c.argv[0] === "mdadm" && c.argv.includes("--stop"))).map((c) => c.line);
+
 describe("CephOsd against a scripted Ceph box", () => {
     describe("adopt", () => {
         it("an OSD someone else made on the device, with adopt: true: kept as it is with its data, only tagged as ours", async () => {
@@ -74,6 +78,15 @@ describe("CephOsd against a scripted Ceph box", () => {
             assert.deepStrictEqual([outs.osdId, outs.up, outs.in, outs.deviceClass], [1, true, true, "hdd"]);
             assert.deepStrictEqual(cephWrites(host), [`lvchange --addtag pulumi-baremetal ${osd1Lv.replace(osd1, "OSD1")}`], "no ceph-volume create, no activate");
             assert.ok(s.log.kept().includes(`/dev/vdb on root@198.51.100.14:22 already holds osd.1 (${osd1}): adopting it, not re-creating it`));
+            s.verify();
+        });
+
+        it("adopting a running OSD stops or restarts nothing: no ceph-osd unit action, no out/down, no activate", async () => {
+            const { s, host } = box(() => vdbForeign);
+            host.on(argv("lvchange", "--addtag", "pulumi-baremetal"), ok());
+            await cephOsd.create(inputs("/dev/vdb", { adopt: true }), s.context());
+            assert.deepStrictEqual(disturbing(host), []);
+            assert.ok(host.commands.every((c) => !(c.argv[0] === "ceph" && ["out", "down", "stop"].includes(c.argv[2])) && !c.argv.includes("activate")), host.commands.map((c) => c.line).join("\n"));
             s.verify();
         });
     });

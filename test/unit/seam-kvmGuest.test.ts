@@ -62,17 +62,104 @@ const serviceActions = (h: ScriptedRemote) => h.commands.filter((c) => c.argv[0]
 
 describe("KvmGuest against a scripted services box", () => {
     describe("adopt", () => {
-        it("a running guest service someone else wrote, with adopt: true: its definition is replaced by ours and the guest restarted gracefully onto it", async () => {
+        it("a running guest service someone else wrote, with adopt: true: refused (replacing its definition would restart the guest), pointing at asFound; nothing written or stopped", async () => {
             const qemu = { running: true };
             const { s, host } = servicesBox(qemu, { [unit]: foreignUnit() });
-            const { id, outs } = await kvmGuest.create(inputs({ adopt: true }), s.context());
-            assert.strictEqual(id, mac);
+            await assert.rejects(kvmGuest.create(inputs({ adopt: true }), s.context()), (e: Error) => {
+                assert.ok(e instanceof RefusedError, e.message);
+                assert.match(e.message, /the service baremetal-guest-guest0 on root@198\.51\.100\.12:22 runs a guest under a definition pulumi-baremetal did not write; adopting it would replace that definition and restart the guest\. Nothing was changed\. Adopt it as it runs with asFound/);
+                return true;
+            });
+            assert.deepStrictEqual(host.plans, []);
+            assert.deepStrictEqual(serviceActions(host), []);
+            assert.strictEqual(host.files.get(unit), foreignUnit());
+            assert.ok(qemu.running);
+            s.verify();
+        });
+
+        it("a stopped guest service someone else wrote, with adopt: true: its definition becomes ours and it starts (nothing ran, nothing is disturbed)", async () => {
+            const qemu = { running: false };
+            const { s, host } = servicesBox(qemu, { [unit]: foreignUnit() });
+            const { outs } = await kvmGuest.create(inputs({ adopt: true }), s.context());
             assert.ok((host.files.get(unit) ?? "").includes(ownerMarker(mac)), "the unit now carries our owner marker");
-            assert.deepStrictEqual(serviceActions(host), [`systemctl stop ${svc}`, `systemctl start ${svc}`]);
-            assert.deepStrictEqual([outs.status, outs.memoryMiB, outs.taps[0]], ["running", 64, { mac, tap: tapName(mac), bridge: "bmstor" }]);
-            assert.deepStrictEqual(outs.blockDevices.map((b) => b.file), ["nbd://198.18.1.11:10810/guest0"]);
-            assert.ok(s.log.kept().some((l) => l === "guest0: adopting the existing service on root@198.51.100.12:22"));
-            assert.ok(s.log.kept().some((l) => l === "guest0: powered off by itself after 2.4s"));
+            assert.deepStrictEqual(serviceActions(host), [`systemctl start ${svc}`]);
+            assert.strictEqual(outs.status, "running");
+            s.verify();
+        });
+    });
+
+    describe("adopt as it runs (asFound): a qemu under a unit of its own", () => {
+        const found = { service: "handvm.service", qmpSocket: "/run/handvm.qmp" };
+        /** The box of a hand-made guest: its own unit, QMP on its own socket (the captured replies), its tap on bmstor. */
+        function handBox(qemu: Qemu) {
+            const { s, host } = servicesBox(qemu);
+            // Its taps are read whatever the unit (the read script prints every tap asked for that exists).
+            host.on(script("baremetal-guest-read"), (c) => {
+                const content = c.argv[4] === "" ? undefined : host.files.get(c.argv[4]);
+                const taps = qemu.running ? c.argv.slice(6).map((t) => `tap ${t} bmstor\n`).join("") : "";
+                const marker = (content ?? "").split("\n").slice(0, 2).filter((l) => l.startsWith("# pulumi-baremetal guest"));
+                return ok(`unit=${content === undefined ? "absent" : "present"}\n${marker.map((l) => `${l}\n`).join("")}active=${qemu.running ? "active" : "inactive"}\n${taps}`);
+            })
+                .on(argv("systemctl", "--quiet", "disable", "handvm.service"), ok())
+                .on(argv("systemctl", "stop", "handvm.service"), () => ((qemu.running = false), ok()))
+                .on(argv("systemctl", "start", "handvm.service"), () => ((qemu.running = true), ok()))
+                .on(qmp("powerdown"), () => ((qemu.running = false), ok("powered-off 3.1\n")));
+            return { s, host };
+        }
+        const disturbing = (h: ScriptedRemote) =>
+            h.commands
+                .filter((c) => (c.argv[0] === "systemctl" && /^(start|stop|restart|kill)$/.test(c.argv[1])) || (c.argv[0] === "python3" && !["call", "wait"].includes(c.argv[3])))
+                .map((c) => (c.argv[0] === "python3" ? `QMP ${c.argv.slice(3).join(" ")}` : c.argv.join(" ")));
+
+        it("taken over as it runs: no unit written, nothing started, stopped or powered down; read through its own QMP socket", async () => {
+            const qemu = { running: true };
+            const { s, host } = handBox(qemu);
+            const { id, outs } = await kvmGuest.create(inputs({ adopt: true, asFound: found }), s.context());
+            assert.strictEqual(id, mac);
+            assert.deepStrictEqual(disturbing(host), [], "no restart, no stop, no power-down");
+            assert.deepStrictEqual(host.plans, [], "no plan: no unit, no package step");
+            assert.ok(host.ran(qmp("call")).every((c) => c.argv[4] === "/run/handvm.qmp"));
+            assert.deepStrictEqual([outs.serviceName, outs.qmpSocket, outs.status, outs.running, outs.memoryMiB], ["handvm.service", "/run/handvm.qmp", "running", true, 64]);
+            assert.deepStrictEqual(outs.taps, [{ mac, tap: tapName(mac), bridge: "bmstor" }]);
+            assert.ok(s.log.kept().includes("guest0: adopting the qemu that runs under handvm.service on root@198.51.100.12:22 as it runs (running); nothing was restarted"));
+            s.verify();
+        });
+
+        it("what runs differs from the declaration (memory): refused, naming the difference; nothing changed", async () => {
+            const { s, host } = handBox({ running: true });
+            await assert.rejects(kvmGuest.create(inputs({ adopt: true, asFound: found, memoryMiB: 128 }), s.context()), /guest guest0 on root@198\.51\.100\.12:22 runs with memoryMiB 64 \(declared 128\); adopting it as it runs cannot change that without a restart\. Nothing was changed/);
+            assert.deepStrictEqual(disturbing(host), []);
+            s.verify();
+        });
+
+        it("asFound needs adopt: check says so, naming the field", () => {
+            const r = check({}, { connection, name: "guest0", memoryMiB: 64, nics: [{ bridge: "bmstor", mac }], asFound: found });
+            assert.deepStrictEqual(r.failures, [{ field: "asFound", reason: "keeps an existing qemu as it runs, so it needs adopt: true" }]);
+        });
+
+        it("a hardware change while kept as found: refused before anything is stopped, saying to remove asFound", async () => {
+            const qemu = { running: true };
+            const { s, host } = handBox(qemu);
+            const { outs } = await kvmGuest.create(inputs({ adopt: true, asFound: found }), s.context());
+            await assert.rejects(kvmGuest.update(mac, outs, inputs({ adopt: true, asFound: found, memoryMiB: 128 }), s.context()), /changing memoryMiB needs it restarted under pulumi-baremetal's own service\. Nothing was changed\. Remove asFound in the same change/);
+            assert.deepStrictEqual(disturbing(host), []);
+            assert.ok(qemu.running);
+            s.verify();
+        });
+
+        it("removing asFound: preview says the guest restarts; the update disables its unit, powers it down through QMP, and starts it under baremetal-guest-<name>", async () => {
+            const qemu = { running: true };
+            const { s, host } = handBox(qemu);
+            const { outs } = await kvmGuest.create(inputs({ adopt: true, asFound: found }), s.context());
+            const news = inputs({ adopt: true });
+            const d = kvmGuest.diff(mac, outs, news);
+            assert.ok(d.changes);
+            assert.deepStrictEqual(d.notes, ["guest0 moves from handvm.service to baremetal-guest-guest0: the guest is powered down (ACPI, up to 120s) and started again"]);
+            const after = await kvmGuest.update(mac, outs, news, s.context());
+            assert.deepStrictEqual(disturbing(host), ["QMP powerdown /run/handvm.qmp 120", "systemctl stop handvm.service", `systemctl start ${svc}`]);
+            assert.deepStrictEqual(host.ran(argv("systemctl", "--quiet", "disable")).map((c) => c.argv[3]), ["handvm.service"], "its own unit stays on the box, disabled");
+            assert.ok((host.files.get(unit) ?? "").includes(ownerMarker(mac)), "our unit");
+            assert.deepStrictEqual([after.serviceName, after.qmpSocket, after.status], [svc, pathsOf("guest0").qmpSocket, "running"]);
             s.verify();
         });
     });

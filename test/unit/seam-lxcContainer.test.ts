@@ -74,20 +74,50 @@ function box(name: string, state: { running: boolean }, files: Record<string, st
 const lifecycle = (h: ScriptedRemote) => h.commands.filter((c) => /^lxc-(create|start|stop|destroy|attach)$/.test(c.argv[0])).map((c) => c.argv.slice(0, 3).join(" "));
 // read-running.txt: guests-web, made from the busybox template, with a managed block; without it, someone else's.
 const foreignConfig = withoutBlock(fixture("read-running.txt").split("==config==\n")[1]);
+// The same container configured by hand: the block's lines as plain lines of the config (no markers).
+const handConfig = fixture("read-running.txt").split("==config==\n")[1].split("\n").filter((l) => l !== managedBegin && l !== managedEnd).join("\n");
 
 describe("LxcContainer against a scripted box", () => {
     describe("adopt", () => {
-        it("a running container someone else made, with adopt: true: our block is written into its config and it restarts onto it; never re-created", async () => {
+        it("a running container someone else configured as declared, with adopt: true: taken over as it runs; its config untouched, not restarted, nothing run inside", async () => {
             const state = { running: true };
-            const { s, host } = box("guests-web", state, { [configOf("guests-web")]: foreignConfig });
-            const { id, outs } = await lxcContainer.create(inputs("guests-web", { adopt: true }), s.context());
+            const { s, host } = box("guests-web", state, { [configOf("guests-web")]: handConfig });
+            const { id, outs } = await lxcContainer.create(inputs("guests-web", { adopt: true, autostart: false, limits: { memoryMiB: 64 } }), s.context());
             assert.strictEqual(id, "guests-web@198.51.100.12");
+            assert.deepStrictEqual(lifecycle(host), [], "no lxc-stop, lxc-start or lxc-attach");
+            assert.deepStrictEqual(host.plans, [], "no plan: no config write, no package step");
+            assert.strictEqual(host.files.get(configOf("guests-web")), handConfig);
+            assert.deepStrictEqual([outs.state, outs.addresses, outs.network], ["RUNNING", ["198.18.1.50"], [{ bridge: "bmstor", hwaddr: "52:54:00:7e:00:50", ipv4: "198.18.1.50/24" }]]);
+            assert.ok(s.log.kept().includes("guests-web: adopting the existing container on root@198.51.100.12:22 as it runs (RUNNING); its config is kept and nothing was restarted"));
+            s.verify();
+        });
+
+        it("a running container whose config says otherwise than declared, with adopt: true: refused naming what differs; not stopped, config untouched", async () => {
+            const state = { running: true };
+            const { s, host } = box("guests-web", state, { [configOf("guests-web")]: handConfig.replace("lxc.net.0.link = bmstor", "lxc.net.0.link = brother") });
+            await assert.rejects(lxcContainer.create(inputs("guests-web", { adopt: true, autostart: false, limits: { memoryMiB: 64 } }), s.context()), (e: Error) => {
+                assert.ok(e instanceof RefusedError, e.message);
+                assert.match(e.message, /container guests-web on root@198\.51\.100\.12:22 \(RUNNING\) runs with another network than declared \(network: \[\{"bridge":"brother"/);
+                assert.match(e.message, /adopting it would rewrite its config and restart it\. Nothing was changed\. Declare it as it runs/);
+                return true;
+            });
+            assert.deepStrictEqual(lifecycle(host), []);
+            assert.deepStrictEqual(host.plans, []);
+            assert.ok(state.running);
+            s.verify();
+        });
+
+        it("a later change of the adopted container's config (a mount added): the block is written and the container restarts, as for any config change", async () => {
+            const state = { running: true };
+            const { s, host } = box("guests-web", state, { [configOf("guests-web")]: handConfig });
+            const declared = inputs("guests-web", { adopt: true, autostart: false, limits: { memoryMiB: 64 } });
+            const { outs } = await lxcContainer.create(declared, s.context());
+            const withMount = inputs("guests-web", { adopt: true, autostart: false, limits: { memoryMiB: 64 }, mounts: [{ source: "/srv/www", target: "/var/www", type: "none" }] });
+            await lxcContainer.update("guests-web@198.51.100.12", outs, withMount, s.context());
             assert.deepStrictEqual(lifecycle(host), ["lxc-stop -n guests-web", "lxc-start -n guests-web", "lxc-attach -n guests-web"]);
-            const config = host.files.get(configOf("guests-web")) ?? "";
-            assert.ok(config.startsWith(foreignConfig), "its own lines are kept");
-            assert.ok(config.includes(`${managedBegin}\n`) && config.includes("lxc.net.0.link = bmstor"));
-            assert.deepStrictEqual([outs.state, outs.addresses], ["RUNNING", ["198.18.1.50"]]);
-            assert.ok(s.log.kept().includes("guests-web: adopting the existing container on root@198.51.100.12:22"));
+            const written = host.ran(script("baremetal-lxc-config"));
+            assert.strictEqual(written.length, 1);
+            assert.match(written[0].stdin ?? "", /lxc\.mount\.entry = \/srv\/www var\/www none bind,create=dir 0 0/);
             s.verify();
         });
     });

@@ -61,6 +61,10 @@ function site(files: Record<string, string> = {}) {
     return { s, pxe, agent };
 }
 
+/** Commands that stop, restart or reload something that runs (what adopting must never send). */
+const disturbing = (h: ScriptedRemote) =>
+    h.commands.filter((c) => (/^(systemctl|rc-service|service)$/.test(c.argv[0]) && c.argv.some((a) => /^(stop|restart|reload|try-restart|kill|disable)$/.test(a))) || /^(lxc-stop|vgchange|kill|pkill)$/.test(c.argv[0]) || (c.argv[0] === "mdadm" && c.argv.includes("--stop"))).map((c) => c.line);
+
 describe("Machine against scripted PXE boxes, Consul and a BMC", () => {
     describe("adopt", () => {
         it("entries and keys someone else made, with adopt: true: rewritten as ours (lease, boot script, K/V), node registered", async () => {
@@ -73,6 +77,13 @@ describe("Machine against scripted PXE boxes, Consul and a BMC", () => {
             assert.strictEqual(agent.kvData.get("machines/pxeclient1/net/address"), "198.51.100.20");
             assert.deepStrictEqual(outs.consulNode?.address, "198.51.100.20");
             assert.deepStrictEqual(agent.writes, ["register node pxeclient1", "kv set machines/pxeclient1/net/address"]);
+            s.verify();
+        });
+
+        it("adopting restarts nothing on the PXE box: dnsmasq reads its hosts directory by itself, and no power action is taken", async () => {
+            const { s, pxe } = site({ [leaseFile]: handMadeLease, [bootFile]: "#!ipxe\nchain http://elsewhere/boot.ipxe\n" });
+            await machine.create(inputs({ adopt: true }), s.context());
+            assert.deepStrictEqual(disturbing(pxe), []);
             s.verify();
         });
     });

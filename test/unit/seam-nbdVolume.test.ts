@@ -252,4 +252,74 @@ describe("NbdVolume against a scripted SAN box", () => {
             s.verify();
         });
     });
+
+    describe("adopt as it runs (asFound): an export of the box's own nbd-server", () => {
+        // The config written by hand in the lab's discover test (one named export on one port, an authfile).
+        const handConfig = "[generic]\n\tuser = root\n\tgroup = root\n\tport = 10830\n\tallowlist = true\n[guest1-var]\n\texportname = /dev/bmvg/guest1-var\n\tauthfile = /etc/nbd-server/hand.allow\n";
+        const found = { service: "nbd-server.service", config: "/etc/nbd-server/config" };
+        const asDeclared = (extra: Record<string, unknown> = {}) => inputs({ adopt: true, asFound: found, port: 10830, allowedClients: ["198.18.1.0/24"], ...extra });
+        function handSan(box: Box) {
+            const made = san(box);
+            made.host.putFile("/etc/nbd-server/config", handConfig);
+            made.host.putFile("/etc/nbd-server/hand.allow", "198.18.1.0/24\n");
+            made.host.on(argv("lvextend"), ok())
+                .on(argv("systemctl", "stop", "nbd-server.service"), () => ((box.serving = false), ok()))
+                .on(argv("systemctl", "--quiet", "disable", "nbd-server.service"), ok())
+                .on(script("baremetal-nbd-drop"), (c) => {
+                    const conf = made.host.files.get(c.argv[4]) ?? "";
+                    made.host.putFile(c.argv[4], conf.replace(/\[guest1-var\][^[]*/, ""));
+                    return ok();
+                });
+            return made;
+        }
+        const serviceActions = (h: ScriptedRemote) => h.commands.filter((c) => c.argv[0] === "systemctl" && /^(start|stop|restart|reload|kill)$/.test(c.argv[1])).map((c) => c.argv.join(" "));
+
+        it("taken over as it is: no export file written, no nbd-server started, restarted or stopped; registered in Consul", async () => {
+            const box: Box = { lv: "foreign", serving: true };
+            const { s, host, consulAgent } = handSan(box);
+            const { outs } = await nbdVolume.create(asDeclared(), s.context());
+            assert.deepStrictEqual(serviceActions(host), []);
+            assert.deepStrictEqual(host.ran(fileWrites), [], "no file written");
+            assert.deepStrictEqual(lvmWrites(host), []);
+            assert.strictEqual(host.files.get("/etc/nbd-server/config"), handConfig, "its config untouched");
+            assert.deepStrictEqual([outs.serving, outs.port, outs.exportName, outs.allowedClients, outs.registered], [true, 10830, "guest1-var", ["198.18.1.0/24"], true]);
+            assert.deepStrictEqual(consulAgent.writes, ["register service nbd-bmvg-guest1--var on 198-51-100-11-nbd"]);
+            assert.ok(s.log.kept().some((l) => /adopting the export \[guest1-var\] of \/etc\/nbd-server\/config on root@198\.51\.100\.11:22 \(served by nbd-server\.service\) as it is; nothing was restarted/.test(l)));
+            s.verify();
+        });
+
+        it("an export that differs from the declaration (its port): refused, naming the difference; nothing changed", async () => {
+            const { s, host, consulAgent } = handSan({ lv: "foreign", serving: true });
+            await assert.rejects(nbdVolume.create(asDeclared({ port: 10820 }), s.context()), /the export of bmvg\/guest1-var in \/etc\/nbd-server\/config on root@198\.51\.100\.11:22 has port 10830 \(declared 10820\); adopting it as it is cannot change that without restarting its server\. Nothing was changed/);
+            assert.deepStrictEqual(serviceActions(host), []);
+            assert.deepStrictEqual(consulAgent.writes, []);
+            s.verify();
+        });
+
+        it("kept as found: it grows online (lvextend only); an export setting change is refused, saying to remove asFound", async () => {
+            const { s, host } = handSan({ lv: "foreign", serving: true });
+            const { outs } = await nbdVolume.create(asDeclared(), s.context());
+            await nbdVolume.update("x", outs, asDeclared({ size: "96MiB" }), s.context());
+            assert.deepStrictEqual(lvmWrites(host).map((l) => l.split(" ")[0]), ["lvextend"]);
+            await assert.rejects(nbdVolume.update("x", outs, asDeclared({ allowedClients: ["198.18.1.12"] }), s.context()), /changing allowedClients needs its server restarted\. Nothing was changed\. Remove asFound in the same change/);
+            assert.deepStrictEqual(serviceActions(host), []);
+            s.verify();
+        });
+
+        it("removing asFound: preview says the clients reconnect; its section leaves the config, the box's nbd-server (serving nothing else) stops, and the export's own starts", async () => {
+            const box: Box = { lv: "foreign", serving: true };
+            const { s, host } = handSan(box);
+            const { outs } = await nbdVolume.create(asDeclared(), s.context());
+            const news = inputs({ adopt: true, port: 10830, allowedClients: ["198.18.1.0/24"] });
+            assert.deepStrictEqual(nbdVolume.diff("x", outs, news).notes, [
+                "bmvg/guest1-var moves from nbd-server.service (/etc/nbd-server/config) to an nbd-server of its own on port 10830: nbd-server.service is restarted, or stopped if it serves nothing else, and the export's clients reconnect",
+            ]);
+            const after = await nbdVolume.update("x", outs, news, s.context());
+            assert.deepStrictEqual(serviceActions(host), ["systemctl stop nbd-server.service", `systemctl start ${unit}`]);
+            assert.doesNotMatch(host.files.get("/etc/nbd-server/config") ?? "", /guest1-var/);
+            assert.match(host.files.get("/etc/nbd-server/baremetal/bmvg-guest1--var.conf") ?? "", /port = 10830/);
+            assert.deepStrictEqual([after.serving, after.asFound], [true, undefined]);
+            s.verify();
+        });
+    });
 });

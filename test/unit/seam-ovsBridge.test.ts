@@ -56,6 +56,10 @@ function box(net: Net) {
 
 const bridgeWrites = (h: ScriptedRemote) => h.commands.filter((c) => c.argv[0] === "ovs-vsctl" || c.argv[3] === "baremetal-ovs-move").map((c) => c.line);
 
+/** Commands that stop, restart or reload something that runs (what adopting must never send). */
+const disturbing = (h: ScriptedRemote) =>
+    h.commands.filter((c) => (/^(systemctl|rc-service|service)$/.test(c.argv[0]) && c.argv.some((a) => /^(stop|restart|reload|try-restart|kill|disable)$/.test(a))) || /^(lxc-stop|vgchange|kill|pkill)$/.test(c.argv[0]) || (c.argv[0] === "mdadm" && c.argv.includes("--stop"))).map((c) => c.line);
+
 describe("OvsBridge against a scripted box", () => {
     it("the model reads like the captured bridge (read-nic-uplink.txt)", async () => {
         const { s } = box({ bridge: { network: "storage", ports: ["eth1", "vm5254007e0001"], addresses: [address] }, nic: [] });
@@ -72,6 +76,14 @@ describe("OvsBridge against a scripted box", () => {
             assert.deepStrictEqual(outs.ports, ["eth1", "vm5254007e0001"], "the guest's tap stays on the bridge");
             assert.deepStrictEqual(host.ran(script("baremetal-ovs-move")).map((c) => c.reply?.stdout), ["=baremetal-unchanged=\n"]);
             assert.ok(s.log.kept().includes("bmstor: adopting the existing bridge on root@198.51.100.12:22"));
+            s.verify();
+        });
+
+        it("adopting restarts nothing: Open vSwitch is only started (a no-op when it runs), the bridge and its ports stay", async () => {
+            const { s, host } = box({ bridge: { network: "storage", ports: ["eth1", "vm5254007e0001"], addresses: [address] }, nic: [] });
+            await ovsBridge.create(inputs(), s.context());
+            assert.deepStrictEqual(disturbing(host), []);
+            assert.ok(host.commands.every((c) => !c.argv.some((a) => /^(del-br|del-port|--if-exists)$/.test(a))), "nothing removed from the bridge");
             s.verify();
         });
     });

@@ -44,6 +44,7 @@ function box(files: Record<string, string> = {}) {
         .on(script("baremetal-enable"), ok())
         .on(argv("systemctl", "start"), start)
         .on(argv("systemctl", "restart"), start)
+        .on(script("baremetal-service-state"), (c) => ok(running.has(c.argv[4]) ? "active\n" : "inactive\n"))
         .on(script("baremetal-pxe-read"), (c) => {
             const [desc, ...paths] = c.argv.slice(7);
             const descriptor = host.files.get(desc);
@@ -61,7 +62,21 @@ const serviceLines = (h: ScriptedRemote) => h.commands.filter((c) => c.argv[0] =
 
 describe("PxeServer against a scripted PXE box", () => {
     describe("adopt", () => {
-        it("an instance config someone else wrote, with adopt: true: rewritten as ours and DHCP restarted onto it", async () => {
+        it("an instance config someone else wrote, its DHCP running, with adopt: true: refused (the rewrite would restart DHCP); nothing written, nothing restarted", async () => {
+            const { s, host, running } = box({ [layout.dnsmasqConf]: foreignConf });
+            running.add(dhcp);
+            await assert.rejects(pxeServer.create(inputs({ adopt: true }), s.context()), (e: Error) => {
+                assert.ok(e instanceof RefusedError, e.message);
+                assert.match(e.message, new RegExp(`the PXE instance pxe-a on root@198\\.51\\.100\\.10:22 serves DHCP \\(${dhcp.replace(/[.]/g, "\\.")}\\) from a config pulumi-baremetal did not write; adopting it would rewrite that config and restart DHCP\\. Nothing was changed\\. Stop`));
+                return true;
+            });
+            assert.deepStrictEqual(host.plans, []);
+            assert.deepStrictEqual(serviceLines(host), []);
+            assert.strictEqual(host.files.get(layout.dnsmasqConf), foreignConf);
+            s.verify();
+        });
+
+        it("an instance config someone else wrote, its DHCP stopped, with adopt: true: rewritten as ours and started (nothing ran, nothing is disturbed)", async () => {
             const { s, host } = box({ [layout.dnsmasqConf]: foreignConf });
             const { id, outs } = await pxeServer.create(inputs({ adopt: true }), s.context());
             assert.strictEqual(id, "pxe-a@198.51.100.10");

@@ -71,6 +71,23 @@ describe("RaidArray against a scripted host", () => {
         });
     });
 
+    describe("adopt as it runs: a hand-made array with its own mdadm.conf line", () => {
+        it("the operator's line is kept as written (the record step asks to keep it), nothing stopped, assembled or committed", async () => {
+            const { s, host } = site(["/dev/loop10", "/dev/loop11"], () => clean, { family: "alpine", diskless: true });
+            // The box's script: with "keep" and a line naming the array, it leaves the file alone.
+            const handLine = `ARRAY /dev/md9 metadata=1.2 name=pxe1:fixture UUID=${uuid} # made by hand`;
+            host.putFile("/etc/mdadm.conf", `${handLine}\n`);
+            host.on(script("baremetal-mdadm-conf"), (c) => (c.argv[6] === "keep" && (host.files.get(c.argv[4]) ?? "").includes(`UUID=${uuid}`) ? unchanged : ok()));
+            await raidArray.create(inputs(), s.context());
+            const conf = host.ran(script("baremetal-mdadm-conf"));
+            assert.deepStrictEqual(conf.map((c) => c.argv.slice(4)), [["/etc/mdadm.conf", "/dev/md9", "keep"]]);
+            assert.strictEqual(host.files.get("/etc/mdadm.conf"), `${handLine}\n`);
+            assert.deepStrictEqual(changing(host.commands.map((c) => c.line)), [], "no mdadm --stop / --assemble / --create");
+            assert.deepStrictEqual(host.ran(argv("lbu", "commit")), [], "nothing changed, nothing to commit");
+            s.verify();
+        });
+    });
+
     describe("refuse", () => {
         it("an array of the same name on other disks: refused naming the host and its members, nothing changed", async () => {
             const { s, host } = site(["/dev/loop12", "/dev/loop13"], () => clean);

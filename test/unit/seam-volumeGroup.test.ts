@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { RefusedError } from "../../provider/core/errors";
 import { check, volumeGroup, VolumeGroupInputs } from "../../provider/resources/volumeGroup";
-import { argv, droppedAfter, exit, ok, script, unchanged } from "../fakes/scriptedRemote";
+import { argv, droppedAfter, exit, ok, script, ScriptedRemote, unchanged } from "../fakes/scriptedRemote";
 import { ScriptedSite } from "../fakes/scriptedSite";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures/lvm", name), "utf8");
@@ -50,6 +50,10 @@ function site(vgs: () => string) {
 
 const lvmWrites = (lines: string[]) => lines.filter((l) => /^(pvcreate|vgcreate|vgextend|vgremove|pvremove)\b/.test(l));
 
+/** Commands that stop, restart or reload something that runs (what adopting must never send). */
+const disturbing = (h: ScriptedRemote) =>
+    h.commands.filter((c) => (/^(systemctl|rc-service|service)$/.test(c.argv[0]) && c.argv.some((a) => /^(stop|restart|reload|try-restart|kill|disable)$/.test(a))) || /^(lxc-stop|vgchange|kill|pkill)$/.test(c.argv[0]) || (c.argv[0] === "mdadm" && c.argv.includes("--stop"))).map((c) => c.line);
+
 describe("VolumeGroup against a scripted host", () => {
     describe("adopt", () => {
         it("a VG someone else made, with adopt: true, on exactly the declared devices: managed as it is, nothing created", async () => {
@@ -60,6 +64,14 @@ describe("VolumeGroup against a scripted host", () => {
             assert.deepStrictEqual(lvmWrites(host.commands.map((c) => c.line)), [], "no pvcreate / vgcreate");
             assert.deepStrictEqual(host.stepsApplied(), ["install package lvm2 (if missing)", "persist configuration across reboots"]);
             assert.ok(s.log.kept().some((l) => l === `volume group fixvg already exists on /dev/loop0, /dev/loop1: adopting it (uuid ${uuid})`));
+            s.verify();
+        });
+
+        it("adopting stops, deactivates or restarts nothing (its LVs stay open for whoever uses them)", async () => {
+            const { s, host } = site(() => vgsForeign);
+            await volumeGroup.create(inputs({ adopt: true }), s.context());
+            assert.deepStrictEqual(disturbing(host), []);
+            assert.ok(host.commands.every((c) => c.argv[0] !== "vgchange" && c.argv[0] !== "lvchange"), "no activation change");
             s.verify();
         });
     });

@@ -6,6 +6,7 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { kinds } from "../../provider";
+import { protectSecrets } from "../../sdk/provider";
 import { missingExports, problemLine, Site } from "../../sdk/siteCheck";
 import { baselines, connection, Json } from "./checkBaselines";
 
@@ -71,7 +72,10 @@ describe("site check: across resources (each problem names both, and the field)"
         // What the SDK's Machine passes for a PxeServer: that resource's own outputs.
         const made = { connection: pulumi.output({}), name: pulumi.output("pxe1") };
         site.made(entry, made);
-        const lines = site.declare("Machine", "web01", machine("web01", "52:54:00:b0:00:20", "198.18.1.20", [{ connection: made.connection, name: made.name }])).problems.map(problemLine);
+        // ... with its secrets wrapped on the way in, as every SDK class does (a new Output around the PxeServer's).
+        const ref = { connection: protectSecrets(made.connection, "Connection"), name: made.name };
+        assert.notStrictEqual(ref.connection, made.connection);
+        const lines = site.declare("Machine", "web01", machine("web01", "52:54:00:b0:00:20", "198.18.1.20", [ref])).problems.map(problemLine);
         assert.deepStrictEqual(lines, ['Machine "web01": ip: 198.18.1.20 is not in 198.51.100.0/24, the subnet of PxeServer "pxe1" (pxe1@198.51.100.10), named in pxeServers[0]: it would get no lease']);
     });
 
@@ -139,6 +143,15 @@ describe("site check: across resources (each problem names both, and the field)"
             'KvmGuest "web01": disks[0].nbd.port: 10810, but NbdVolume "web01-var" serves export web01-var on 198.51.100.12:10809',
             'KvmGuest "db01": disks[0].nbd.export: db01-var belongs to 52:54:00:ab:00:02 (owner of NbdVolume "db01-var"), not to this guest\'s first NIC 52:54:00:ab:00:09',
         ]);
+    });
+
+    it("an NbdVolume owned by a guest's second NIC (a guest is known by its first), found whichever is declared first", () => {
+        const vol: [string, string, Json] = ["NbdVolume", "db01-var", volume("db01-var", "198.51.100.12", 10810, "52:54:00:ab:00:12")];
+        const db01: [string, string, Json] = ["KvmGuest", "db01", guest("db01", "198.51.100.14", ["52:54:00:ab:00:02", "52:54:00:ab:00:12"])];
+        const expected = [`NbdVolume "db01-var": owner: 52:54:00:ab:00:12 is KvmGuest "db01"'s nics[1].mac; a volume's owner is its guest's first NIC (the guest's ID), here 52:54:00:ab:00:02`];
+        assert.deepStrictEqual(declareAll(new Site(), vol, db01), expected);
+        assert.deepStrictEqual(declareAll(new Site(), db01, vol), expected);
+        assert.deepStrictEqual(declareAll(new Site(), db01, ["NbdVolume", "db01-var", volume("db01-var", "198.51.100.12", 10810, "52:54:00:ab:00:02")]), []);
     });
 
     it("at the end: a guest's export that no NbdVolume declares on a SAN the program manages (and only there)", () => {

@@ -406,7 +406,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     for (const g of guests) declareGuest(g, []);
 
     // -- NAS guests: what to mount and export, as K/V their boot scripts read.
-    for (const g of consul ? guests.filter((x) => x.nfs) : []) {
+    for (const g of guests.filter((x) => x.nfs && consul)) {
         const nfs = g.nfs!;
         const vol = dc.volumes.get(nfs.volume)!;
         const exports = Object.fromEntries(nfs.exports.map((e, i) => [
@@ -415,7 +415,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         ]));
         const diskIndex = (g.disks ?? []).findIndex((d) => "volume" in d && d.volume === nfs.volume);
         count(new ConsulKeys(`nfs-${g.name}`, {
-            consul, prefix: `machines/${g.name}/nfs-server/`,
+            consul: consul!, prefix: `machines/${g.name}/nfs-server/`,
             keys: { volume: vol.uri, device: `/dev/vd${String.fromCharCode(97 + diskIndex)}`, mountpoint: nfs.mountpoint, ...Object.fromEntries(Object.entries(exports).map(([k, v]) => [k.replace(/^nfs\//, ""), v])) },
             adopt: adopting(g),
         }));
@@ -424,7 +424,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     // -- K/V trees brought in as they are.
     for (const kv of consul ? inv.consulKeys ?? [] : []) {
         const name = kv.prefix.replace(/\/$/, "").replace(/[^A-Za-z0-9-]+/g, "-");
-        count(new ConsulKeys(`kv-${name}`, { consul, prefix: kv.prefix, keys: kv.keys, adopt: adopting(kv) }));
+        count(new ConsulKeys(`kv-${name}`, { consul: consul!, prefix: kv.prefix, keys: kv.keys, adopt: adopting(kv) }));
     }
 
     // -- Containers.

@@ -886,6 +886,7 @@ function checkVolumes(c: Check, inv: Inventory, hosts: Map<string, Host>): void 
             else if (vol.owner !== g.name) c.fail(["guests", i, "disks", j, "volume"], `${show(d.volume)} is owned by ${vol.owner}, not ${g.name}`);
             else mine.add(d.volume);
         });
+        if (g.nfs && !inv.consul) c.fail(["guests", i, "nfs"], "needs the consul section (the NAS reads what to export from Consul K/V)");
         if (g.nfs && !mine.has(g.nfs.volume)) c.fail(["guests", i, "nfs", "volume"], `${show(g.nfs.volume)} is not one of ${g.name}'s NBD disks`);
         g.nfs?.exports.forEach((e, j) => {
             if (!e.path.startsWith(g.nfs!.mountpoint.replace(/\/?$/, "/")) && e.path !== g.nfs!.mountpoint) c.fail(["guests", i, "nfs", "exports", j, "path"], `${show(e.path)} is not under the mountpoint ${g.nfs!.mountpoint}`);

@@ -24,7 +24,7 @@ export interface InvMachine {
     raid?: InvRaid[];
     ceph?: { osds: { device: string; deviceClass?: string; adopt: true }[] };
     san?: { volumeGroup: string; devices: string[]; exportNetwork?: string; adopt: true };
-    bridges?: string[];
+    bridges: string[];
 }
 export interface InvGuest {
     name: string;
@@ -265,7 +265,7 @@ export function buildInventory(reports: BoxReport[], unreachable: Unreachable[],
     if (kv.length > 0) inventory.consulKeys = kv.map((k) => ({ prefix: k.prefix, keys: Object.fromEntries(k.keys), adopt: true }));
     const counts = {
         machines: b.machines.length,
-        raid: b.machines.reduce((n, m) => n + (m.raid?.length ?? 0), 0) + 0,
+        raid: b.machines.reduce((n, m) => n + (m.raid?.length ?? 0), 0),
         osds: b.machines.reduce((n, m) => n + (m.ceph?.osds.length ?? 0), 0),
         volumeGroups: [...b.machines, ...b.guests].filter((h) => h.san).length,
         volumes: b.volumes.length,
@@ -359,7 +359,7 @@ function nicsOf(b: Builder, r: BoxReport): InvNic[] {
 function machineOf(b: Builder, p: Placed, input: DiscoverInput): InvMachine {
     const r = p.report;
     const nics = nicsOf(b, r);
-    const m: InvMachine = { name: p.name, role: "machine", adopt: true, nics, ssh: sshOf(r, input, nics[0]?.address) };
+    const m: InvMachine = { name: p.name, role: "machine", adopt: true, nics, ssh: sshOf(r, input, nics[0]?.address), bridges: [] };
     const bmc = input.bmcs.get(r.address);
     if (bmc) m.bmc = { address: bmc };
     const used = new Set<string>();
@@ -367,8 +367,8 @@ function machineOf(b: Builder, p: Placed, input: DiscoverInput): InvMachine {
     if (raid.length > 0) m.raid = raid;
     const osds = osdsOf(b, p, used);
     if (osds.length > 0) m.ceph = { osds };
-    const bridges = Object.entries(b.networks).filter(([, n]) => n.bridge && r.survey.ovsBridges.has(n.bridge)).map(([name]) => name);
-    if (bridges.length > 0) m.bridges = bridges;
+    // Always written: left out, the program would bridge every network that has a bridge here.
+    m.bridges = Object.entries(b.networks).filter(([, n]) => n.bridge && r.survey.ovsBridges.has(n.bridge)).map(([name]) => name);
     const disks = disksOf(r, used);
     if (disks.length > 0) m.disks = disks;
     return m;

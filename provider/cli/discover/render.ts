@@ -16,7 +16,7 @@ export interface RenderContext {
 /** The stack config keys the inventory's program needs for what was found (names only, never values). */
 export function secretKeys(d: Discovered): { key: string; how: string }[] {
     const keys = [{ key: "sshPrivateKey", how: "the private key every box accepts for defaults.sshUser" }];
-    if (d.inventory.machines.some((m) => m.bmc)) keys.push({ key: "bmcPassword", how: "the BMCs' password (or bmcPasswords, an object by machine name)" });
+    if (d.inventory.machines.some((m) => m.bmc)) keys.push({ key: "bmcPassword", how: "the BMCs' password (or bmcPasswords, an object by machine name); used once a pxe section declares the Machines that power them" });
     if (d.inventory.consul) keys.push({ key: "consulToken", how: "a Consul ACL token, if the agent needs one" });
     return keys;
 }

@@ -40,9 +40,11 @@ export const surveyScript = [
     "if command -v ovs-vsctl >/dev/null 2>&1; then",
     '  for b in $(ovs-vsctl --timeout=5 list-br 2>/dev/null); do echo "--- bridge $b"; ovs-vsctl --timeout=5 list-ports "$b" 2>/dev/null; done',
     "fi",
-    'echo ==dnsmasq==; for f in /etc/dnsmasq.conf /etc/dnsmasq.d/*; do [ -f "$f" ] && { echo "--- file $f"; cat "$f"; }; done',
+    // Only the settings: Debian's dnsmasq.conf is some 700 lines of comments.
+    'echo ==dnsmasq==; for f in /etc/dnsmasq.conf /etc/dnsmasq.d/*; do [ -f "$f" ] && { echo "--- file $f"; grep -v -E "^[[:space:]]*(#|$)" "$f"; }; done',
     "echo ==ceph==",
-    "if command -v ceph-volume >/dev/null 2>&1; then ceph-volume lvm list --format json 2>/dev/null; fi",
+    // ceph-volume takes seconds to start: only where an LV carries an OSD's tags.
+    'if command -v ceph-volume >/dev/null 2>&1 && lvs --noheadings -o lv_tags 2>/dev/null | grep -q "ceph.osd_id="; then ceph-volume lvm list --format json 2>/dev/null; fi',
     "echo ==end==",
     "exit 0",
 ].join("\n");

@@ -50,7 +50,7 @@ function nodeDetails(n: MapNode, attention: AttentionItem[]): string {
 }
 
 function attentionList(site: SiteMap): string {
-    if (site.attention.length === 0) return `<p id="attention" class="none">Nothing needs attention: every array clean, every guest and container running, every OSD up and in, a PXE server active.</p>`;
+    if (site.attention.length === 0) return `<p id="attention" class="none">Nothing needs attention: no array degraded, no guest or container stopped, no OSD down or out, no tunnel failed, and a PXE server is active.</p>`;
     const items = site.attention
         .map((a) => `<li class="${a.severity}" data-node="${a.nodeId}" tabindex="0"><b>${esc(a.where)}</b>: ${esc(a.text)}</li>`)
         .join("");
@@ -78,7 +78,7 @@ header p{margin:0;color:#cfd8dc;font-size:12px}
 #attention li.warn b{color:${healthColour.warn}}
 #attention li.bad b{color:${healthColour.bad}}
 main{display:flex;align-items:flex-start;gap:0}
-#map{flex:1;overflow:auto;padding:0 8px 16px 16px}
+#map{flex:1;min-width:0;max-height:calc(100vh - 8px);overflow:auto;padding:0 8px 8px 16px}
 #details{position:sticky;top:0;width:400px;max-height:100vh;overflow:auto;background:#fff;border-left:1px solid #e0e0e0;padding:8px 12px;box-sizing:border-box;font-size:12px}
 #details h2{font-size:14px;margin:4px 0}
 #details h3{font-size:12px;margin:10px 0 2px;color:#37474f}

@@ -147,8 +147,11 @@ function curveBetween(a: Box, b: Box): { x: number; y: number }[] {
     const start = horizontal ? { x: ca.x + (sx * a.width) / 2, y: ca.y } : { x: ca.x, y: ca.y + (sy * a.height) / 2 };
     const end = horizontal ? { x: cb.x - (sx * b.width) / 2, y: cb.y } : { x: cb.x, y: cb.y - (sy * b.height) / 2 };
     const reach = Math.min(160, Math.hypot(end.x - start.x, end.y - start.y) / 3);
-    const c1 = horizontal ? { x: start.x + sx * reach, y: start.y } : { x: start.x, y: start.y + sy * reach };
-    const c2 = horizontal ? { x: end.x - sx * reach, y: end.y } : { x: end.x, y: end.y - sy * reach };
+    // A sideways link bows upwards, a vertical one leftwards: off the straight line, where
+    // the text of the nodes between its ends usually is.
+    const bow = Math.min(60, reach / 2);
+    const c1 = horizontal ? { x: start.x + sx * reach, y: start.y - bow } : { x: start.x - bow, y: start.y + sy * reach };
+    const c2 = horizontal ? { x: end.x - sx * reach, y: end.y - bow } : { x: end.x - bow, y: end.y - sy * reach };
     return [start, c1, c2, end];
 }
 

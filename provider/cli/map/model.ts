@@ -140,111 +140,119 @@ const connectionHost = (r: StateResource) => str(obj(r.inputs.connection).host) 
 export function buildSiteMap(state: StackState): SiteMap {
     const b = new Builder();
     const ours = state.resources.filter((r) => r.kind !== undefined);
-    const ofKind = (k: string) => ours.filter((r) => r.kind === k);
+    const hosts = declareHosts(b, ours);
+    const placed = placeResources(b, ours, hosts);
 
-    // -- Machines: a box each, except the boot entries of guests (same MAC as a KvmGuest's first NIC).
-    const guestMac = (g: StateResource) => lower(str(field<KvmGuestState>(g, "mac")) ?? str(obj(list(field<KvmGuestState>(g, "nics"))[0]).mac));
-    const guestsByMac = new Map(ofKind("KvmGuest").map((g) => [guestMac(g), g] as const));
-    const hostByAddress = new Map<string, MapNode>();
-    const remember = (n: MapNode, ...addresses: (string | undefined)[]) => {
-        for (const a of addresses) if (a && !hostByAddress.has(a)) hostByAddress.set(a, n);
-    };
-    const machineAddresses = (m: StateResource) => [
-        str(field<MachineState>(m, "ip")), str(field<MachineState>(m, "hostname")),
-        str(obj(obj(field<MachineState>(m, "waitForSsh")).connection).host),
-    ];
-    const bootEntries = new Map<StateResource, StateResource>();
-    const boxes: MapNode[] = [];
-    for (const m of ofKind("Machine")) {
-        const guest = guestsByMac.get(lower(str(field<MachineState>(m, "mac"))));
-        if (guest) {
-            bootEntries.set(guest, m);
-            continue;
-        }
-        const box = b.fromResource(m, "box");
-        boxes.push(box);
-        remember(box, ...machineAddresses(m));
-    }
-
-    // -- Guests: on the box their connection reaches; their boot entry's address leads to them.
-    const guestNodes: [StateResource, MapNode][] = [];
-    for (const g of ofKind("KvmGuest")) {
-        const n = b.fromResource(g, "guest");
-        const entry = bootEntries.get(g);
-        if (entry) {
-            b.attach(n, entry);
-            const profile = str(field<MachineState>(entry, "profile"));
-            const ip = str(field<MachineState>(entry, "ip"));
-            n.lines.push([profile && `profile ${profile}`, ip].filter(Boolean).join(" · "));
-            remember(n, ...machineAddresses(entry));
-        }
-        guestNodes.push([g, n]);
-    }
-
-    // -- Where everything else lives.
-    const synthetic = new Map<string, MapNode>();
-    const placeOn = (r: StateResource): MapNode => {
-        const address = connectionHost(r);
-        const byAddress = address ? hostByAddress.get(address) : undefined;
-        if (byAddress) return byAddress;
-        for (const dep of r.dependencies) {
-            const n = b.nodeOf.get(dep);
-            if (n && (n.kind === "box" || n.kind === "guest")) return n;
-        }
-        const key = address ?? "(no connection)";
-        let host = synthetic.get(key);
-        if (!host) {
-            host = b.node("host", address ? `host ${address}` : "no host", ["not declared as a Machine"], "unknown");
-            synthetic.set(key, host);
-        }
-        return host;
-    };
-    const placed = new Map<MapNode, MapNode[]>();
-    const put = (host: MapNode, child: MapNode) => placed.set(host, [...(placed.get(host) ?? []), child]);
-    for (const [g, n] of guestNodes) put(placeOn(g), n);
-
-    const consulNodes = new Map<string, MapNode>();
-    for (const r of ours) {
-        if (r.kind === "Machine" || r.kind === "KvmGuest") continue;
-        if (r.kind === "ConsulKeys") {
-            const address = str(obj(r.inputs.consul).address) ?? "Consul";
-            let consul = consulNodes.get(address);
-            if (!consul) {
-                consul = b.node("consul", "Consul K/V", [address]);
-                consulNodes.set(address, consul);
-            }
-            put(consul, b.fromResource(r, "keys"));
-            continue;
-        }
-        const n = b.fromResource(r, nodeKindOf[r.kind!] ?? "other");
-        if (r.kind === "OvsBridge") n.network = str(field<OvsBridgeState>(r, "network"));
-        put(placeOn(r), n);
-    }
-
-    // -- The tree: switches first, then boxes, hosts known only by address, Consul.
-    const switches = declareSwitches(b, ours, boxes);
+    // The tree: switches first, then boxes, hosts known only by address, Consul.
+    const switches = declareSwitches(b, ours, hosts.boxes);
     if (switches.size) {
         const group = b.node("switches", "Switches", ["bridges take their switch's colour"]);
         b.adopt(undefined, group);
         for (const s of switches.values()) b.adopt(group, s);
     }
     const fill = (host: MapNode) => {
-        const kids = (placed.get(host) ?? []).sort((x, y) => childOrder.indexOf(x.kind) - childOrder.indexOf(y.kind));
+        const kids = (placed.children.get(host) ?? []).sort((x, y) => childOrder.indexOf(x.kind) - childOrder.indexOf(y.kind));
         for (const k of kids) {
             b.adopt(host, k);
             if (k.kind === "guest") fill(k);
         }
     };
-    for (const host of [...boxes, ...synthetic.values(), ...consulNodes.values()]) {
+    for (const host of [...hosts.boxes, ...placed.tops]) {
         b.adopt(undefined, host);
         fill(host);
     }
 
-    declareLinks(b, ours, hostByAddress);
+    declareLinks(b, ours, hosts.byAddress);
     const attention = collectAttention(b, ours);
     const kindCounts: Record<string, number> = {};
     for (const r of ours) kindCounts[r.kind!] = (kindCounts[r.kind!] ?? 0) + 1;
     return { stack: state.stack, project: state.project, time: state.time, roots: b.roots, links: b.links, attention, kindCounts, resourceCount: ours.length };
+}
+
+interface Hosts {
+    /** A node per Machine that is not a guest's boot entry. */
+    boxes: MapNode[];
+    guests: [StateResource, MapNode][];
+    /** Box or guest by each address it is reached at (its IP, hostname, SSH host). */
+    byAddress: Map<string, MapNode>;
+}
+
+const guestMac = (g: StateResource) => lower(str(field<KvmGuestState>(g, "mac")) ?? str(obj(list(field<KvmGuestState>(g, "nics"))[0]).mac));
+const machineAddresses = (m: StateResource) => [
+    str(field<MachineState>(m, "ip")), str(field<MachineState>(m, "hostname")),
+    str(obj(obj(field<MachineState>(m, "waitForSsh")).connection).host),
+];
+
+/** Boxes (Machines) and guests (KvmGuests, each with its boot entry: the Machine with its first NIC's MAC). */
+function declareHosts(b: Builder, ours: StateResource[]): Hosts {
+    const kvmGuests = ours.filter((r) => r.kind === "KvmGuest");
+    const guestsByMac = new Map(kvmGuests.filter((g) => guestMac(g)).map((g) => [guestMac(g), g] as const));
+    const byAddress = new Map<string, MapNode>();
+    const remember = (n: MapNode, addresses: (string | undefined)[]) => {
+        for (const a of addresses) if (a && !byAddress.has(a)) byAddress.set(a, n);
+    };
+    const bootEntries = new Map<StateResource, StateResource>();
+    const boxes: MapNode[] = [];
+    for (const m of ours.filter((r) => r.kind === "Machine")) {
+        const mac = lower(str(field<MachineState>(m, "mac")));
+        const guest = mac ? guestsByMac.get(mac) : undefined;
+        if (guest) {
+            bootEntries.set(guest, m);
+            continue;
+        }
+        const box = b.fromResource(m, "box");
+        boxes.push(box);
+        remember(box, machineAddresses(m));
+    }
+    const guests: [StateResource, MapNode][] = [];
+    for (const g of kvmGuests) {
+        const n = b.fromResource(g, "guest");
+        const entry = bootEntries.get(g);
+        if (entry) {
+            b.attach(n, entry);
+            const profile = str(field<MachineState>(entry, "profile"));
+            n.lines.push([profile && `profile ${profile}`, str(field<MachineState>(entry, "ip"))].filter(Boolean).join(" · "));
+            remember(n, machineAddresses(entry));
+        }
+        guests.push([g, n]);
+    }
+    return { boxes, guests, byAddress };
+}
+
+/**
+ * Puts every other resource on its host: the box or guest its connection reaches, else
+ * the box or guest it depends on, else a host of its own named by the address. ConsulKeys
+ * go to their Consul.
+ */
+function placeResources(b: Builder, ours: StateResource[], hosts: Hosts): { children: Map<MapNode, MapNode[]>; tops: MapNode[] } {
+    const children = new Map<MapNode, MapNode[]>();
+    const put = (host: MapNode, child: MapNode) => children.set(host, [...(children.get(host) ?? []), child]);
+    const synthetic = new Map<string, MapNode>();
+    const consuls = new Map<string, MapNode>();
+    const once = (map: Map<string, MapNode>, key: string, make: () => MapNode) => map.get(key) ?? map.set(key, make()).get(key)!;
+    const hostOf = (r: StateResource, self?: MapNode): MapNode => {
+        const address = connectionHost(r);
+        const byAddress = address ? hosts.byAddress.get(address) : undefined;
+        if (byAddress && byAddress !== self) return byAddress;
+        for (const dep of r.dependencies) {
+            const n = b.nodeOf.get(dep);
+            if (n && n !== self && (n.kind === "box" || n.kind === "guest")) return n;
+        }
+        return once(synthetic, address ?? "", () => b.node("host", address ? `host ${address}` : "no host", ["not declared as a Machine"], "unknown"));
+    };
+    for (const [g, n] of hosts.guests) put(hostOf(g, n), n);
+    for (const r of ours) {
+        if (r.kind === "Machine" || r.kind === "KvmGuest") continue;
+        if (r.kind === "ConsulKeys") {
+            const address = str(obj(r.inputs.consul).address) ?? "";
+            put(once(consuls, address, () => b.node("consul", "Consul K/V", address ? [address] : [])), b.fromResource(r, "keys"));
+            continue;
+        }
+        const n = b.fromResource(r, nodeKindOf[r.kind!] ?? "other");
+        if (r.kind === "OvsBridge") n.network = str(field<OvsBridgeState>(r, "network"));
+        put(hostOf(r), n);
+    }
+    return { children, tops: [...synthetic.values(), ...consuls.values()] };
 }
 
 /** The switches: every network a bridge is on, the LAN the boxes boot from, the IPMI network of their BMCs. */

@@ -172,10 +172,14 @@ export async function exportStack(stack: string, options: { cwd?: string; pulumi
     const text = await new Promise<string>((resolve, reject) => {
         execFile(pulumi, args, { cwd: options.cwd, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
             if (!err) return resolve(stdout);
-            const why = (err as NodeJS.ErrnoException).code === "ENOENT"
-                ? `no \`${pulumi}\` on PATH (install the Pulumi CLI, or . lab/env.sh in this repository)`
+            const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+            const why = missing
+                ? `no \`${pulumi}\` on PATH`
                 : `exited ${(err as { code?: unknown }).code}: ${stderr.trim().split("\n").slice(-5).join("\n  ")}`;
-            reject(new StateError(`pulumi stack export --stack ${stack} failed: ${why}\n  next: check the backend (PULUMI_BACKEND_URL or pulumi login) and the stack name (pulumi stack ls), or pass --state FILE`));
+            const next = missing
+                ? "install the Pulumi CLI (in this repository: . lab/env.sh), or pass --state FILE"
+                : "check the backend (PULUMI_BACKEND_URL or pulumi login) and the stack name (pulumi stack ls), or pass --state FILE";
+            reject(new StateError(`pulumi stack export --stack ${stack} failed: ${why}\n  next: ${next}`));
         });
     });
     return parseState(text, `stack ${stack}`);

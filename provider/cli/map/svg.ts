@@ -42,7 +42,8 @@ function tooltip(n: MapNode, problems: string[]): string {
     return [n.state ? `${n.title} (${n.state})` : n.title, ...n.lines, ...problems.map((p) => `! ${p}`)].join("\n");
 }
 
-function nodeSvg(n: MapNode, layout: Layout, problems: Map<string, string[]>, dy: number): string {
+/** A node and (unless `alone`) everything inside it, parents first so children draw on top. */
+function nodeSvg(n: MapNode, layout: Layout, problems: Map<string, string[]>, dy: number, alone = false): string {
     const b = layout.boxes.get(n.id);
     if (!b) return "";
     const x = b.x;
@@ -79,16 +80,19 @@ function nodeSvg(n: MapNode, layout: Layout, problems: Map<string, string[]>, dy
         parts.push(`<text class="line" x="${tx}" y="${ty}" font-size="${metrics.lineSize}" fill="${dark ? "#eceff1" : "#455a64"}">${esc(line)}</text>`);
     }
     parts.push("</g>");
-    return parts.join("") + n.children.map((c) => nodeSvg(c, layout, problems, dy)).join("\n");
+    return alone ? parts.join("") : parts.join("") + n.children.map((c) => nodeSvg(c, layout, problems, dy)).join("\n");
 }
 
-function linksSvg(layout: Layout, dy: number): string {
+function linksSvg(layout: Layout, dy: number, curves: boolean): string {
     return layout.links
+        .filter((l) => !!l.curve === curves)
         .map(({ link, points, curve }) => {
             const xy = (p: { x: number; y: number }) => `${Math.round(p.x * 10) / 10} ${Math.round((p.y + dy) * 10) / 10}`;
             const d = curve ? `M${xy(points[0])} C${points.slice(1).map(xy).join(" ")}` : points.map((p, i) => `${i === 0 ? "M" : "L"}${xy(p)}`).join(" ");
             const marker = link.kind === "nbd" ? ` marker-end="url(#arrow)"` : "";
-            return `<path class="link l-${link.kind}" data-from="${link.from}" data-to="${link.to}" d="${d}" fill="none" style="${linkStyle[link.kind]}"${marker}><title>${esc(`${link.kind}${link.label ? `: ${link.label}` : ""}`)}</title></path>`;
+            // Links between boxes cross other boxes: drawn a little transparent, so what they cross stays readable.
+            const style = curve ? `${linkStyle[link.kind]};opacity:.7` : linkStyle[link.kind];
+            return `<path class="link l-${link.kind}" data-from="${link.from}" data-to="${link.to}" d="${d}" fill="none" style="${style}"${marker}><title>${esc(`${link.kind}${link.label ? `: ${link.label}` : ""}`)}</title></path>`;
         })
         .join("\n");
 }
@@ -114,11 +118,19 @@ export function renderSvg(site: SiteMap, layout: Layout, options: SvgOptions = {
         `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#00838f"/></marker></defs>`,
         `<rect x="0" y="0" width="${Math.ceil(width)}" height="${Math.ceil(height)}" fill="#ffffff"/>`,
         head,
+        // Boxes, then the links between boxes (over the boxes' backgrounds, under what is in
+        // them, so a link never hides a label), then what is in the boxes, then the links inside.
         `<g class="nodes">`,
-        ...site.roots.map((n) => nodeSvg(n, layout, problems, dy)),
+        ...site.roots.map((n) => nodeSvg(n, layout, problems, dy, true)),
+        `</g>`,
+        `<g class="links between" pointer-events="none">`,
+        linksSvg(layout, dy, true),
+        `</g>`,
+        `<g class="nodes inside">`,
+        ...site.roots.flatMap((n) => n.children.map((c) => nodeSvg(c, layout, problems, dy))),
         `</g>`,
         `<g class="links" pointer-events="none">`,
-        linksSvg(layout, dy),
+        linksSvg(layout, dy, false),
         `</g>`,
         `</svg>`,
     ].join("\n");

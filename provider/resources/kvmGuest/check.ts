@@ -47,7 +47,7 @@ export function diff(_id: string, olds: KvmGuestState, news: KvmGuestInputs): Di
     const replaces = [...d.replaces, ...identityReplaces(olds, news)];
     // A guest found stopped (refresh) is started again by an update.
     const stopped = olds.running === false;
-    const notes = moveNote(olds, news, replaces);
+    const notes = [...moveNote(olds, news, replaces), ...asFoundNote(olds, news)];
     // The same MAC must never be on the network twice: the old guest goes first.
     return { changes: d.changed.length > 0 || replaces.length > 0 || stopped, replaces, deleteBeforeReplace: true, stables: replaces.length > 0 ? [] : d.stables, notes };
 }
@@ -59,4 +59,10 @@ function moveNote(olds: KvmGuestState, news: KvmGuestInputs, replaces: string[])
     if (isUnknown(to)) return [`${news.name} moves from ${from} to a box known after apply`];
     if (replaces.includes("connection.host")) return [`${news.name} is re-created on ${to} (not migrated: a disk is local to ${from}); the guest on ${from} is shut down first`];
     return [`${news.name} moves from ${from} to ${to} by live migration (every disk is on NBD; the guest keeps running)`];
+}
+
+/** What a preview says when a guest kept as found moves under its own service: the one change that restarts an adopted guest. */
+function asFoundNote(olds: KvmGuestState, news: KvmGuestInputs): string[] {
+    if (!olds.asFound || news.asFound) return [];
+    return [`${news.name} moves from ${olds.asFound.service ?? "its hand-started qemu"} to baremetal-guest-${news.name}: the guest is powered down (ACPI, up to ${news.shutdownTimeoutSeconds}s) and started again`];
 }

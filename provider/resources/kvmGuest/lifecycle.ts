@@ -70,7 +70,14 @@ export async function create(inputs: KvmGuestInputs, ctx: OperationContext): Pro
             "Set adopt: true on this KvmGuest to take it over (its definition is replaced and the guest restarted), or choose another name.",
         );
     }
-    if (box.unitPresent) ctx.log.info(`${inputs.name}: ${ours ? "found the service an earlier run created" : "adopting the existing service"} on ${host.target}`);
+    if (box.unitPresent && !ours && box.active) {
+        // Replacing the definition of a guest that runs would restart it: adoption never does that.
+        throw new RefusedError(
+            `the service ${serviceName(inputs.name)} on ${host.target} runs a guest under a definition pulumi-baremetal did not write; adopting it would replace that definition and restart the guest`,
+            `Adopt it as it runs with asFound: { service: "${serviceName(inputs.name)}.service", qmpSocket: <its QMP socket> } (baremetal discover writes that), then remove asFound when the guest may restart: preview shows it.`,
+        );
+    }
+    if (box.unitPresent) ctx.log.info(`${inputs.name}: ${ours ? "found the service an earlier run created" : "adopting the existing service (not running)"} on ${host.target}`);
     const plan = planInstall(inputs, family);
     const result = await host.apply(plan);
     const unitChanged = result.stepChanged("guest-service");

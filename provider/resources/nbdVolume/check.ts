@@ -57,5 +57,12 @@ export function diff(_id: string, olds: NbdVolumeState, news: NbdVolumeInputs): 
     // The bytes decide: `1GiB` re-spelt as `1024MiB` is no change.
     const changed = d.changed.filter((k) => k !== "size");
     // The new process would want the same port, the new LV possibly the same name.
-    return { changes: changed.length > 0, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true };
+    return { changes: changed.length > 0, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true, notes: asFoundNote(olds, news) };
+}
+
+/** What a preview says when an export kept as found moves to its own nbd-server: its clients (and that server's others) reconnect. */
+function asFoundNote(olds: NbdVolumeState, news: NbdVolumeInputs): string[] {
+    if (!olds.asFound || news.asFound) return [];
+    const server = olds.asFound.service ?? "the box's own nbd-server";
+    return [`${news.volumeGroup}/${news.name} moves from ${server} (${olds.asFound.config}) to an nbd-server of its own on port ${news.port}: ${server} is restarted, or stopped if it serves nothing else, and the export's clients reconnect`];
 }

@@ -34,7 +34,8 @@ export function diff(_id: string, olds: PxeServerState, news: PxeServerInputs): 
             olds.dhcpRole === "stopped");
     // baseUrl is made of address and httpPort: it stays known through an update that keeps both.
     const stables = d.replaces.length === 0 && baseUrlOf(olds) === baseUrlOf(news) ? [...d.stables, "baseUrl"] : d.stables;
-    return { changes: d.changed.length > 0 || drifted, replaces: d.replaces, stables, deleteBeforeReplace: true, notes: moveNote(olds, news, d.replaces) };
+    const notes = moveNote(olds, news, d.replaces);
+    return { changes: d.changed.length > 0 || drifted, replaces: d.replaces, stables, deleteBeforeReplace: true, ...(notes.length > 0 ? { notes } : {}) };
 }
 
 /** What a preview says of a PXE server changing boxes (a state written before the connection's host was plain shows no host in its diff). */

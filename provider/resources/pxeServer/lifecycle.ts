@@ -2,7 +2,7 @@
 // adopting), read, update and delete against the operation's hosts.
 import { RefusedError } from "../../core/errors";
 import { OperationContext } from "../../core/resource";
-import { Remote } from "../../host";
+import { Remote, serviceStateShell } from "../../host";
 import type { OsFamily } from "../../host";
 import { managedMarker, pxeLayout } from "../../pxe/shared";
 import { planDelete, planFiles, planServices, restartsBetween, restartsFrom } from "./plan";
@@ -14,13 +14,29 @@ function hostFor(inputs: PxeServerInputs, ctx: OperationContext): Remote {
     return ctx.remote(inputs.connection, { secrets: [inputs.standby?.token] });
 }
 
-/** Refuses to overwrite an instance's configuration that this package did not write. */
+// Prints the state of service $1 (active, inactive ...), the same way on systemd and OpenRC.
+const serviceStateScript = `${serviceStateShell}\nbaremetal_service_state "$1"`;
+
+/**
+ * Refuses to overwrite an instance's configuration that this package did not
+ * write; with adopt, only while that instance's DHCP does not run: rewriting it
+ * would restart DHCP (clients' leases pause), which adoption never does.
+ */
 async function assertOurs(host: Remote, inputs: PxeServerInputs): Promise<void> {
-    const conf = await host.readFile(pxeLayout(inputs.name).dnsmasqConf);
-    if (conf !== undefined && !conf.includes(managedMarker) && !inputs.adopt) {
+    const layout = pxeLayout(inputs.name);
+    const conf = await host.readFile(layout.dnsmasqConf);
+    if (conf === undefined || conf.includes(managedMarker)) return;
+    if (!inputs.adopt) {
         throw new RefusedError(
-            `${pxeLayout(inputs.name).dnsmasqConf} on ${host.target} exists and was not written by pulumi-baremetal`,
+            `${layout.dnsmasqConf} on ${host.target} exists and was not written by pulumi-baremetal`,
             "Set adopt: true on this PxeServer to take it over (it will be rewritten), or choose another name.",
+        );
+    }
+    const state = (await host.run(["sh", "-c", serviceStateScript, "baremetal-service-state", layout.dhcpService], { what: `read the state of ${layout.dhcpService}` })).stdout.trim();
+    if (state === "active") {
+        throw new RefusedError(
+            `the PXE instance ${inputs.name} on ${host.target} serves DHCP (${layout.dhcpService}) from a config pulumi-baremetal did not write; adopting it would rewrite that config and restart DHCP`,
+            `Stop ${layout.dhcpService} when DHCP may pause for a moment, then run again (the rewritten instance starts at once), or choose another name.`,
         );
     }
 }
