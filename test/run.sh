@@ -21,13 +21,28 @@ bash lab/setup.sh
 . lab/env.sh
 npx tsc -p .
 
+cleanup() {
+    [ ${#burners[@]} -eq 0 ] || kill "${burners[@]}" 2>/dev/null || true
+    if wants lab; then bash lab/lab.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+# BAREMETAL_TEST_BURN=N starts N processes that keep the CPUs busy for this run
+# only: the proof that the suite passes on a loaded machine (no test may depend
+# on how fast the machine is). They stop with the run.
+burners=()
+for _ in $(seq 1 "${BAREMETAL_TEST_BURN:-0}"); do
+    sh -c 'while :; do :; done' &
+    burners+=($!)
+done
+[ ${#burners[@]} -eq 0 ] || echo "=== ${#burners[@]} CPU burner(s) running beside the tests"
+
 lab_log=$(mktemp /tmp/baremetal-lab-start.XXXXXX)
 lab_pid=
 if wants lab; then
     # From nothing: fresh disks and BMC state, then every VM answering SSH.
     ( bash lab/lab.sh reset && bash lab/lab.sh start ) >"$lab_log" 2>&1 &
     lab_pid=$!
-    trap 'bash lab/lab.sh stop >/dev/null 2>&1 || true' EXIT
 fi
 
 status=0
