@@ -191,6 +191,22 @@ function boxOf(e: Entry): string | undefined {
     return str(e.known, "connection", "host")?.toLowerCase();
 }
 
+/**
+ * The box as its SSH endpoint, the scope of what must be unique on one box: the
+ * host, with `:port` off port 22 and `via` the jump host. Two sshds on one address
+ * (a NAT's forwarded ports, one address behind two jump hosts) are two boxes.
+ */
+function endpointOf(e: Entry): string | undefined {
+    const at = (c: unknown): string | undefined => {
+        const host = str(c, "host")?.toLowerCase();
+        const port = str(c, "port");
+        return host === undefined ? undefined : port === undefined || port === "22" ? host : `${host}:${port}`;
+    };
+    const box = at(e.known.connection);
+    const proxy = at(str(e.known, "connection", "proxy", "host") === undefined ? undefined : (e.known.connection as Json).proxy);
+    return box === undefined ? undefined : proxy === undefined ? box : `${box} via ${proxy}`;
+}
+
 // ---- values that must be unique ------------------------------------------------------------
 
 /**
@@ -215,7 +231,7 @@ function claim(scopes: string[], value: string | undefined, field: string, box?:
  */
 function claimsOf(e: Entry): Claim[] {
     const k = e.known;
-    const box = boxOf(e);
+    const box = endpointOf(e);
     const onBox = (scope: string, value: string | undefined, field: string) => (box === undefined ? [] : claim([scope], value, field, box));
     switch (e.kind) {
         case "Machine":

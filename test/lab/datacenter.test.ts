@@ -137,15 +137,18 @@ describe("the lab data center (examples/lab) end to end under the real pulumi CL
     });
 
     it("previews with every host unreachable, dialling nothing", async function () {
-        // A copy of lab.json whose SSH endpoints and Consul lead to a listener that only counts.
-        const counter = await new ConnectionCounter().start();
+        // A copy of lab.json whose SSH endpoints and Consul lead to listeners that only count:
+        // one per box, as each box is its own SSH endpoint (the program's site check keys
+        // per-box names on it).
+        const unreachable = JSON.parse(fs.readFileSync(labJsonPath, "utf8")) as Lab & { consul: { httpAddr: string } };
+        const counters = await Promise.all([...Object.keys(unreachable.vms), "consul"].map(() => new ConnectionCounter().start()));
+        const counter = { get count() { return counters.reduce((n, c) => n + c.count, 0); }, stop: () => Promise.all(counters.map((c) => c.stop())) };
         try {
-            const unreachable = JSON.parse(fs.readFileSync(labJsonPath, "utf8")) as Lab & { consul: { httpAddr: string } };
-            for (const vm of Object.values(unreachable.vms)) {
+            Object.values(unreachable.vms).forEach((vm, i) => {
                 vm.ssh.host = "127.0.0.1";
-                vm.ssh.port = counter.port;
-            }
-            unreachable.consul.httpAddr = `127.0.0.1:${counter.port}`;
+                vm.ssh.port = counters[i].port;
+            });
+            unreachable.consul.httpAddr = `127.0.0.1:${counters[counters.length - 1].port}`;
             const file = path.join(work, "lab-unreachable.json");
             fs.writeFileSync(file, JSON.stringify(unreachable), { mode: 0o600 });
             await stack.setConfig("labJson", file);

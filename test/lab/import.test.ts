@@ -70,10 +70,11 @@ describe("pulumi import of an array, a volume, a guest and a container (native p
             `mkdir -p ${work}`,
             ...["a", "b", "c"].map((d) => `truncate -s 64M ${work}/${d}.img && losetup -f --show ${work}/${d}.img >${work}/${d}.loop`),
             `mdadm --create ${md} --run --level=1 --raid-devices=2 --metadata=1.2 --name=bmimp "$(cat ${work}/a.loop)" "$(cat ${work}/b.loop)" >/dev/null 2>&1`,
-            `pvcreate -q "$(cat ${work}/c.loop)" && vgcreate -q ${vg} "$(cat ${work}/c.loop)" >/dev/null`,
-            `mdadm --detail --export ${md} | sed -n 's/^MD_UUID=//p'`,
+            `pvcreate -q "$(cat ${work}/c.loop)" >/dev/null && vgcreate -q ${vg} "$(cat ${work}/c.loop)" >/dev/null`,
         ].join(" && "));
-        arrayUuid = out.trim();
+        // Read on its own: the commands above may print warnings (LVM on loop devices does).
+        arrayUuid = (await sh.sh("storage1", `mdadm --detail --export ${md} | sed -n 's/^MD_UUID=//p'`)).trim();
+        assert.match(arrayUuid, /^[0-9a-f]{8}(:[0-9a-f]{8}){3}$/, `not an md UUID: ${JSON.stringify(arrayUuid)} (made: ${out})`);
         // By hand: a busybox container, and a Linux bridge for the guest's NIC.
         await sh.sh("svc1", `ip link add ${bridge} type bridge && ip link set ${bridge} up && lxc-create -q -n ${container} -t busybox`);
         // Outside the importing stack: the volume and the guest, by this provider, then forgotten by that stack.

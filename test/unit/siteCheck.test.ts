@@ -131,6 +131,24 @@ describe("site check: across resources (each problem names both, and the field)"
         ]);
     });
 
+    it("a box is its SSH endpoint: one address on two ports, or behind two jump hosts, is two boxes", () => {
+        const at = (port: number, proxy?: string) => ({ ...box("127.0.0.1"), port, ...(proxy ? { proxy: { host: proxy } } : {}) });
+        const bridge = (c: Json) => ({ connection: c, name: "brstor", network: "storage", uplink: "eth1" });
+        const lines = declareAll(
+            new Site(),
+            ["OvsBridge", "a", bridge(at(2201))],
+            ["OvsBridge", "b", bridge(at(2202))],
+            ["OvsBridge", "c", bridge(at(22, "198.51.100.1"))],
+            ["OvsBridge", "d", bridge(at(22, "198.51.100.2"))],
+            ["OvsBridge", "a-again", bridge(at(2201))],
+            ["OvsBridge", "c-again", bridge(at(22, "198.51.100.1"))],
+        );
+        assert.deepStrictEqual(lines, [
+            'OvsBridge "a-again": name: brstor is already OvsBridge "a"\'s name on 127.0.0.1:2201',
+            'OvsBridge "c-again": name: brstor is already OvsBridge "c"\'s name on 127.0.0.1 via 198.51.100.1',
+        ]);
+    });
+
     it("a guest's NBD disk against the NbdVolume serving that export: its port, and its owner (the guest's first NIC)", () => {
         const lines = declareAll(
             new Site(),
