@@ -75,8 +75,9 @@ describe("pulumi import of an array, a volume, a guest and a container (native p
         // Read on its own: the commands above may print warnings (LVM on loop devices does).
         arrayUuid = (await sh.sh("storage1", `mdadm --detail --export ${md} | sed -n 's/^MD_UUID=//p'`)).trim();
         assert.match(arrayUuid, /^[0-9a-f]{8}(:[0-9a-f]{8}){3}$/, `not an md UUID: ${JSON.stringify(arrayUuid)} (made: ${out})`);
-        // By hand: a busybox container, and a Linux bridge for the guest's NIC.
-        await sh.sh("svc1", `ip link add ${bridge} type bridge && ip link set ${bridge} up && lxc-create -q -n ${container} -t busybox`);
+        // By hand: a running busybox container (a stopped one would be started by the
+        // program's first update: a container is declared running), and a Linux bridge for the guest's NIC.
+        await sh.sh("svc1", `ip link add ${bridge} type bridge && ip link set ${bridge} up && lxc-create -q -n ${container} -t busybox && lxc-start -n ${container}`);
         // Outside the importing stack: the volume and the guest, by this provider, then forgotten by that stack.
         const maker = await stackFor(
             `name: bmimp-maker
@@ -156,7 +157,8 @@ resources:
         t0 = Date.now();
         const preview = await stack.preview();
         figure("preview of the printed code", `${((Date.now() - t0) / 1000).toFixed(1)}s`);
-        assert.strictEqual(changes(preview.changeSummary), 0, `the printed code differs from what was imported: ${JSON.stringify(preview.changeSummary)}\n${printed}`);
+        const changed = preview.steps.filter((s) => s.op !== "same").map((s) => `${s.op} ${s.urn} ${JSON.stringify(s.diffReasons ?? [])} ${JSON.stringify((s as unknown as { detailedDiff?: unknown }).detailedDiff ?? {})}`);
+        assert.strictEqual(changes(preview.changeSummary), 0, `the printed code differs from what was imported: ${JSON.stringify(preview.changeSummary)}\n${changed.join("\n")}\n${printed}`);
 
         // An ordinary update: the volume's allowed clients (nothing restarts), and its opt-in to data loss for destroy.
         const program = fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8");

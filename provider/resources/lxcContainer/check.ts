@@ -41,5 +41,6 @@ export function diff(_id: string, olds: LxcContainerState, news: LxcContainerInp
     // A container found stopped (refresh) is started again by an update.
     const stopped = olds.state !== undefined && olds.state !== "RUNNING";
     // Same name on the same box: the old container must go before the new one is made.
-    return { changes: d.changed.length > 0 || d.replaces.length > 0 || stopped, replaces: d.replaces, deleteBeforeReplace: true, stables: d.stables };
+    const notes = stopped && d.replaces.length === 0 ? [`container ${news.name} is ${String(olds.state).toLowerCase()} on its box: the update starts it`] : [];
+    return { changes: d.changed.length > 0 || d.replaces.length > 0 || stopped, replaces: d.replaces, deleteBeforeReplace: true, stables: d.stables, notes };
 }
