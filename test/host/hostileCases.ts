@@ -431,6 +431,9 @@ export const hostileTables: Record<string, KindTable> = {
         adopt: { type: "bool" },
         allowDataLoss: { type: "bool" },
         deleteData: { type: "bool", cases: [reject("true against the baseline's allowDataLoss: false", true)] }, // the deprecated name of allowDataLoss
+        asFound: { type: "object" },
+        "asFound.service": { type: "name" },
+        "asFound.config": { type: "path", required: true },
     },
     PxeServer: {
         ...connectionTable("connection"),
@@ -539,6 +542,9 @@ export const hostileTables: Record<string, KindTable> = {
         migrationPort: { type: "int", cases: [reject("privileged port", 22)] },
         migrationTimeoutSeconds: { type: "int" },
         adopt: { type: "bool" },
+        asFound: { type: "object" },
+        "asFound.service": { type: "name" },
+        "asFound.qmpSocket": { type: "path", required: true },
     },
     OvsBridge: {
         ...connectionTable("connection"),

@@ -71,12 +71,15 @@ function baselinesFor(kind: string, sshd: TestSshd, consulAddress: string, s: Se
             return [{ connection, device: "/dev/md0", level: "raid1", members: ["/dev/vdb", "/dev/vdc"], metadata: "1.2", name: "data", allowDataLoss: false, waitForSync: false, syncTimeoutSeconds: 3600 }];
         case "VolumeGroup":
             return [{ connection, name: "vg0", devices: ["/dev/md0"], adopt: false, allowDataLoss: false }];
-        case "NbdVolume":
-            return [{
+        case "NbdVolume": {
+            const volume = {
                 connection, volumeGroup: "vg0", name: "web01-var", size: "256MiB", exportName: "web01-var", port: 10810, readOnly: false,
                 allowedClients: ["198.18.1.12", "198.18.1.0/24"], owner: "52:54:00:12:34:56", consul, exportAddress: "198.18.1.11",
                 consulNode: "san1-nbd", serviceName: "nbd", adopt: false, allowDataLoss: false,
-            }];
+            };
+            // asFound needs adopt: a second baseline, an export adopted as the box's own nbd-server serves it.
+            return [volume, { ...volume, adopt: true, asFound: { service: "nbd-server.service", config: "/etc/nbd-server/config" } }];
+        }
         case "PxeServer":
             return [{
                 connection, name: "pxe", address: "198.51.100.10", interface: "eth0", subnet: "198.51.100.0/24", gateway: "198.51.100.1",
@@ -109,7 +112,8 @@ function baselinesFor(kind: string, sshd: TestSshd, consulAddress: string, s: Se
                 disks: [{ nbd: { host: "198.18.1.11", port: 10810, export: "web01-var" }, readOnly: false }, { device: "/dev/vg0/web01-root", readOnly: true }],
                 nics: [{ bridge: "br-lan", bridgeType: "ovs", mac: "52:54:00:b0:00:21", model: "virtio-net-pci" }],
                 boot: "network", machine: "pc", autostart: true, shutdownTimeoutSeconds: 120, migrationPort: 49152, migrationTimeoutSeconds: 600, adopt: false,
-            }];
+            }].flatMap((g) => [g, { ...g, adopt: true, asFound: { service: "vm-web01.service", qmpSocket: "/run/qemu/web01.qmp" } }]);
+            // (the second: asFound needs adopt — a qemu adopted under the service that runs it now)
         case "OvsBridge":
             return [{
                 connection, name: "br-storage", network: "storage", uplink: "eth1", moveAddresses: false,
