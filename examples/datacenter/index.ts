@@ -33,5 +33,5 @@ export const resourceCount = dc.resourceCount;
 export const summary = dc.summary;
 /** `pulumi stack output summaryText` prints it as lines. */
 export const summaryText = dc.summary.apply(formatSummary);
-/** What a services stack reads from this one (StackReference); absent from a services stack. */
-export const storageExports = split.part === "services" ? undefined : dc.storageExports;
+/** The NBD exports a services stack reads (StackReference); a services stack shows them as it read them. */
+export const storageExports = dc.storageExports;
