@@ -8,10 +8,11 @@
 //   started (the host layer's trace has no connection and no command); the first
 //   finishes; the state exports whole and the second operator's preview and
 //   refresh show 0 changes.
-// - A workstation killed mid-`up` (SIGKILL of the CLI and its plugins): the other
-//   operator's `up` reports the lock it left, `pulumi cancel` clears it, the next
-//   `up` converges, and ceph1 holds every declared volume once (one LV, one export
-//   config, one running export service each).
+// - A workstation killed mid-`up` (SIGKILL of the CLI and its plugins) inside a
+//   create (a volume's LV made, its export not yet): the other operator's `up`
+//   reports the lock it left, `pulumi cancel` clears it, the next `up` converges
+//   (the create adopts the LV), and ceph1 holds every declared volume once (one LV,
+//   one export config, one running export service each).
 // The resources: a volume group on a loop device in the VM's memory and a chain of
 // small NBD exports (each waits for the one before), so nothing touches the disks
 // the Ceph tests use.
@@ -234,11 +235,16 @@ describe("teams: shared state in the lab's own Ceph (RGW), two operators at once
         pull();
         running = new BackgroundUp(a);
         const killed = running;
-        await waitFor("operator A's up to start creating volume-c", () => /volume-c\s+creating/.test(killed.output), 10 * 60_000);
+        // The kill lands inside volume-c's create: its logical volume made (the host layer's trace
+        // shows the lvcreate done), its export not yet configured; the state does not have it.
+        const traceA = a.env.PULUMI_BAREMETAL_TRACE!;
+        fs.rmSync(traceA, { force: true });
+        await waitFor("operator A's up to run lvcreate for volume-c", () => fs.existsSync(traceA) && /"command":"[^"]*lvcreate [^"]*bmteams-c/.test(fs.readFileSync(traceA, "utf8")), 10 * 60_000);
         await killed.kill();
         running = undefined;
         const left = await onHost();
-        figure("ceph1 when the workstation died (LVs)", left.lvs.join(" ") || "none");
+        figure("ceph1 when the workstation died", `LVs ${left.lvs.join(" ")}; export configs ${left.configs.length}`);
+        assert.ok(left.lvs.includes(`${vgName}-c`), "the kill came before volume-c's logical volume was made");
 
         const blocked = await b.run(["up", "--yes", "--skip-preview"]);
         assert.notStrictEqual(blocked.code, 0, "an up ran over the dead workstation's lock");
