@@ -233,12 +233,12 @@ describe("teams: shared state in the lab's own Ceph (RGW), two operators at once
     it("a workstation killed mid-up: its lock is reported, pulumi cancel clears it, the next up converges with nothing twice", async () => {
         await a.setConfig("volumes", JSON.stringify(["a", "b", "c", "d"]));
         pull();
+        const traceA = a.env.PULUMI_BAREMETAL_TRACE!;
+        fs.rmSync(traceA, { force: true });
         running = new BackgroundUp(a);
         const killed = running;
         // The kill lands inside volume-c's create: its logical volume made (the host layer's trace
         // shows the lvcreate done), its export not yet configured; the state does not have it.
-        const traceA = a.env.PULUMI_BAREMETAL_TRACE!;
-        fs.rmSync(traceA, { force: true });
         await waitFor("operator A's up to run lvcreate for volume-c", () => fs.existsSync(traceA) && /"command":"[^"]*lvcreate [^"]*bmteams-c/.test(fs.readFileSync(traceA, "utf8")), 10 * 60_000);
         await killed.kill();
         running = undefined;
