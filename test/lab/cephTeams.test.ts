@@ -66,7 +66,6 @@ class BackgroundUp {
         this.child.stdout!.on("data", (d: Buffer) => { stdout += d.toString(); this.text += d.toString(); });
         this.child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); this.text += d.toString(); });
         this.done = new Promise((resolve) => this.child.on("exit", (code) => resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - t0 })));
-        stack.transcript.push(""); // (its output is checked below, not kept)
     }
 
     get output(): string {
