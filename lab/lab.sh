@@ -11,6 +11,7 @@
 #   lab/lab.sh clean            reset, then remove the cached builds too
 #   lab/lab.sh ssh VM [CMD...]  ssh into a VM as root with its pinned host key
 #   lab/lab.sh ipmi VM ARGS...  ipmitool -I lanplus against a VM's BMC
+#   lab/lab.sh rgw [env]        S3 for Pulumi state (radosgw in ceph1); prints the path of rgw.env
 #
 # Cache: ${PULUMI_BAREMETAL_CACHE:-$HOME/.cache/pulumi-baremetal}/lab
 #   build-KEY/   kernel, initramfs, root image, saved VM states, TFTP root, keys; KEY
@@ -1078,5 +1079,6 @@ case "$cmd" in
     ssh) lab_build; v=${1:?usage: lab.sh ssh VM [CMD...]}; shift; vm_ssh "$v" "$@" ;;
     ipmi) lab_build; v=${1:?usage: lab.sh ipmi VM ARGS...}; shift
           ipmitool -I lanplus -C 3 -H "$(bmc_addr "$v")" -U admin -P "$(cat "$build/keys/bmc-password")" "$@" ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    rgw) exec bash "$here/rgw.sh" "$@" ;;
+    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -79,9 +79,10 @@ if wants lab; then
         exit 1
     fi
     echo "=== lab started ($(( $(date +%s) - start ))s after the other tiers; log: $lab_log)"
-    # Resource tests share the running lab. Tests named ceph* (the Ceph tests and the
-    # fault tests placed on ceph1) use only ceph1, so they run beside the others (which
-    # use pxe1, storage1, svc1, pxeclient1), one after another; their output is shown
+    # Resource tests share the running lab. Tests named ceph* (the Ceph tests, the
+    # fault tests placed on ceph1, the teams test) use only ceph1, so they run beside the
+    # others (which use pxe1, storage1, svc1, pxeclient1, and the S3 endpoint for state in
+    # ceph1, lab/rgw.sh, which the Ceph tests leave alone), one after another; their output is shown
     # when both groups are done. The smoke test runs last because it
     # proves a start from nothing and a clean stop (it resets the lab itself).
     mapfile -t main_tests < <(ls dist/test/lab/*.test.js | grep -v -e '/smoke\.test\.js$' -e '/ceph[^/]*\.test\.js$' || true)

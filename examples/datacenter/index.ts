@@ -5,8 +5,11 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { declareDataCenter, secretsFromConfig, formatSummary } from "./program/datacenter";
 import { InventoryError, loadInventory } from "./program/inventory";
+import { stackPartFromConfig } from "./program/stacks";
 
 const config = new pulumi.Config();
+// One inventory, one or two stacks (config `part`: all, storage or services; see README.md).
+const split = stackPartFromConfig(config);
 
 function inventory() {
     try {
@@ -21,6 +24,8 @@ function inventory() {
 
 const dc = declareDataCenter(inventory(), secretsFromConfig(config), {
     allowDataLoss: config.getBoolean("allowDataLoss") ?? false,
+    part: split.part,
+    ...(split.storage ? { storage: split.storage } : {}),
     raidWaitForSync: config.getBoolean("raidWaitForSync") ?? false,
 });
 
@@ -28,3 +33,5 @@ export const resourceCount = dc.resourceCount;
 export const summary = dc.summary;
 /** `pulumi stack output summaryText` prints it as lines. */
 export const summaryText = dc.summary.apply(formatSummary);
+/** The NBD exports a services stack reads (StackReference); a services stack shows them as it read them. */
+export const storageExports = dc.storageExports;

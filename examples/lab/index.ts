@@ -7,9 +7,12 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { DataCenterSecrets, declareDataCenter, formatSummary } from "../datacenter/program/datacenter";
 import { InventoryError, loadInventory } from "../datacenter/program/inventory";
+import { stackPartFromConfig } from "../datacenter/program/stacks";
 import { completeFromLab, defaultLabJsonPath, derivedStaticKey, LabJson, readLabJson } from "./lab";
 
 const config = new pulumi.Config();
+// One inventory, one or two stacks (config `part`: all, storage or services).
+const split = stackPartFromConfig(config);
 const lab = readLabJson(config.get("labJson") ?? defaultLabJsonPath());
 
 function inventory() {
@@ -45,6 +48,8 @@ function labSecrets(lab: LabJson, config: pulumi.Config): DataCenterSecrets {
 
 const dc = declareDataCenter(inventory(), labSecrets(lab, config), {
     allowDataLoss: config.getBoolean("allowDataLoss") ?? false,
+    part: split.part,
+    ...(split.storage ? { storage: split.storage } : {}),
     // The lab's guests have nothing inside that needs SSH; keep dial retries short.
     guestBootSeconds: 120,
 });
@@ -53,3 +58,5 @@ export const resourceCount = dc.resourceCount;
 export const summary = dc.summary;
 /** `pulumi stack output summaryText` prints it as lines. */
 export const summaryText = dc.summary.apply(formatSummary);
+/** The NBD exports a services stack reads (StackReference); a services stack shows them as it read them. */
+export const storageExports = dc.storageExports;

@@ -1,5 +1,6 @@
 // Drives the real `pulumi` CLI (the pinned build on PATH) against a project
-// directory, with a local file backend and passphrase secrets in a temp dir.
+// directory, with passphrase secrets and a local file backend in a temp dir, or a
+// backend the test names (the lab's S3 on its own Ceph: test/lab/rgw.ts).
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -11,6 +12,14 @@ export interface CliResult {
     stderr: string;
 }
 
+/** A state backend other than the default local file one. */
+export interface StackBackend {
+    /** What PULUMI_BACKEND_URL says, e.g. s3://bucket/prefix?endpoint=...&s3ForcePathStyle=true. */
+    url: string;
+    /** What else the CLI's environment needs for it (credentials, region). */
+    env?: Record<string, string>;
+}
+
 export class PulumiStack {
     /** Everything the CLI printed, except where a test asked it to show secrets. */
     readonly transcript: string[] = [];
@@ -20,10 +29,14 @@ export class PulumiStack {
         public dir: string,
         readonly stack: string,
         readonly stateDir: string,
+        backend?: StackBackend,
+        /** False for a stack another working copy made: cleanup leaves it in the backend. */
+        private readonly owned = true,
     ) {
         this.env = {
             ...process.env,
-            PULUMI_BACKEND_URL: `file://${stateDir}`,
+            PULUMI_BACKEND_URL: backend?.url ?? `file://${stateDir}`,
+            ...(backend?.env ?? {}),
             PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
             PULUMI_SKIP_UPDATE_CHECK: "true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
@@ -31,11 +44,25 @@ export class PulumiStack {
         };
     }
 
-    /** A new stack for the project in `dir`, its state in a fresh temp dir. */
-    static async init(dir: string, stack = "e2e"): Promise<PulumiStack> {
+    /** A new stack for the project in `dir`, its state in a fresh temp dir (or in `backend`). */
+    static async init(dir: string, stack = "e2e", backend?: StackBackend): Promise<PulumiStack> {
         const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-state-"));
-        const s = new PulumiStack(dir, stack, stateDir);
+        const s = new PulumiStack(dir, stack, stateDir, backend);
         await s.ok(["stack", "init", stack]);
+        return s;
+    }
+
+    /**
+     * A stack that exists in `backend`, seen from another working copy of its project (`dir`, with
+     * the stack's Pulumi.<stack>.yaml as a checkout of the team's repository has it) by another
+     * operator: a fresh HOME and PULUMI_HOME of its own, nothing carried over from the first.
+     */
+    static open(dir: string, stack: string, backend: StackBackend): PulumiStack {
+        const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-operator-"));
+        const s = new PulumiStack(dir, stack, stateDir, backend, false);
+        fs.mkdirSync(path.join(stateDir, "home"));
+        s.env.HOME = path.join(stateDir, "home");
+        s.env.TMPDIR = fs.mkdtempSync(path.join(stateDir, "tmp-"));
         return s;
     }
 
@@ -98,7 +125,7 @@ export class PulumiStack {
     }
 
     async cleanup(): Promise<void> {
-        await this.run(["stack", "rm", "--yes", "--force"]);
+        if (this.owned) await this.run(["stack", "rm", "--yes", "--force"]);
         fs.rmSync(this.stateDir, { recursive: true, force: true });
     }
 }

@@ -44,7 +44,27 @@ export interface DataCenterOptions {
     guestBootSeconds?: number;
     /** Take over existing objects of the same names instead of failing (see the README's adopt). */
     adopt?: boolean;
+    /**
+     * Which part of the data center this stack declares (default `all`). A site split into two
+     * stacks declares `storage` in one (PXE servers, boxes, their arrays, OSDs and bridges, SAN
+     * VMs, volume groups, NBD exports, K/V trees) and `services` in the other (every other guest,
+     * bridges and containers inside guests, containers on boxes, the NAS's K/V), from the same
+     * inventory. The services stack reads the exports it needs from the storage stack's
+     * `storageExports` output (a StackReference): pass them as `storage`.
+     */
+    part?: DataCenterPart;
+    /** For `part: services`: the storage stack's `storageExports` output. */
+    storage?: pulumi.Input<StorageExports>;
 }
+
+export type DataCenterPart = "all" | "storage" | "services";
+export const dataCenterParts: readonly DataCenterPart[] = ["all", "storage", "services"];
+
+/** One NBD export as the storage stack publishes it for the services stack. */
+export interface ExportRef { san: string; exportAddress: string; port: number; exportName: string; uri: string; sizeBytes: number }
+
+/** The storage stack's output `storageExports`: every NBD export by volume name. */
+export interface StorageExports { volumes: Record<string, ExportRef> }
 
 export interface MachineSummary { name: string; role: string; mac: string; address: string; profile: string; bootSeconds?: number }
 export interface ExportSummary { volume: string; san: string; uri: string; owner: string; sizeBytes: number }
@@ -53,6 +73,8 @@ export interface ContainerSummary { name: string; host: string; service: string;
 
 export interface DataCenterSummary {
     datacenter: string;
+    /** Which part this stack declares (see DataCenterOptions.part). */
+    part: DataCenterPart;
     pxeServers: { name: string; dhcpRole: string; baseUrl: string }[];
     machines: MachineSummary[];
     arrays: { machine: string; device: string; state: string; members: string[] }[];
@@ -71,6 +93,8 @@ export interface DataCenter {
     osds: CephOsd[];
     bridges: Map<string, OvsBridge>;
     volumeGroups: Map<string, VolumeGroup>;
+    /** What the services stack reads (set for `all` and `storage`; a `services` stack passes it on as it read it). */
+    storageExports: pulumi.Output<StorageExports>;
     volumes: Map<string, NbdVolume>;
     guests: Map<string, KvmGuest>;
     containers: Map<string, LxcContainer>;
@@ -195,12 +219,37 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     const adopting = (entry: { adopt?: boolean } | undefined) => adopt || entry?.adopt === true;
     const guestDials = Math.max(1, Math.ceil((options.guestBootSeconds ?? 600) / 10));
     const machinesByName = new Map(inv.machines.map((m) => [m.name, m]));
+    const part = options.part ?? "all";
+    if (!dataCenterParts.includes(part)) throw new Error(`part: "${String(part)}" is not one of ${dataCenterParts.join(", ")}`);
+    if (part === "services" && options.storage === undefined) throw new Error("part: services needs the storage stack's exports (options.storage, from a StackReference to the storage stack's storageExports output)");
+    const withStorage = part !== "services";
+    const withServices = part !== "storage";
+    // The storage side holds the SAN guests and every guest a SAN's disks come from.
+    const storageGuests = new Set<string>();
+    const markStorage = (g: GuestSpec): void => {
+        if (storageGuests.has(g.name)) return;
+        storageGuests.add(g.name);
+        for (const d of g.disks ?? []) {
+            if (!("volume" in d)) continue;
+            const san = (inv.guests ?? []).find((x) => x.name === (inv.volumes ?? []).find((v) => v.name === d.volume)?.san);
+            if (san) markStorage(san);
+        }
+    };
+    for (const g of (inv.guests ?? []).filter((x) => x.san)) markStorage(g);
+    const guestHere = (g: GuestSpec) => (storageGuests.has(g.name) ? withStorage : withServices);
+    const fromStorage = options.storage === undefined ? undefined : pulumi.output(options.storage);
+    /** An export of the storage stack, failing clearly when it does not publish it. */
+    const exportRef = (volume: string): pulumi.Output<ExportRef> => fromStorage!.apply((s) => {
+        const e = s?.volumes?.[volume];
+        if (!e) throw new Error(`the storage stack publishes no export "${volume}" (it has ${Object.keys(s?.volumes ?? {}).join(", ") || "none"}): run \`pulumi up\` on the storage stack first, from the same inventory`);
+        return e;
+    });
     const hostsByName = new Map<string, HostSpec>([...inv.machines.map((m) => [m.name, m] as const), ...(inv.guests ?? []).map((g) => [g.name, g] as const)]);
 
     const dc: DataCenter = {
         pxeServers: new Map(), machines: new Map(), arrays: new Map(), osds: [], bridges: new Map(),
         volumeGroups: new Map(), volumes: new Map(), guests: new Map(), containers: new Map(), resourceCount: 0,
-        summary: pulumi.output({} as DataCenterSummary),
+        summary: pulumi.output({} as DataCenterSummary), storageExports: pulumi.output<StorageExports>({ volumes: {} }),
     };
     const count = <T>(r: T): T => {
         dc.resourceCount++;
@@ -223,7 +272,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     const net = inv.networks[pxeNet];
     const pxe = inv.pxe;
     const profiles = Object.fromEntries(Object.entries(pxe?.profiles ?? {}).map(([name, p]) => [name, profileArgs(p)]));
-    for (const m of pxe ? inv.machines.filter((x) => x.pxeServer) : []) {
+    for (const m of pxe && withStorage ? inv.machines.filter((x) => x.pxeServer) : []) {
         const nic = m.nics.find((n) => n.network === pxeNet)!;
         dc.pxeServers.set(m.name, count(new PxeServer(`pxe-${m.name}`, {
             connection: connection(m),
@@ -247,7 +296,10 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
             adopt: adopting(m),
         })));
     }
-    const pxeServers = [...dc.pxeServers.values()];
+    // The services stack names the storage stack's PXE servers the way a PxeServer resource does.
+    const pxeServers: ConstructorParameters<typeof Machine>[1]["pxeServers"] = withStorage
+        ? [...dc.pxeServers.values()]
+        : (pxe ? inv.machines.filter((x) => x.pxeServer) : []).map((m) => ({ connection: connection(m), name: inv.datacenter }));
 
     // -- Machines: boot entries everywhere, Consul, power; guests' entries too (they boot by PXE).
     // Without PXE servers there is no Machine: a box is then only where its arrays, guests and containers are.
@@ -285,7 +337,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         dc.machines.set(h.name, machine);
         return machine;
     };
-    for (const m of inv.machines) declareMachine(m, { ipmi: m.bmc, power: m.power, waitForSshSeconds: m.waitForSshSeconds });
+    for (const m of withStorage ? inv.machines : []) declareMachine(m, { ipmi: m.bmc, power: m.power, waitForSshSeconds: m.waitForSshSeconds });
 
     /** What a box's own resources wait for: its Machine, when there is one. */
     const bootedOf = (name: string): pulumi.Resource[] => {
@@ -294,7 +346,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     };
 
     // -- On each machine: RAID arrays, Ceph OSDs.
-    for (const m of inv.machines) {
+    for (const m of withStorage ? inv.machines : []) {
         const booted = bootedOf(m.name);
         for (const r of m.raid ?? []) {
             dc.arrays.set(`${m.name}:${r.device}`, count(new RaidArray(`raid-${m.name}-${r.device.slice(5)}`, {
@@ -333,7 +385,7 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         dc.bridges.set(`${h.name}:${network}`, bridge);
         return bridge;
     };
-    for (const m of inv.machines) {
+    for (const m of withStorage ? inv.machines : []) {
         for (const network of bridgedNetworks(inv, m, true)) bridgeFor(m, network, bootedOf(m.name));
     }
 
@@ -368,11 +420,11 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
             })));
         }
     };
-    for (const m of inv.machines.filter((x) => x.san)) declareSan(m, bootedOf(m.name));
+    for (const m of withStorage ? inv.machines.filter((x) => x.san) : []) declareSan(m, bootedOf(m.name));
 
     const declared = new Set<string>();
     const declareGuest = (g: GuestSpec, chain: string[]): void => {
-        if (declared.has(g.name)) return;
+        if (declared.has(g.name) || !guestHere(g)) return;
         if (chain.includes(g.name)) throw new Error(`guests ${[...chain, g.name].join(" -> ")} depend on each other's volumes in a circle`);
         // Its disks' SANs first (a SAN may itself be a guest).
         for (const d of g.disks ?? []) {
@@ -384,12 +436,15 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         const host = machinesByName.get(g.host)!;
         const entryMachine = (g.boot ?? "network") === "network" ? declareMachine(g, {}) : undefined;
         const entry = entryMachine ? [entryMachine] : [];
-        const hostBridges = g.nics.map((n) => dc.bridges.get(`${host.name}:${n.network}`)!);
+        // (In the services stack the box's bridges and arrays belong to the storage stack: nothing to wait for.)
+        const hostBridges = g.nics.flatMap((n) => dc.bridges.get(`${host.name}:${n.network}`) ?? []);
         const arrays = (g.disks ?? []).flatMap((d) => ("device" in d && dc.arrays.has(`${host.name}:${d.device}`) ? [dc.arrays.get(`${host.name}:${d.device}`)!] : []));
         const disks = (g.disks ?? []).map((d) => {
             if ("device" in d) return { device: d.device, readOnly: d.readOnly ?? false };
-            const vol = dc.volumes.get(d.volume)!;
-            return { nbd: { host: vol.exportAddress, port: vol.port, export: vol.exportName }, readOnly: d.readOnly ?? false };
+            const vol = dc.volumes.get(d.volume);
+            if (vol) return { nbd: { host: vol.exportAddress, port: vol.port, export: vol.exportName }, readOnly: d.readOnly ?? false };
+            const ref = exportRef(d.volume);
+            return { nbd: { host: ref.exportAddress, port: ref.port, export: ref.exportName }, readOnly: d.readOnly ?? false };
         });
         const guest = count(new KvmGuest(`guest-${g.name}`, {
             connection: connection(host), name: g.name, memoryMiB: g.memoryMiB, vcpus: g.vcpus ?? 1,
@@ -406,9 +461,9 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     for (const g of guests) declareGuest(g, []);
 
     // -- NAS guests: what to mount and export, as K/V their boot scripts read.
-    for (const g of guests.filter((x) => x.nfs && consul)) {
+    for (const g of guests.filter((x) => x.nfs && consul && guestHere(x))) {
         const nfs = g.nfs!;
-        const vol = dc.volumes.get(nfs.volume)!;
+        const vol = dc.volumes.get(nfs.volume) ?? exportRef(nfs.volume);
         const exports = Object.fromEntries(nfs.exports.map((e, i) => [
             `nfs/exports/${i}`,
             `${e.path} ${e.clients.map((cl) => inv.networks[cl]?.cidr ?? cl).map((cl) => `${cl}(${e.options ?? "rw,sync,no_subtree_check"})`).join(" ")}`,
@@ -422,13 +477,13 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
     }
 
     // -- K/V trees brought in as they are.
-    for (const kv of consul ? inv.consulKeys ?? [] : []) {
+    for (const kv of consul && withStorage ? inv.consulKeys ?? [] : []) {
         const name = kv.prefix.replace(/\/$/, "").replace(/[^A-Za-z0-9-]+/g, "-");
         count(new ConsulKeys(`kv-${name}`, { consul: consul!, prefix: kv.prefix, keys: kv.keys, adopt: adopting(kv) }));
     }
 
     // -- Containers.
-    for (const ct of inv.containers ?? []) declareContainer(ct);
+    for (const ct of withServices ? inv.containers ?? [] : []) declareContainer(ct);
     function declareContainer(ct: ContainerSpec): void {
         const host = hostsByName.get(ct.host)!;
         const os = ct.os ?? inv.defaults?.containerOs ?? "alpine";
@@ -437,10 +492,12 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         const templateArgs = ct.templateArgs ?? (template === "download"
             ? ["--dist", os, "--release", inv.lxc?.releases?.[os] ?? "", "--arch", inv.lxc?.arch ?? "amd64", "--server", lxcServer ?? ""]
             : []);
-        const dependsOn: pulumi.Resource[] = isGuest(host) ? [dc.guests.get(host.name)!] : bootedOf(host.name);
+        const hostGuest = isGuest(host) ? dc.guests.get(host.name) : undefined;
+        const dependsOn: pulumi.Resource[] = hostGuest ? [hostGuest] : bootedOf(host.name);
         const network = (ct.nics ?? []).map((n) => {
             const spec = inv.networks[n.network];
-            dependsOn.push(dc.bridges.get(`${host.name}:${n.network}`)!);
+            const bridge = dc.bridges.get(`${host.name}:${n.network}`);
+            if (bridge) dependsOn.push(bridge);
             return {
                 bridge: spec.bridge!,
                 ...(n.mac ? { hwaddr: n.mac.toLowerCase() } : {}),
@@ -451,7 +508,8 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         const mounts = (ct.mounts ?? []).map((m) => {
             if (!m.nfs) return { source: m.source!, target: m.target, ...(m.type ? { type: m.type } : {}), ...(m.options ? { options: m.options } : {}) };
             const server = hostsByName.get(m.nfs.server)!;
-            dependsOn.push(dc.guests.get(server.name)!);
+            const nas = dc.guests.get(server.name);
+            if (nas) dependsOn.push(nas);
             const address = addressOn(server, "storage") ?? sshHost(server);
             return { source: `${address}:${m.nfs.path}`, target: m.target, type: "nfs", options: m.options ?? "nfsvers=4,create=dir" };
         });
@@ -463,14 +521,23 @@ export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, op
         }, { dependsOn })));
     }
 
-    dc.summary = summarize(inv, dc);
+    if (withStorage) {
+        const volumes = [...dc.volumes.entries()].map(([name, v]) => pulumi.all([v.exportAddress, v.port, v.exportName, v.uri, v.sizeBytes]).apply(
+            ([exportAddress, port, exportName, uri, sizeBytes]): [string, ExportRef] => [name, {
+                san: (inv.volumes ?? []).find((x) => x.name === name)!.san, exportAddress, port, exportName, uri: uri ?? "", sizeBytes: sizeBytes ?? 0,
+            }]));
+        dc.storageExports = pulumi.all(volumes).apply((vs) => ({ volumes: Object.fromEntries(vs) }));
+    } else {
+        dc.storageExports = fromStorage!;
+    }
+    dc.summary = summarize(inv, dc, part);
     return dc;
 }
 
-function summarize(inv: Inventory, dc: DataCenter): pulumi.Output<DataCenterSummary> {
+function summarize(inv: Inventory, dc: DataCenter, part: DataCenterPart): pulumi.Output<DataCenterSummary> {
     const machineSpecs = new Map<string, HostSpec>([...inv.machines.map((m) => [m.name, m] as const), ...(inv.guests ?? []).map((g) => [g.name, g] as const)]);
     // A site without PXE has no Machine resources: its boxes are listed as the inventory has them.
-    const bare = dc.machines.size === 0 ? inv.machines.map((h) => pulumi.output<MachineSummary>({ name: h.name, role: h.role, mac: h.nics[0].mac.toLowerCase(), address: h.nics[0].address ?? "", profile: "" })) : [];
+    const bare = dc.machines.size === 0 && part !== "services" ? inv.machines.map((h) => pulumi.output<MachineSummary>({ name: h.name, role: h.role, mac: h.nics[0].mac.toLowerCase(), address: h.nics[0].address ?? "", profile: "" })) : [];
     const machines = [...bare, ...[...dc.machines.entries()].map(([name, m]) => pulumi.all([m.bootSeconds]).apply(([bootSeconds]) => {
         const h = machineSpecs.get(name)!;
         const eth0 = nicsOf(h)[0];
@@ -481,25 +548,26 @@ function summarize(inv: Inventory, dc: DataCenter): pulumi.Output<DataCenterSumm
     const pxe = [...dc.pxeServers.entries()].map(([name, p]) => pulumi.all([p.dhcpRole, p.baseUrl]).apply(([dhcpRole, baseUrl]) => ({ name, dhcpRole: dhcpRole ?? "", baseUrl: baseUrl ?? "" })));
     const arrays = [...dc.arrays.entries()].map(([key, a]) => pulumi.all([a.state, a.activeMembers]).apply(([state, members]) => ({ machine: key.split(":")[0], device: key.split(":")[1], state: state ?? "", members: members ?? [] })));
     const osds = dc.osds.map((o) => pulumi.all([o.urn, o.device, o.osdId]).apply(([urn, device, osdId]) => ({ machine: urn.split("::").pop()!.replace(/^osd-/, "").replace(/-[0-9]+$/, ""), device, osdId })));
-    const exports = (inv.volumes ?? []).map((v) => {
-        const vol = dc.volumes.get(v.name)!;
-        return pulumi.all([vol.uri, vol.sizeBytes]).apply(([uri, sizeBytes]) => ({ volume: v.name, san: v.san, uri: uri ?? "", owner: v.owner, sizeBytes: sizeBytes ?? 0 }));
-    });
-    const guests = (inv.guests ?? []).map((g) => pulumi.all([dc.guests.get(g.name)!.status]).apply(([status]) => ({ name: g.name, host: g.host, status: status ?? "", memoryMiB: g.memoryMiB })));
-    const containers = (inv.containers ?? []).map((ct) => {
+    // Every export: this stack's own, or (services) as the storage stack publishes them.
+    const exports = (inv.volumes ?? []).map((v) => dc.storageExports.apply((s) => {
+        const e = s.volumes[v.name];
+        return { volume: v.name, san: v.san, uri: e?.uri ?? "", owner: v.owner, sizeBytes: e?.sizeBytes ?? 0 };
+    }));
+    const guests = (inv.guests ?? []).filter((g) => dc.guests.has(g.name)).map((g) => pulumi.all([dc.guests.get(g.name)!.status]).apply(([status]) => ({ name: g.name, host: g.host, status: status ?? "", memoryMiB: g.memoryMiB })));
+    const containers = (inv.containers ?? []).filter((ct) => dc.containers.has(ct.name)).map((ct) => {
         const c = dc.containers.get(ct.name)!;
         return pulumi.all([c.state, c.addresses]).apply(([state, addresses]) => ({ name: ct.name, host: ct.host, service: ct.service, state: state ?? "", addresses: addresses ?? [] }));
     });
     return pulumi.all([pulumi.all(pxe), pulumi.all(machines), pulumi.all(arrays), pulumi.all(osds), pulumi.all(exports), pulumi.all(guests), pulumi.all(containers)])
         .apply(([p, m, a, o, e, g, c]) => ({
-            datacenter: inv.datacenter, pxeServers: p, machines: m, arrays: a, osds: o, bridges: dc.bridges.size, exports: e, guests: g, containers: c,
+            datacenter: inv.datacenter, part, pxeServers: p, machines: m, arrays: a, osds: o, bridges: dc.bridges.size, exports: e, guests: g, containers: c,
         }));
 }
 
 /** A few lines a person reads after `pulumi up`. */
 export function formatSummary(s: DataCenterSummary): string {
     const lines = [
-        `data center ${s.datacenter}: ${s.machines.length} machine(s), ${s.guests.length} guest(s), ${s.containers.length} container(s), ${s.bridges} bridge(s)`,
+        `data center ${s.datacenter}${s.part && s.part !== "all" ? ` (stack part: ${s.part})` : ""}: ${s.machines.length} machine(s), ${s.guests.length} guest(s), ${s.containers.length} container(s), ${s.bridges} bridge(s)`,
         ...s.pxeServers.map((p) => `  pxe        ${p.name}: ${p.dhcpRole} ${p.baseUrl}`),
         ...s.machines.map((m) => `  machine    ${m.name} (${m.role}) ${m.address} ${m.mac}${m.profile ? ` profile ${m.profile}` : ""}${m.bootSeconds !== undefined ? `, booted in ${m.bootSeconds} s` : ""}`),
         ...s.arrays.map((a) => `  raid       ${a.machine}:${a.device} ${a.state} [${a.members.join(" ")}]`),
