@@ -11,7 +11,7 @@ import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../co
 import { checkByTable, diffByTable, erase, KindSpec, t } from "../core/fields";
 import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
 import { Validator } from "../core/validate";
-import { connectionField, HostConnection, hostLocks, Plan, Remote, step } from "../host";
+import { connectionField, distributionOf, HostConnection, hostLocks, Plan, Remote, step } from "../host";
 import type { OsFamily } from "../host";
 import { healthOf, MdDetail, MdHealth, membersWithState, parseDetailExport, parseExamineExport, parseSysfs } from "../parsers/mdadm";
 import { parseSections } from "../parsers/sections";
@@ -122,7 +122,7 @@ export function diff(_id: string, olds: RaidArrayState, news: RaidArrayInputs): 
 
 /** Where mdadm reads its configuration on each family. */
 export function mdadmConf(family: OsFamily): string {
-    return family === "alpine" ? "/etc/mdadm.conf" : "/etc/mdadm/mdadm.conf";
+    return distributionOf(family) === "alpine" ? "/etc/mdadm.conf" : "/etc/mdadm/mdadm.conf";
 }
 
 // Keeps exactly one ARRAY line for this UUID in mdadm.conf; $1 conf, $2 uuid, $3 the new line ("" removes).

@@ -1,6 +1,7 @@
 // KvmGuest, part plan: install, incoming (live migration) and removal as
 // steps (no I/O).
 import { Plan, step } from "../../host";
+import { distributionOf } from "../../host";
 import type { OsFamily } from "../../host";
 import { qmpScriptFile, qmpScriptPath } from "../../qmp/script";
 import { guestService, pathsOf, serviceName } from "./render";
@@ -8,7 +9,7 @@ import type { KvmGuestInputs } from "./spec";
 
 export function packagesFor(g: KvmGuestInputs, family: OsFamily): string[] {
     const ovs = g.nics.some((n) => n.bridgeType === "ovs");
-    return family === "alpine"
+    return distributionOf(family) === "alpine"
         ? ["qemu-system-x86_64", "python3", "iproute2", ...(ovs ? ["openvswitch"] : [])]
         : ["qemu-system-x86", "python3", "iproute2", ...(ovs ? ["openvswitch-switch"] : [])];
 }

@@ -1,6 +1,6 @@
 // KvmGuest, part render: the guest's names and files on the box, qemu's argv
 // and the guest as a service of the box's init system (no I/O).
-import { serviceFilePath } from "../../host";
+import { initSystemOf, ovsServiceOf, serviceFilePath } from "../../host";
 import type { OsFamily, ServiceSpec } from "../../host";
 import { nbdUri } from "../../parsers/nbd";
 import { qmpScriptPath } from "../../qmp/script";
@@ -94,7 +94,8 @@ function tapDownCommands(g: KvmGuestInputs): string[][] {
     });
 }
 
-const qemuBinary = { debian: "qemu-system-x86_64", alpine: "/usr/bin/qemu-system-x86_64" } as const;
+// OpenRC wants the program as an absolute path; both distributions install it here.
+const qemuBinary = { debian: "qemu-system-x86_64", alpine: "/usr/bin/qemu-system-x86_64", "debian-openrc": "/usr/bin/qemu-system-x86_64" } as const;
 
 /**
  * The guest as a service of the box's init system (rendered as a systemd unit
@@ -124,6 +125,6 @@ export function guestService(g: KvmGuestInputs, family: OsFamily): ServiceSpec {
         restart: { when: "on-failure", delaySeconds: 5 },
         errorLog: p.qemuLog,
         // After Open vSwitch as each init system had it: ordering on systemd, `use` on OpenRC.
-        ...(ovs ? (family === "alpine" ? { wants: ["ovs-vswitchd"] } : { after: ["openvswitch-switch"] }) : {}),
+        ...(ovs ? (initSystemOf(family) === "openrc" ? { wants: [ovsServiceOf(family)] } : { after: [ovsServiceOf(family)] }) : {}),
     };
 }

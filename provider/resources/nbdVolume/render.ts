@@ -2,6 +2,7 @@
 // nbd-server service and config, and its Consul catalog entry (no I/O).
 import type { ExternalService } from "../../consul/client";
 import { serviceNameOn } from "../../host";
+import { lvmServiceOf } from "../../host";
 import type { OsFamily, ServiceSpec } from "../../host";
 import type { NbdExportConfig } from "../../parsers/nbd";
 import type { NbdVolumeInputs } from "./spec";
@@ -44,7 +45,7 @@ export function exportService(key: string, family: OsFamily): ServiceSpec {
         // Stopping one export ends its own client sessions (children) only.
         killMode: "control-group",
         restart: { when: "on-failure" },
-        after: [family === "alpine" ? "lvm" : "lvm2-monitor"],
+        ...(lvmServiceOf(family) ? { after: [lvmServiceOf(family) as string] } : {}),
     };
 }
 
