@@ -182,7 +182,7 @@ export function renderOpenrcScript(spec: ServiceSpec): string {
             ? ["supervisor=supervise-daemon", ...(spec.restart?.delaySeconds !== undefined ? [`respawn_delay=${spec.restart.delaySeconds}`] : []), "respawn_max=0"]
             : [...(spec.type === "forking" ? [] : ["command_background=true"]), `pidfile=${spec.pidFile}`]),
         ...(spec.errorLog ? [`error_log=${spec.errorLog}`] : []),
-        ...(spec.reloadSignal ? ['extra_started_commands="reload"'] : []),
+        ...(spec.reloadSignal ? ['extra_started_commands="reload"', `description_reload="Re-reads the configuration (SIG${spec.reloadSignal})"`] : []),
         "",
         "depend() {",
         `\tneed ${["net", ...(spec.needs ?? [])].join(" ")}`,

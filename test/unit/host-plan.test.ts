@@ -4,6 +4,7 @@ import {
     AlpineAdapter,
     DebianAdapter,
     debianInstallScript,
+    detectArgv,
     parseOsFacts,
     removeFileScript,
     renderCommands,
@@ -188,6 +189,28 @@ describe("host OS detection", () => {
     it("treats Debian derivatives (ID_LIKE=debian) as Debian", () => {
         const facts = parseOsFacts(out('ID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"', "/dev/vda1 / ext4 rw 0 0"));
         assert.strictEqual(typeof facts !== "string" && facts.family, "debian");
+    });
+
+    const probed = (osRelease: string, init: string, root: string): string => `${osRelease}\n=baremetal-unchanged=init\n${init}\n=baremetal-unchanged=mounts\n${mounts(root)}`;
+
+    it("tells Debian with OpenRC from Debian with systemd by the init system that runs, not by the name", () => {
+        const orc = parseOsFacts(probed(debian12, "openrc", "tmpfs / tmpfs rw,relatime,mode=755 0 0"));
+        assert.deepStrictEqual(orc, { family: "debian-openrc", id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)", diskless: true });
+        const onDisk = parseOsFacts(probed(debian12, "openrc", "/dev/vda1 / ext4 rw 0 0"));
+        assert.deepStrictEqual(typeof onDisk !== "string" && [onDisk.family, onDisk.diskless], ["debian-openrc", false]);
+        for (const init of ["systemd", ""]) {
+            const sd = parseOsFacts(probed(debian12, init, "tmpfs / tmpfs rw 0 0"));
+            assert.deepStrictEqual(typeof sd !== "string" && [sd.family, sd.diskless], ["debian", false], `init ${JSON.stringify(init)}`);
+        }
+        // Alpine is OpenRC whatever the probe says (a container without a booted OpenRC).
+        const alpine = parseOsFacts(probed(alpine320, "", "tmpfs / tmpfs rw 0 0"));
+        assert.deepStrictEqual(typeof alpine !== "string" && [alpine.family, alpine.diskless], ["alpine", true]);
+    });
+
+    it("the probe itself asks systemd's and OpenRC's run directories", () => {
+        const script = detectArgv[2];
+        assert.match(script, /\/run\/systemd\/system/);
+        assert.match(script, /\/run\/openrc\/softlevel/);
     });
 
     it("refuses anything else, saying what it found", () => {
