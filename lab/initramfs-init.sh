@@ -107,8 +107,8 @@ rm -f /newroot/etc/ssh/ssh_host_*
 rm -f /newroot/.dockerenv /newroot/run/.containerenv
 rm -rf /newroot/etc/systemd/system/timers.target.wants
 case "$init" in
-    # OpenRC's box: its own runlevels only (not the machine's), BusyBox as /bin/sh
-    *openrc*) rm -rf /newroot/etc/runlevels; ln -sf busybox /newroot/usr/bin/sh ;;
+    # OpenRC's box: its own runlevels only (not the machine's, which /vmfiles replaces)
+    *openrc*) rm -rf /newroot/etc/runlevels ;;
 esac
 if [ -d /vmfiles/etc ]; then
     cp -a /vmfiles/. /newroot/
@@ -120,6 +120,8 @@ else
     fail "cannot mount the per-VM files (9p tag bmlab)"
 fi
 chmod 0600 /newroot/etc/ssh/ssh_host_*_key 2>/dev/null
+# the OpenRC box brings a BusyBox of its own: it is /bin/sh
+[ ! -x /newroot/usr/lib/bmlab/busybox ] || ln -sf /usr/lib/bmlab/busybox /newroot/usr/bin/sh
 chmod 0700 /newroot/root /newroot/root/.ssh 2>/dev/null
 
 # The persist medium (the OpenRC box): restore what the persist step kept. A blank

@@ -285,7 +285,9 @@ EOF
         chmod 0755 "$dir/etc/init.d/bmlab-consul"
         ln -s /etc/init.d/bmlab-consul "$dir/etc/runlevels/default/bmlab-consul"
     fi
-    for a in $openrc_applets; do ln -s /bin/busybox "$dir/usr/local/bin/$a"; done
+    mkdir -p "$dir/usr/lib/bmlab"
+    cp "$build/busybox/bin/busybox" "$dir/usr/lib/bmlab/busybox"
+    for a in $openrc_applets; do ln -s /usr/lib/bmlab/busybox "$dir/usr/local/bin/$a"; done
 }
 
 # initramfs: busybox-static, /init, the modules it needs (dependencies first) and,
@@ -398,7 +400,7 @@ do_build() {
         kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
         pkgs=$(image_packages)
         # shellcheck disable=SC2086
-        key=$(build_key "$kpkg=$kver $(dpkg-query -W -f '${Package}=${Version} ' $pkgs)")
+        key=$(build_key "$kpkg=$kver busybox=$(apt-cache policy busybox | awk '/Candidate:/ {print $2}') $(dpkg-query -W -f '${Package}=${Version} ' $pkgs)")
         build=$labdir/build-$key
     fi
     if [ -f "$build/.complete" ]; then
@@ -416,6 +418,12 @@ do_build() {
     printf '%s\n' "$pkgs" >"$build/image-packages"
     (cd "$build/deb" && apt-get download -q "$kpkg" >&2 2>/dev/null) || die "apt-get download $kpkg failed"
     dpkg -x "$build"/deb/*.deb "$build/kernel"
+    # The OpenRC box's BusyBox: Debian's regular build (busybox), whose shell runs
+    # the programs on PATH as Alpine's does; busybox-static (the machine's, for the
+    # initramfs) prefers its own applets to them (start-stop-daemon, mount, ip ...).
+    mkdir -p "$build/deb/busybox" "$build/busybox"
+    (cd "$build/deb/busybox" && apt-get download -q busybox >&2 2>/dev/null) || die "apt-get download busybox failed"
+    dpkg -x "$build"/deb/busybox/*.deb "$build/busybox"
     local krel
     krel=$(basename "$build"/kernel/boot/vmlinuz-*); krel=${krel#vmlinuz-}
     # modules ship without modules.dep

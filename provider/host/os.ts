@@ -338,7 +338,7 @@ abstract class OpenrcAdapter extends FamilyAdapter {
     }
 
     protected installService(spec: ServiceSpec): RemoteCommand {
-        return writeFileCommand(serviceFilePath(spec, this.family), renderOpenrcScript(spec), "0755", "root:root");
+        return writeFileCommand(serviceFilePath(spec, this.family), renderOpenrcScript(spec, this.family), "0755", "root:root");
     }
 
     protected uninstallService(ref: ServiceRef): RemoteCommand[] {

@@ -9,7 +9,7 @@
 // so the renderer refuses anything that could change the file's meaning
 // (whitespace, quotes, shell operators) instead of quoting it: a kind's `check`
 // has already refused such values, and a bug must fail here, not on a host.
-import { OsFamily, initSystemOf } from "./family";
+import { distributionOf, OsFamily, initSystemOf } from "./family";
 
 /** A service on a host by name. */
 export interface ServiceRef {
@@ -116,7 +116,7 @@ export function systemdUnitName(ref: ServiceRef): string {
 
 /** The file text for the family's init system. */
 export function renderService(spec: ServiceSpec, family: OsFamily): string {
-    return initSystemOf(family) === "openrc" ? renderOpenrcScript(spec) : renderSystemdUnit(spec);
+    return initSystemOf(family) === "openrc" ? renderOpenrcScript(spec, family) : renderSystemdUnit(spec);
 }
 
 export function renderSystemdUnit(spec: ServiceSpec): string {
@@ -157,8 +157,13 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
  * An openrc-run script. A program restarted "always" runs under
  * supervise-daemon; any other foreground program is put in the background by
  * start-stop-daemon with a pid file; a forking one writes its own.
+ *
+ * The family says whose start-stop-daemon that is: Alpine's OpenRC brings its
+ * own, which takes `error_log` (--stderr); Debian's openrc uses dpkg's, which
+ * refuses --stderr and has --output (stdout and stderr) instead (found on the
+ * lab's OpenRC box: the guest's service did not start).
  */
-export function renderOpenrcScript(spec: ServiceSpec): string {
+export function renderOpenrcScript(spec: ServiceSpec, family: OsFamily = "alpine"): string {
     assertServiceSpec(spec);
     const [program, ...args] = spec.command;
     const supervised = spec.restart?.when === "always";
@@ -181,7 +186,7 @@ export function renderOpenrcScript(spec: ServiceSpec): string {
         ...(supervised
             ? ["supervisor=supervise-daemon", ...(spec.restart?.delaySeconds !== undefined ? [`respawn_delay=${spec.restart.delaySeconds}`] : []), "respawn_max=0"]
             : [...(spec.type === "forking" ? [] : ["command_background=true"]), `pidfile=${spec.pidFile}`]),
-        ...(spec.errorLog ? [`error_log=${spec.errorLog}`] : []),
+        ...(spec.errorLog ? [supervised || distributionOf(family) === "alpine" ? `error_log=${spec.errorLog}` : `start_stop_daemon_args="--output ${spec.errorLog}"`] : []),
         ...(spec.reloadSignal ? ['extra_started_commands="reload"', `description_reload="Re-reads the configuration (SIG${spec.reloadSignal})"`] : []),
         "",
         "depend() {",
