@@ -230,10 +230,15 @@ function shellFunction(name: string, body: string[]): string[] {
  * (active, inactive, failed, activating ...) or, on OpenRC, active or inactive;
  * "unknown" when the init system says nothing. Put it at the top of a constant
  * script; the one status check every kind uses.
+ *
+ * Which init system runs is asked the way the OS probe asks it
+ * (/run/systemd/system), not whether systemctl is installed: a Debian box booted
+ * with OpenRC still has systemd's package, whose systemctl then answers
+ * "offline" for every unit (found on the lab's OpenRC box).
  */
 export const serviceStateShell = [
     "baremetal_service_state() {",
-    "  if command -v systemctl >/dev/null 2>&1; then",
+    "  if [ -d /run/systemd/system ]; then",
     '    _bm_state=$(systemctl is-active "$1" 2>/dev/null)',
     '    echo "${_bm_state:-unknown}"',
     '  elif rc-service "$1" status >/dev/null 2>&1; then echo active',
