@@ -13,6 +13,8 @@
 //                                    ends; prints the final query-migrate reply.
 //   wait SOCKET TIMEOUT_S            until QMP answers; prints query-status.
 // Exit 3: no qemu listens on SOCKET (the guest is not running).
+import { initSystemOf } from "../host/family";
+import type { OsFamily } from "../host/family";
 
 export const qmpScript = String.raw`import json, select, socket, sys, time
 
@@ -125,8 +127,19 @@ def main(mode, path, *rest):
 main(*sys.argv[1:])
 `;
 
-/** Where the plans install the script, for the init system's graceful stop. */
+/** Where the plans install the script, for the init system's graceful stop (systemd boxes). */
 export const qmpScriptPath = "/usr/local/libexec/baremetal-qmp";
+
+/**
+ * Where the script lives on a family's boxes. OpenRC boxes may be diskless, where
+ * only /etc survives a reboot (`lbu commit`, or the "debian-openrc" /etc
+ * archive): there it is under /etc, or a rebooted box would start its guests
+ * with a stop command that no longer exists (found by a power cycle of the
+ * lab's OpenRC box).
+ */
+export function qmpScriptPathOn(family: OsFamily): string {
+    return initSystemOf(family) === "openrc" ? "/etc/baremetal/libexec/baremetal-qmp" : qmpScriptPath;
+}
 
 /** The script as an executable file (ExecStop / stop_pre call it on box shutdown). */
 export function qmpScriptFile(): string {

@@ -3,7 +3,7 @@
 import { Plan, step } from "../../host";
 import { distributionOf } from "../../host";
 import type { OsFamily } from "../../host";
-import { qmpScriptFile, qmpScriptPath } from "../../qmp/script";
+import { qmpScriptFile, qmpScriptPathOn } from "../../qmp/script";
 import { guestService, pathsOf, serviceName } from "./render";
 import type { KvmGuestInputs } from "./spec";
 
@@ -21,7 +21,7 @@ export type KvmGuestStep = "guest-service";
 export function planInstall(g: KvmGuestInputs, family: OsFamily): Plan<KvmGuestStep> {
     return [
         step.ensurePackages(...packagesFor(g, family)),
-        step.writeFile(qmpScriptPath, qmpScriptFile(), { mode: "0755" }),
+        step.writeFile(qmpScriptPathOn(family), qmpScriptFile(), { mode: "0755" }),
         step.installService(guestService(g, family), { tag: "guest-service" }),
         step.service(g.autostart ? "enable" : "disable", serviceName(g.name)),
         step.persist(),

@@ -3,7 +3,7 @@
 import { initSystemOf, ovsServiceOf, serviceFilePath } from "../../host";
 import type { OsFamily, ServiceSpec } from "../../host";
 import { nbdUri } from "../../parsers/nbd";
-import { qmpScriptPath } from "../../qmp/script";
+import { qmpScriptPathOn } from "../../qmp/script";
 import type { KvmGuestInputs } from "./spec";
 
 export function serviceName(name: string): string {
@@ -119,7 +119,7 @@ export function guestService(g: KvmGuestInputs, family: OsFamily): ServiceSpec {
             ...tapUpCommands(g).map((argv) => ({ argv, mayFail: argv[1] === "--if-exists" })),
         ],
         // The graceful stop: ACPI power button, then quit after the timeout.
-        stop: { command: [qmpScriptPath, "powerdown", p.qmpSocket, String(g.shutdownTimeoutSeconds), p.stopOutcome], timeoutSeconds: g.shutdownTimeoutSeconds + 30 },
+        stop: { command: [qmpScriptPathOn(family), "powerdown", p.qmpSocket, String(g.shutdownTimeoutSeconds), p.stopOutcome], timeoutSeconds: g.shutdownTimeoutSeconds + 30 },
         postStop: tapDownCommands(g),
         // A guest that powers itself off stays off; a crashed qemu comes back.
         restart: { when: "on-failure", delaySeconds: 5 },
