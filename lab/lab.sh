@@ -287,7 +287,12 @@ EOF
     fi
     mkdir -p "$dir/usr/lib/bmlab"
     cp "$build/busybox/bin/busybox" "$dir/usr/lib/bmlab/busybox"
-    for a in $openrc_applets; do ln -s /usr/lib/bmlab/busybox "$dir/usr/local/bin/$a"; done
+    # (Debian's regular BusyBox lacks flock and mountpoint, which Alpine's has: those
+    # come from busybox-static, its other build, as applets they behave the same)
+    for a in $openrc_applets; do
+        if "$build/busybox/bin/busybox" --list | grep -qx "$a"; then ln -s /usr/lib/bmlab/busybox "$dir/usr/local/bin/$a"
+        else ln -s /bin/busybox "$dir/usr/local/bin/$a"; fi
+    done
 }
 
 # initramfs: busybox-static, /init, the modules it needs (dependencies first) and,
