@@ -287,11 +287,10 @@ EOF
     fi
     mkdir -p "$dir/usr/lib/bmlab"
     cp "$build/busybox/bin/busybox" "$dir/usr/lib/bmlab/busybox"
-    # (Debian's regular BusyBox lacks flock and mountpoint, which Alpine's has: those
-    # come from busybox-static, its other build, as applets they behave the same)
+    # (Debian's BusyBox builds lack flock and mountpoint, which Alpine's has: those
+    # stay util-linux's)
     for a in $openrc_applets; do
-        if "$build/busybox/bin/busybox" --list | grep -qx "$a"; then ln -s /usr/lib/bmlab/busybox "$dir/usr/local/bin/$a"
-        else ln -s /bin/busybox "$dir/usr/local/bin/$a"; fi
+        ! "$build/busybox/bin/busybox" --list | grep -qx "$a" || ln -s /usr/lib/bmlab/busybox "$dir/usr/local/bin/$a"
     done
 }
 
