@@ -10,7 +10,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { OsFamily, renderService, ServiceSpec } from "../../provider/host";
+import { DebianOpenrcAdapter, OsFamily, renderService, ServiceSpec, step } from "../../provider/host";
 import { serviceSpecsOfTheKinds } from "../helpers/openrcScripts";
 
 const openrcRun = "/sbin/openrc-run";
@@ -63,6 +63,14 @@ function throughOpenrcRun(scripts: [string, string][]): Map<string, Verdict> {
     }
 }
 
+/** The OpenRC service the debian-openrc adapter writes for a boot script. */
+function bootScriptService(): string {
+    const cmds = new DebianOpenrcAdapter(true).lower(step.bootScript("bridges", "#!/bin/sh\nexit 0\n"));
+    const init = cmds.find((c) => c.argv.includes("/etc/init.d/baremetal-local-bridges"));
+    assert.ok(init?.stdin !== undefined);
+    return String(init.stdin);
+}
+
 /** What `openrc-run SCRIPT depend` prints for a spec: one line per kind of dependency. */
 function expectedDepend(spec: ServiceSpec): string {
     return [
@@ -83,7 +91,7 @@ describe("OpenRC scripts of the kinds, through openrc-run under BusyBox", functi
             if (process.env.CI === "true") throw new Error(why);
             this.skip();
         }
-        verdicts = throughOpenrcRun([...cases.map(([label, , text]): [string, string] => [label, text]), ["broken", `${cases[0][2]}\nstart_pre() {\n\tif true; then\n}\n`]]);
+        verdicts = throughOpenrcRun([...cases.map(([label, , text]): [string, string] => [label, text]), ["boot script", bootScriptService()], ["broken", `${cases[0][2]}\nstart_pre() {\n\tif true; then\n}\n`]]);
     });
 
     it("renders at least one script per service of every kind, on both OpenRC families", () => {
@@ -102,6 +110,13 @@ describe("OpenRC scripts of the kinds, through openrc-run under BusyBox", functi
             assert.strictEqual(v.describe.out.split("\n")[0].replace(/^\s*\*\s*/, ""), spec.description.split("%i").join(spec.instance ?? ""));
         });
     }
+
+    it("debian-openrc: a boot script's own OpenRC service (Debian's openrc has no `local`) parses, needs net, describes itself", () => {
+        const v = verdicts.get("boot script");
+        assert.ok(v);
+        assert.deepStrictEqual([v.depend.rc, v.depend.err, v.depend.out.trim()], [0, "", "need net"]);
+        assert.match(v.describe.out, /pulumi-baremetal boot script bridges/);
+    });
 
     it("the check fails on a script that BusyBox cannot parse (openrc-run itself exits 0; the shell's complaint is the verdict)", () => {
         const v = verdicts.get("broken");
