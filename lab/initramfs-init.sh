@@ -83,6 +83,9 @@ if [ "$rootfs" = tmpfs ]; then
         esac
     done
     mount -t tmpfs -o mode=0755,nosuid,nodev run /newroot/run
+    # Debian's udev script, run by OpenRC (no sysvinit RUNLEVEL=S), takes a missing
+    # /run/udev for a start from an interactive shell and waits 60 s
+    mkdir -p /newroot/run/udev
     say "root mounted (tmpfs, /etc copied, overlays on ${root:-9p hostroot})"
 else
     mount -t tmpfs -o mode=0755 rw /rw || fail "cannot mount the tmpfs"
