@@ -38,6 +38,7 @@ export {
     type ServiceSpec,
 } from "./service";
 export { SshPool, type HostKeySeen, type PoolOptions, type PoolStats } from "./pool";
+export { resolvePaths, resolvePathsScript } from "./paths";
 export { quote } from "./quote";
 export { Secret, type MaybeSecret } from "./redact";
 export { traceEnvVar, traceFormatVersion, type CommandEvent, type ConnectEvent, type TraceEvent, type TraceTarget } from "./trace";

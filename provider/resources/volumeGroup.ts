@@ -10,7 +10,7 @@ import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../co
 import { checkByTable, diffByTable, erase, KindSpec, t, valueAt } from "../core/fields";
 import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
 import { Validator } from "../core/validate";
-import { connectionField, HostConnection, distributionOf, hostLocks, Plan, Remote, step } from "../host";
+import { connectionField, distributionOf, HostConnection, hostLocks, Plan, Remote, resolvePaths, step } from "../host";
 import type { OsFamily } from "../host";
 import { DeviceProbe, ownTag, parseDeviceProbe, parsePvs, parseVgs, PvReport, pvFields, reportOptions, VgReport, vgFields, vgNamePattern } from "../parsers/lvm";
 
@@ -230,9 +230,8 @@ async function readPvs(host: Remote, name: string): Promise<string[]> {
 
 /** Kernel path of each declared device, so /dev/md/data compares with LVM's /dev/md127. */
 async function resolve(host: Remote, devices: string[]): Promise<Map<string, string>> {
-    const out = await host.run(["readlink", "-f", "--", ...devices], { what: "resolve devices" });
-    const lines = out.stdout.split("\n").filter((l) => l !== "");
-    return new Map(devices.map((d, i) => [d, lines[i] ?? d]));
+    const resolved = await resolvePaths(host, devices);
+    return new Map(devices.map((d) => [d, resolved.get(d) ?? d]));
 }
 
 function stateFrom(inputs: VolumeGroupInputs, vg: VgReport, pvs: string[], resolved: Map<string, string>): VolumeGroupState {
