@@ -245,6 +245,8 @@ openrc_files() {
     mkdir -p "$dir/etc/init.d" "$dir/usr/local/bin"
     ln -s /etc/init.d/udev "$dir/etc/runlevels/sysinit/udev"
     ln -s /etc/init.d/cgroups "$dir/etc/runlevels/sysinit/cgroups"
+    # /dev/pts and /dev/shm (LXC needs the first for its consoles), as Alpine's devfs does
+    ln -s /etc/init.d/mountdevsubfs.sh "$dir/etc/runlevels/sysinit/mountdevsubfs.sh"
     ln -s /etc/init.d/bmlab-net "$dir/etc/runlevels/boot/bmlab-net"
     ln -s /etc/init.d/ssh "$dir/etc/runlevels/default/ssh"
     cat >"$dir/etc/rc.conf" <<'EOF'
