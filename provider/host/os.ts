@@ -378,16 +378,26 @@ export class AlpineAdapter extends OpenrcAdapter {
 export const persistMedia = "/media/persist";
 
 /**
+ * What the "debian-openrc" persist step keeps, relative to /: all of /etc, and
+ * Open vSwitch's database, which Debian keeps in /var/lib/openvswitch (its
+ * /etc/openvswitch/conf.db is only a symlink there; Alpine's is a file in /etc,
+ * which lbu keeps). Without it a rebooted box had lost its bridges (found by a
+ * power cycle of the lab's OpenRC box).
+ */
+export const persistedPaths = ["etc", "var/lib/openvswitch/conf.db"];
+
+/**
  * The "debian-openrc" persist step, this family's counterpart of `lbu commit`
- * (Debian has no lbu): the whole of /etc as one gzip'd tar on the persist medium,
- * written beside the old one and renamed over it (a cut leaves the old archive
- * whole), mode 0600 (it holds the box's keys and tokens, as an apkovl does).
- * gzip -n makes the archive of an unchanged /etc byte for byte the same: unchanged.
- * $1: the medium's mount point.
+ * (Debian has no lbu): persistedPaths (those that exist) as one gzip'd tar on the
+ * persist medium, written beside the old one and renamed over it (a cut leaves
+ * the old archive whole), mode 0600 (it holds the box's keys and tokens, as an
+ * apkovl does). gzip -n makes the archive of unchanged files byte for byte the
+ * same: unchanged. $1: the medium's mount point.
  */
 export const persistEtcScript = [
     "set -eu",
-    'media=$1; name=$(hostname); archive="$media/$name.etc.tar.gz"',
+    'media=$1; shift; name=$(hostname); archive="$media/$name.etc.tar.gz"',
+    'set --; for p in ' + persistedPaths.join(" ") + '; do if [ -e "/$p" ]; then set -- "$@" "$p"; fi; done',
     'if ! mountpoint -q "$media"; then',
     '  echo "no persist medium: nothing is mounted at $media (mount the file system that keeps this diskless box\'s configuration there, as LBU_MEDIA is for lbu)" >&2',
     "  exit 1",
@@ -395,7 +405,7 @@ export const persistEtcScript = [
     'tmp="$media/.$name.etc.tar.gz.new"',
     "trap 'rm -f \"$tmp\"' EXIT",
     "umask 077",
-    'tar -C / -cf - etc | gzip -n >"$tmp"',
+    'tar -C / -cf - "$@" | gzip -n >"$tmp"',
     `if [ -f "$archive" ] && cmp -s "$tmp" "$archive"; then echo ${unchangedMarker}; exit 0; fi`,
     'sync "$tmp" 2>/dev/null || sync',
     'mv -f "$tmp" "$archive"',
