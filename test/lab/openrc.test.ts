@@ -132,7 +132,7 @@ describe("every kind on the OpenRC box (orc1), under the real pulumi CLI", funct
     it("orc1 is the debian-openrc family by probing: OpenRC is PID 1, BusyBox is /bin/sh, the root is a tmpfs", async () => {
         const facts = await new Host(connectionFor(orc)).facts();
         assert.deepStrictEqual([facts.family, facts.diskless, facts.id], ["debian-openrc", true, "debian"]);
-        const out = await sh.sh(orc, "readlink /proc/1/exe; readlink -f /bin/sh; stat -f -c %T /; cat /run/openrc/softlevel; readlink -f \"$(command -v stat)\"");
+        const out = await sh.sh(orc, "readlink /proc/1/exe; readlink -f /bin/sh; stat -f -c %T /; echo \"$(cat /run/openrc/softlevel)\"; readlink -f \"$(command -v stat)\"");
         assert.deepStrictEqual(out.trim().split("\n"), ["/usr/sbin/openrc-init", "/usr/bin/busybox", "tmpfs", "default", "/usr/bin/busybox"]);
     });
 
