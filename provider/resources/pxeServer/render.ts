@@ -131,6 +131,11 @@ export function pxeServices(inputs: PxeServerInputs, family: OsFamily): { dhcp: 
             name: layout.dhcpService,
             description: `${what}: DHCP and TFTP${inputs.standby ? " (while holding the Consul lock)" : ""}`,
             command: dhcpCommand(inputs, layout),
+            // dnsmasq will not start without its lease file's directory and TFTP root. On a
+            // diskless box both are gone after a reboot (only /etc is kept): DHCP must come back
+            // by itself; the boot files come back with the next update (found by a power cycle
+            // of the lab's OpenRC box, where dnsmasq then restarted for ever).
+            preStart: [{ argv: ["mkdir", "-p", layout.leaseFile.replace(/\/[^/]+$/, ""), layout.tftpRoot] }],
             // The ACL token for `consul lock`, when there is one.
             ...(inputs.standby?.token ? { environmentFile: { path: layout.consulEnv, optional: false } } : {}),
             reloadSignal: "HUP",
