@@ -316,6 +316,22 @@ abstract class FamilyAdapter implements OsAdapter {
     protected abstract persist(): RemoteCommand[];
 }
 
+/**
+ * rc-service $2 on service $1, waiting while another rc-service holds the
+ * service's exclusive lock. OpenRC fails a second start at once ("Call to flock
+ * failed") where systemd joins the running job: a re-run after a connection cut
+ * mid-start, whose first rc-service still runs on the box, failed instead of
+ * converging (found by the lab's fault test on the OpenRC box). Waits as long as
+ * the step's timeout allows.
+ */
+export const openrcServiceScript = [
+    'while :; do',
+    '  out=$(rc-service "$1" "$2" 2>&1) && { [ -z "$out" ] || printf "%s\\n" "$out"; exit 0; }',
+    '  rc=$?',
+    '  case "$out" in *"Call to flock failed"*) sleep 1 ;; *) printf "%s\\n" "$out" >&2; exit $rc ;; esac',
+    "done",
+].join("\n");
+
 /** The OpenRC half of a family: service scripts, runlevels, boot scripts. Alpine and "debian-openrc" share it. */
 abstract class OpenrcAdapter extends FamilyAdapter {
     /** @param runlevel where `enable` adds services (OpenRC's "default" unless a profile says otherwise). */
@@ -332,8 +348,10 @@ abstract class OpenrcAdapter extends FamilyAdapter {
                 return { argv: ["sh", "-c", alpineEnableScript, "baremetal-enable", name, this.runlevel], lock: hostLocks.services };
             case "disable":
                 return { argv: ["sh", "-c", alpineDisableScript, "baremetal-disable", name, this.runlevel], lock: hostLocks.services };
-            default:
+            case "reload":
                 return { argv: ["rc-service", name, action] };
+            default:
+                return { argv: ["sh", "-c", openrcServiceScript, "baremetal-rc-service", name, action] };
         }
     }
 

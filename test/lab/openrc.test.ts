@@ -133,7 +133,7 @@ describe("every kind on the OpenRC box (orc1), under the real pulumi CLI", funct
         const facts = await new Host(connectionFor(orc)).facts();
         assert.deepStrictEqual([facts.family, facts.diskless, facts.id], ["debian-openrc", true, "debian"]);
         const out = await sh.sh(orc, "readlink /proc/1/exe; readlink -f /bin/sh; stat -f -c %T /; echo \"$(cat /run/openrc/softlevel)\"; readlink -f \"$(command -v stat)\"");
-        assert.deepStrictEqual(out.trim().split("\n"), ["/usr/sbin/openrc-init", "/usr/bin/busybox", "tmpfs", "default", "/usr/bin/busybox"]);
+        assert.deepStrictEqual(out.trim().split("\n"), ["/usr/sbin/openrc-init", "/usr/lib/bmlab/busybox", "tmpfs", "default", "/usr/lib/bmlab/busybox"]);
     });
 
     it("up: the bridges and their tunnel, the RAID1, the volume group, the NBD export, the guest, the container, the PXE server", async () => {

@@ -5,6 +5,7 @@ import {
     DebianAdapter,
     debianInstallScript,
     detectArgv,
+    openrcServiceScript,
     parseOsFacts,
     removeFileScript,
     renderCommands,
@@ -65,9 +66,10 @@ describe("host plans as data", () => {
 
     it("Alpine services map to rc-service and rc-update in the default runlevel", () => {
         const a = new AlpineAdapter(true);
-        assert.deepStrictEqual(a.lower(step.service("start", "dnsmasq"))[0].argv, ["rc-service", "dnsmasq", "start"]);
-        assert.deepStrictEqual(a.lower(step.service("stop", "dnsmasq"))[0].argv, ["rc-service", "dnsmasq", "stop"]);
-        assert.deepStrictEqual(a.lower(step.service("restart", "dnsmasq"))[0].argv, ["rc-service", "dnsmasq", "restart"]);
+        // start, stop and restart wait while another rc-service holds the service's lock (openrcServiceScript)
+        assert.deepStrictEqual(a.lower(step.service("start", "dnsmasq"))[0].argv, ["sh", "-c", openrcServiceScript, "baremetal-rc-service", "dnsmasq", "start"]);
+        assert.deepStrictEqual(a.lower(step.service("stop", "dnsmasq"))[0].argv, ["sh", "-c", openrcServiceScript, "baremetal-rc-service", "dnsmasq", "stop"]);
+        assert.deepStrictEqual(a.lower(step.service("restart", "dnsmasq"))[0].argv, ["sh", "-c", openrcServiceScript, "baremetal-rc-service", "dnsmasq", "restart"]);
         assert.deepStrictEqual(a.lower(step.service("disable", "dnsmasq"))[0].argv.slice(3), ["baremetal-disable", "dnsmasq", "default"]);
         assert.deepStrictEqual(new AlpineAdapter(true, "boot").lower(step.service("enable", "mdadm"))[0].argv.slice(3), ["baremetal-enable", "mdadm", "boot"]);
     });
