@@ -15,6 +15,7 @@ import {
     debianStopServiceScript,
     installUnitScript,
     persistEtcScript,
+    openrcServiceScript,
     RemoteCommand,
     unchangedMarker,
 } from "../../provider/host/os";
@@ -108,7 +109,7 @@ describe("Alpine scripts under BusyBox over a real sshd", function () {
     });
 
     it("the adapters' service scripts are valid shell for BusyBox sh and for this Debian's sh", async () => {
-        const scripts = { installUnitScript, debianStopServiceScript, debianRemoveServiceScript, alpineStopServiceScript, alpineRemoveServiceScript, persistEtcScript };
+        const scripts = { installUnitScript, debianStopServiceScript, debianRemoveServiceScript, alpineStopServiceScript, alpineRemoveServiceScript, persistEtcScript, openrcServiceScript };
         for (const [name, text] of Object.entries(scripts)) {
             for (const shell of [[busybox, "sh"], ["/bin/sh"]]) {
                 const out = await host.exec(["env", "-i", `PATH=${applets}`, ...shell, "-n", "-c", text]);
