@@ -9,6 +9,8 @@
 //   powerdown SOCKET TIMEOUT_S [FILE] system_powerdown, wait until qemu exits; after
 //                                    the timeout, quit. Prints (and writes to FILE)
 //                                    "powered-off S" or "quit S".
+//   wait-tcp HOST PORT TIMEOUT_S     wait until HOST:PORT accepts a connection (a guest's
+//                                    NBD server, before qemu starts on OpenRC)
 //   migrate SOCKET URI TIMEOUT_S     migrate to URI and poll query-migrate until it
 //                                    ends; prints the final query-migrate reply.
 //   wait SOCKET TIMEOUT_S            until QMP answers; prints query-status.
@@ -121,6 +123,17 @@ def main(mode, path, *rest):
                 if time.time() > deadline:
                     sys.exit(NOT_RUNNING)
                 time.sleep(0.2)
+    elif mode == "wait-tcp":
+        # path is a host here: wait until HOST:PORT accepts a connection (an NBD server at boot)
+        deadline = time.time() + float(rest[1])
+        while True:
+            try:
+                socket.create_connection((path, int(rest[0])), 5).close()
+                return
+            except OSError:
+                if time.time() > deadline:
+                    sys.exit("%s:%s did not answer within %ss" % (path, rest[0], rest[1]))
+                time.sleep(1)
     else:
         sys.exit("unknown mode " + mode)
 

@@ -101,6 +101,12 @@ const qemuBinary = { debian: "qemu-system-x86_64", alpine: "/usr/bin/qemu-system
  * The guest as a service of the box's init system (rendered as a systemd unit
  * or an OpenRC script by the host layer).
  */
+/** start_pre hooks that wait (up to 120 s each; a failure lets qemu try anyway) for the guest's NBD servers. */
+function nbdWaits(g: KvmGuestInputs, family: OsFamily): { argv: string[]; mayFail: boolean }[] {
+    const servers = [...new Set(g.disks.flatMap((d) => ("nbd" in d ? [`${d.nbd.host} ${d.nbd.port}`] : [])))];
+    return servers.map((s) => ({ argv: [qmpScriptPathOn(family), "wait-tcp", ...s.split(" "), "120"], mayFail: true }));
+}
+
 export function guestService(g: KvmGuestInputs, family: OsFamily): ServiceSpec {
     const p = pathsOf(g.name);
     const ovs = g.nics.some((n) => n.bridgeType === "ovs");
@@ -117,6 +123,11 @@ export function guestService(g: KvmGuestInputs, family: OsFamily): ServiceSpec {
             { argv: ["mkdir", "-p", p.run, p.logDir] },
             ...g.nics.map((n) => ({ argv: ["ip", "link", "del", tapName(n.mac)], mayFail: true })),
             ...tapUpCommands(g).map((argv) => ({ argv, mayFail: argv[1] === "--if-exists" })),
+            // OpenRC restarts no crashed guest (systemd does, Restart=on-failure): qemu that
+            // started before its NBD server (a box booting, the server on it or not yet up)
+            // would stay dead, so the start waits for each NBD server first (found by a power
+            // cycle of the lab's OpenRC box).
+            ...(initSystemOf(family) === "openrc" ? nbdWaits(g, family) : []),
         ],
         // The graceful stop: ACPI power button, then quit after the timeout.
         stop: { command: [qmpScriptPathOn(family), "powerdown", p.qmpSocket, String(g.shutdownTimeoutSeconds), p.stopOutcome], timeoutSeconds: g.shutdownTimeoutSeconds + 30 },
