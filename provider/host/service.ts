@@ -92,6 +92,11 @@ export interface ServiceSpec extends ServiceRef {
     wants?: string[];
     /** Started first and required: this one does not run without them (systemd Requires=, OpenRC `need`). */
     needs?: string[];
+    /**
+     * Names others may order themselves after (OpenRC `provide`: every service that
+     * provides it; systemd has no counterpart here and ignores it).
+     */
+    provides?: string[];
 }
 
 /** The service's name for the init system's commands (`systemctl start NAME`, `rc-service NAME start`). */
@@ -193,6 +198,7 @@ export function renderOpenrcScript(spec: ServiceSpec, family: OsFamily = "alpine
         `\tneed ${["net", ...(spec.needs ?? [])].join(" ")}`,
         ...(spec.wants?.length ? [`\tuse ${spec.wants.join(" ")}`] : []),
         ...(spec.after?.length ? [`\tafter ${spec.after.join(" ")}`] : []),
+        ...(spec.provides?.length ? [`\tprovide ${spec.provides.join(" ")}`] : []),
         "}",
         ...shellFunction("start_pre", (spec.preStart ?? []).map((h) => (h.mayFail ? tolerated(h.argv) : `${h.argv.join(" ")} || return 1`))),
         ...(spec.stop
@@ -303,7 +309,7 @@ export function assertServiceSpec(spec: ServiceSpec): void {
     }
     const delay = spec.restart?.delaySeconds;
     if (delay !== undefined && (!Number.isInteger(delay) || delay < 0)) fail("restart.delaySeconds", "must be a whole number of seconds");
-    for (const [what, names] of [["after", spec.after], ["wants", spec.wants], ["needs", spec.needs]] as const) {
+    for (const [what, names] of [["after", spec.after], ["wants", spec.wants], ["needs", spec.needs], ["provides", spec.provides]] as const) {
         for (const n of names ?? []) if (!servicePattern.test(n)) fail(what, `${JSON.stringify(n)} is not a service name`);
     }
 }

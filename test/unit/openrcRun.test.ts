@@ -77,6 +77,7 @@ function expectedDepend(spec: ServiceSpec): string {
         `need ${["net", ...(spec.needs ?? [])].join(" ")}`,
         ...(spec.wants?.length ? [`use ${spec.wants.join(" ")}`] : []),
         ...(spec.after?.length ? [`after ${spec.after.join(" ")}`] : []),
+        ...(spec.provides?.length ? [`provide ${spec.provides.join(" ")}`] : []),
     ].join("\n");
 }
 

@@ -137,5 +137,7 @@ export function guestService(g: KvmGuestInputs, family: OsFamily): ServiceSpec {
         errorLog: p.qemuLog,
         // After Open vSwitch as each init system had it: ordering on systemd, `use` on OpenRC.
         ...(ovs ? (initSystemOf(family) === "openrc" ? { wants: [ovsServiceOf(family)] } : { after: [ovsServiceOf(family)] }) : {}),
+        // On OpenRC, after the box's own NBD exports (NbdVolume provides this name), when it has NBD disks.
+        ...(initSystemOf(family) === "openrc" && g.disks.some((d) => "nbd" in d) ? { after: ["baremetal-nbd-exports"] } : {}),
     };
 }

@@ -33,6 +33,9 @@ export const exportServiceName = "baremetal-nbd";
  * One nbd-server per export, as a service with the export's key as instance
  * (one systemd template unit for all exports; one OpenRC script each).
  */
+/** What every NBD export service provides on OpenRC, and what a guest starts after. */
+export const nbdExportsProvide = "baremetal-nbd-exports";
+
 export function exportService(key: string, family: OsFamily): ServiceSpec {
     return {
         name: exportServiceName,
@@ -46,6 +49,9 @@ export function exportService(key: string, family: OsFamily): ServiceSpec {
         killMode: "control-group",
         restart: { when: "on-failure" },
         ...(lvmServiceOf(family) ? { after: [lvmServiceOf(family) as string] } : {}),
+        // Guests on this box order their start after every export (OpenRC restarts no qemu that
+        // found its disk missing; systemd ignores it).
+        provides: [nbdExportsProvide],
     };
 }
 
