@@ -62,6 +62,15 @@ const sweepSvc = [
     "true",
 ].join("; ");
 
+/**
+ * The operator's one-time setup of orc1's persist medium (what setup-lbu does on Alpine): a file
+ * system on its last disk, mounted where the persist step writes. Kept when already there.
+ */
+async function preparePersistMedium(sh: LabShell): Promise<void> {
+    const disk = labDescription().vms[orc].disks.slice(-1)[0].byId;
+    await sh.sh(orc, `mountpoint -q /media/persist || { mkfs.ext4 -q -F -L bm-persist ${disk} && mkdir -p /media/persist && mount ${disk} /media/persist; }`);
+}
+
 describe("every kind on the OpenRC box (orc1), under the real pulumi CLI", function () {
     this.timeout(60 * 60_000);
     let sh: LabShell;
@@ -75,7 +84,6 @@ describe("every kind on the OpenRC box (orc1), under the real pulumi CLI", funct
         figure(`pulumi up (${what})`, `${((Date.now() - t) / 1000).toFixed(0)}s`);
         return r.stdout;
     }
-    const persistDisk = () => labDescription().vms[orc].disks.slice(-1)[0].byId;
 
     before(async function () {
         t0 = Date.now();
@@ -87,7 +95,7 @@ describe("every kind on the OpenRC box (orc1), under the real pulumi CLI", funct
         await sh.sh("svc1", sweepSvc);
         // The operator's one-time setup of the persist medium (what setup-lbu does on
         // Alpine): a file system on orc1's last disk, mounted where the persist step writes.
-        await sh.sh(orc, `mountpoint -q /media/persist || { mkfs.ext4 -q -F -L bm-persist ${persistDisk()} && mkdir -p /media/persist && mount ${persistDisk()} /media/persist; }`);
+        await preparePersistMedium(sh);
         co = checkout();
         stack = await PulumiStack.init(co.program, "lab");
         const boxes = Object.fromEntries([orc, "svc1"].map((n) => [n, { host: desc.vms[n].ssh.host, port: desc.vms[n].ssh.port, user: desc.vms[n].ssh.user, hostKey: desc.vms[n].ssh.hostKey }]));
@@ -266,6 +274,7 @@ describe("orc1: SSH cut while OpenRC starts a guest; the re-run finds it running
 
     before(async () => {
         f = await FaultLab.open([orc]);
+        await preparePersistMedium(f.sh);
         await f.sh.sh(orc, `${cleanup}; ip link add bmfault0 type bridge && ip link set bmfault0 up`);
     });
     after(async () => {
