@@ -62,12 +62,12 @@ bmc_port_base=9000   # ipmi_sim's VM channel, on the namespace's loopback
 
 # ---- topology ------------------------------------------------------------------------
 vms=()
-declare -A vm_index vm_role vm_boot vm_power vm_mem vm_nics vm_ndisks vm_disksizes vm_consul
-while read -r name index role boot power mem nics disks consul; do
+declare -A vm_index vm_role vm_boot vm_power vm_mem vm_nics vm_ndisks vm_disksizes vm_consul vm_init
+while read -r name index role boot power mem nics disks consul init; do
     case "$name" in ''|'#'*) continue ;; esac
     vms+=("$name")
     vm_index[$name]=$index vm_role[$name]=$role vm_boot[$name]=$boot vm_power[$name]=$power
-    vm_mem[$name]=$mem vm_nics[$name]=$nics vm_consul[$name]=$consul
+    vm_mem[$name]=$mem vm_nics[$name]=$nics vm_consul[$name]=$consul vm_init[$name]=${init:-systemd}
     # disks: NxSIZE, or groups of them joined by + (4x6G+2x1G: vda-vdd 6G, vde-vdf 1G)
     sizes=()
     IFS=+ read -ra groups <<<"$disks"
@@ -103,6 +103,10 @@ cmdline() {
     c+=" bm.name=$v bm.net=$(IFS=,; echo "${net[*]}") bm.gw=$gw"
     [[ " $(nic_list "$v") " == *" lan "* ]] && c+=" bm.net6=eth0:$lan6_prefix${vm_index[$v]}/64"
     if image_root "$v"; then c+=" bm.root=$root_dev"; fi
+    # the OpenRC box: tmpfs root, OpenRC's own PID 1, its last disk keeps the /etc archive
+    if [ "${vm_init[$v]}" = openrc ]; then
+        c+=" bm.rootfs=tmpfs bm.init=/sbin/openrc-init bm.persist=$(disk_dev $((vm_ndisks[$v] - 1)))"
+    fi
     echo "$c"
 }
 
@@ -196,7 +200,8 @@ Wants=systemd-udevd.service systemd-udev-trigger.service ssh.service bmlab-consu
 After=basic.target
 AllowIsolate=yes
 EOF
-    local role=${vm_consul[$v]} args= id
+    local role=${vm_consul[$v]} id
+    args=
     if [ "$role" != - ] && [ -n "$consul" ]; then
         # a node ID of its own that a reboot keeps (the data dir is in RAM): a rebooted
         # agent is the same node to the server, not a second one with its name
@@ -221,6 +226,75 @@ EOF
     # own configuration gives them one
     printf 'USE_LXC_BRIDGE="false"\n' >"$dir/etc/default/lxc-net"
     printf '# bmlab: no default network (lxc-net is off)\nlxc.net.0.type = empty\n' >"$dir/etc/lxc/default.conf"
+    [ "${vm_init[$v]}" != openrc ] || openrc_files "$v" "$dir" "$consul" "$args"
+}
+
+# BusyBox applets that stand in for Debian's coreutils (and a few util-linux
+# tools) on the OpenRC box, as they do on Alpine: first on the PATH of an SSH
+# command (/usr/local/bin), so the provider's scripts run on them. Daemons and
+# their init scripts keep Debian's tools (OpenRC's PATH has no /usr/local/bin).
+openrc_applets="awk basename cat chmod chown cmp cp cut date dd dirname du echo env false find flock
+    grep gzip head hostname id ln ls md5sum mkdir mktemp mountpoint mv od printf readlink rm rmdir
+    sed seq sha256sum sleep sort stat sync tail tar tee test timeout touch tr true uniq wc xargs"
+
+# The OpenRC box's own files: its runlevels (udev and cgroups at sysinit; the network,
+# which the initramfs configured, at boot; sshd and the Consul agent by default), the
+# Consul agent as an OpenRC service, and the BusyBox applets.
+openrc_files() {
+    local v=$1 dir=$2 consul=$3 args=$4 rl a
+    for rl in sysinit boot default nonetwork shutdown off recovery; do mkdir -p "$dir/etc/runlevels/$rl"; done
+    mkdir -p "$dir/etc/init.d" "$dir/usr/local/bin"
+    ln -s /etc/init.d/udev "$dir/etc/runlevels/sysinit/udev"
+    ln -s /etc/init.d/cgroups "$dir/etc/runlevels/sysinit/cgroups"
+    # /dev/pts and /dev/shm (LXC needs the first for its consoles), as Alpine's devfs does
+    ln -s /etc/init.d/mountdevsubfs.sh "$dir/etc/runlevels/sysinit/mountdevsubfs.sh"
+    ln -s /etc/init.d/bmlab-net "$dir/etc/runlevels/boot/bmlab-net"
+    ln -s /etc/init.d/ssh "$dir/etc/runlevels/default/ssh"
+    cat >"$dir/etc/rc.conf" <<'EOF'
+# bmlab: OpenRC on the lab's OpenRC box (Debian's openrc package)
+rc_parallel="NO"
+rc_logger="NO"
+# cgroup v2 only, as LXC and Alpine's current releases use it
+rc_cgroup_mode="unified"
+EOF
+    cat >"$dir/etc/init.d/bmlab-net" <<'EOF'
+#!/sbin/openrc-run
+# bmlab: the lab's initramfs configured the NICs from the kernel command line;
+# this service stands for them as OpenRC's `net` (Alpine's `networking` does).
+description="bmlab network (configured by the initramfs)"
+
+depend() {
+	provide net
+}
+
+start() {
+	return 0
+}
+EOF
+    chmod 0755 "$dir/etc/init.d/bmlab-net"
+    if [ -n "$args" ]; then
+        cat >"$dir/etc/init.d/bmlab-consul" <<EOF
+#!/sbin/openrc-run
+description="Consul agent (${vm_consul[$v]}) of the lab"
+command=$consul
+command_args="$args"
+supervisor=supervise-daemon
+respawn_delay=2
+
+depend() {
+	need net
+}
+EOF
+        chmod 0755 "$dir/etc/init.d/bmlab-consul"
+        ln -s /etc/init.d/bmlab-consul "$dir/etc/runlevels/default/bmlab-consul"
+    fi
+    mkdir -p "$dir/usr/lib/bmlab"
+    cp "$build/busybox/bin/busybox" "$dir/usr/lib/bmlab/busybox"
+    # (Debian's BusyBox builds lack flock and mountpoint, which Alpine's has: those
+    # stay util-linux's)
+    for a in $openrc_applets; do
+        ! "$build/busybox/bin/busybox" --list | grep -qx "$a" || ln -s /usr/lib/bmlab/busybox "$dir/usr/local/bin/$a"
+    done
 }
 
 # initramfs: busybox-static, /init, the modules it needs (dependencies first) and,
@@ -231,7 +305,7 @@ build_initramfs() {
     cp /bin/busybox "$ir/bin/busybox"
     ! ldd /bin/busybox >/dev/null 2>&1 || die "/bin/busybox is not static (install busybox-static)"
     : >"$ir/modules/order"
-    for m in virtio_pci virtio_net virtio_scsi sd_mod ext4 overlay 9p 9pnet_virtio; do
+    for m in virtio_pci virtio_net virtio_scsi sd_mod virtio_blk ext4 overlay 9p 9pnet_virtio; do
         modprobe -d "$build/kernel" -S "$krel" --show-depends "$m" >"$build/deps" \
             || die "module $m not found in the kernel package"
         for f in $(awk '$1 == "insmod" {print $2}' "$build/deps"); do
@@ -333,7 +407,7 @@ do_build() {
         kver=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
         pkgs=$(image_packages)
         # shellcheck disable=SC2086
-        key=$(build_key "$kpkg=$kver $(dpkg-query -W -f '${Package}=${Version} ' $pkgs)")
+        key=$(build_key "$kpkg=$kver busybox=$(apt-cache policy busybox | awk '/Candidate:/ {print $2}') $(dpkg-query -W -f '${Package}=${Version} ' $pkgs)")
         build=$labdir/build-$key
     fi
     if [ -f "$build/.complete" ]; then
@@ -351,6 +425,12 @@ do_build() {
     printf '%s\n' "$pkgs" >"$build/image-packages"
     (cd "$build/deb" && apt-get download -q "$kpkg" >&2 2>/dev/null) || die "apt-get download $kpkg failed"
     dpkg -x "$build"/deb/*.deb "$build/kernel"
+    # The OpenRC box's BusyBox: Debian's regular build (busybox), whose shell runs
+    # the programs on PATH as Alpine's does; busybox-static (the machine's, for the
+    # initramfs) prefers its own applets to them (start-stop-daemon, mount, ip ...).
+    mkdir -p "$build/deb/busybox" "$build/busybox"
+    (cd "$build/deb/busybox" && apt-get download -q busybox >&2 2>/dev/null) || die "apt-get download busybox failed"
+    dpkg -x "$build"/deb/busybox/*.deb "$build/busybox"
     local krel
     krel=$(basename "$build"/kernel/boot/vmlinuz-*); krel=${krel#vmlinuz-}
     # modules ship without modules.dep
@@ -669,6 +749,7 @@ console_stage() {
          /bmlab-init: / { sub(/.*bmlab-init: /, ""); s = "initramfs: " $0 }
          /iPXE/ { s = "iPXE (network boot)" }
          /Welcome to/ { s = "systemd starting" }
+         /OpenRC .* is starting up/ { s = "OpenRC starting" }
          /Reached target.*bmlab/ { s = "bmlab.target reached" }
          /Kernel panic/ { s = "kernel panic" }
          END { print s }' "$log" 2>/dev/null | tr -d '\r' | tail -n 1
@@ -699,7 +780,7 @@ probe_vm() {
     else
         stage=$(console_stage "$v")
     fi
-    case "$stage" in restored*|systemd*|bmlab.target*) ;; *) return 1 ;; esac
+    case "$stage" in restored*|systemd*|bmlab.target*|OpenRC*) ;; *) return 1 ;; esac
     set_clock "$v"
 }
 
@@ -867,7 +948,7 @@ bake_run() {
         done
     fi
     for v in "${baked[@]}"; do
-        vm_ssh "$v" 'udevadm settle; sync; s=$(systemctl is-system-running); [ "$s" = running ] || echo "$s: $(systemctl --failed --plain --no-legend | cut -d" " -f1 | tr "\n" " ")"' \
+        vm_ssh "$v" 'udevadm settle; sync; if [ -d /run/systemd/system ]; then s=$(systemctl is-system-running); [ "$s" = running ] || echo "$s: $(systemctl --failed --plain --no-legend | cut -d" " -f1 | tr "\n" " ")"; else rc-status --crashed; fi' \
             | while IFS= read -r l; do say "$v: $l"; done
     done
     # pause all at once, then save each

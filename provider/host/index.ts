@@ -25,7 +25,8 @@ export {
     type StepRecord,
 } from "./execute";
 export { hostLocks, NamedLocks, objectLock, type LockName, type ObjectLockName } from "./locks";
-export { adapterFor, AlpineAdapter, DebianAdapter, renderCommands, type OsAdapter, type OsFacts, type OsFamily } from "./os";
+export { adapterFor, AlpineAdapter, DebianAdapter, DebianOpenrcAdapter, persistMedia, renderCommands, type OsAdapter, type OsFacts, type OsFamily } from "./os";
+export { distributionOf, initSystemOf, lvmServiceOf, osFamilies, ovsServiceOf, type Distribution, type InitSystem } from "./family";
 export { describeStep, planAsData, renderPlan, step, type Plan, type Step, type Tagged } from "./plan";
 export {
     renderService,
@@ -37,6 +38,7 @@ export {
     type ServiceSpec,
 } from "./service";
 export { SshPool, type HostKeySeen, type PoolOptions, type PoolStats } from "./pool";
+export { resolvePaths, resolvePathsScript } from "./paths";
 export { quote } from "./quote";
 export { Secret, type MaybeSecret } from "./redact";
 export { traceEnvVar, traceFormatVersion, type CommandEvent, type ConnectEvent, type TraceEvent, type TraceTarget } from "./trace";

@@ -3,7 +3,7 @@
 // Every command is an argv; the few multi-command steps run a constant script
 // with `sh -c SCRIPT NAME ARGS...`, values reaching it only as positional
 // parameters ("$1"), never spliced into the script text.
-import type { OsFamily } from "./family";
+import { initSystemOf, OsFamily } from "./family";
 import { LockName, hostLocks, remoteLockPath } from "./locks";
 import { Plan, Step, describeStep, ServiceAction } from "./plan";
 import { MaybeSecret, reveal } from "./redact";
@@ -18,7 +18,11 @@ export interface OsFacts {
     id: string;
     versionId?: string;
     prettyName?: string;
-    /** Alpine whose root is a tmpfs (diskless or data-disk mode): changes are lost at reboot unless `lbu commit`ed. */
+    /**
+     * An OpenRC box whose root is a tmpfs: changes are lost at reboot unless
+     * persisted (`lbu commit` on Alpine's diskless or data-disk mode; the /etc
+     * archive of the "debian-openrc" family, see persistEtcScript).
+     */
     diskless: boolean;
 }
 
@@ -46,18 +50,29 @@ export interface OsAdapter {
 }
 
 /**
- * The command that tells the family apart. /proc/mounts tells whether the root
- * is a tmpfs, i.e. whether Alpine is running diskless.
+ * The command that tells the family apart: /etc/os-release names the
+ * distribution; the init system that runs is probed (systemd's /run/systemd/system,
+ * OpenRC's /run/openrc/softlevel: the runlevel it booted into), not guessed from
+ * the name; /proc/mounts tells whether the root is a tmpfs (diskless).
  */
-export const detectArgv = ["sh", "-c", `cat /etc/os-release; echo ${unchangedMarker}mounts; cat /proc/mounts`];
+export const detectArgv = [
+    "sh",
+    "-c",
+    `cat /etc/os-release; echo ${unchangedMarker}init; if [ -d /run/systemd/system ]; then echo systemd; elif [ -f /run/openrc/softlevel ]; then echo openrc; fi; echo ${unchangedMarker}mounts; cat /proc/mounts`,
+];
 
 /** Parses the output of detectArgv; a string says why the host is not supported. */
 export function parseOsFacts(output: string): OsFacts | string {
-    const [osRelease, mounts = ""] = output.split(`${unchangedMarker}mounts`);
+    const [head, mounts = ""] = output.split(`${unchangedMarker}mounts`);
+    const [osRelease, initText] = head.split(`${unchangedMarker}init`);
     const fields = parseOsRelease(osRelease);
     const id = fields.ID ?? "";
     const like = (fields.ID_LIKE ?? "").split(/\s+/);
-    const family: OsFamily | undefined = id === "alpine" || like.includes("alpine") ? "alpine" : id === "debian" || like.includes("debian") ? "debian" : undefined;
+    const init = (initText ?? "").trim();
+    // Alpine is always OpenRC here; a Debian-like box is systemd unless OpenRC is what runs
+    // (an older probe's output, without the init part, means systemd as before).
+    const family: OsFamily | undefined =
+        id === "alpine" || like.includes("alpine") ? "alpine" : id === "debian" || like.includes("debian") ? (init === "openrc" ? "debian-openrc" : "debian") : undefined;
     if (!family) return `/etc/os-release says ID=${JSON.stringify(id)}${fields.ID_LIKE ? ` ID_LIKE=${JSON.stringify(fields.ID_LIKE)}` : ""}, which is neither Alpine nor Debian-like`;
     const rootType = rootFsType(mounts);
     return {
@@ -65,7 +80,7 @@ export function parseOsFacts(output: string): OsFacts | string {
         id,
         versionId: fields.VERSION_ID,
         prettyName: fields.PRETTY_NAME,
-        diskless: family === "alpine" && (rootType === "tmpfs" || rootType === "ramfs"),
+        diskless: initSystemOf(family) === "openrc" && (rootType === "tmpfs" || rootType === "ramfs"),
     };
 }
 
@@ -301,9 +316,24 @@ abstract class FamilyAdapter implements OsAdapter {
     protected abstract persist(): RemoteCommand[];
 }
 
-export class AlpineAdapter extends FamilyAdapter {
-    readonly family = "alpine";
+/**
+ * rc-service $2 on service $1, waiting while another rc-service holds the
+ * service's exclusive lock. OpenRC fails a second start at once ("Call to flock
+ * failed") where systemd joins the running job: a re-run after a connection cut
+ * mid-start, whose first rc-service still runs on the box, failed instead of
+ * converging (found by the lab's fault test on the OpenRC box). Waits as long as
+ * the step's timeout allows.
+ */
+export const openrcServiceScript = [
+    'while :; do',
+    '  out=$(rc-service "$1" "$2" 2>&1) && { [ -z "$out" ] || printf "%s\\n" "$out"; exit 0; }',
+    '  rc=$?',
+    '  case "$out" in *"Call to flock failed"*) sleep 1 ;; *) printf "%s\\n" "$out" >&2; exit $rc ;; esac',
+    "done",
+].join("\n");
 
+/** The OpenRC half of a family: service scripts, runlevels, boot scripts. Alpine and "debian-openrc" share it. */
+abstract class OpenrcAdapter extends FamilyAdapter {
     /** @param runlevel where `enable` adds services (OpenRC's "default" unless a profile says otherwise). */
     constructor(
         readonly diskless: boolean,
@@ -312,32 +342,38 @@ export class AlpineAdapter extends FamilyAdapter {
         super();
     }
 
-    protected installPackages(names: string[]): RemoteCommand {
-        // apk add is idempotent; it also records the package in /etc/apk/world, which lbu persists.
-        return { argv: ["apk", "add", "--quiet", "--no-progress", ...names], lock: hostLocks.packages };
-    }
-
     protected serviceCommand(action: ServiceAction, name: string): RemoteCommand {
         switch (action) {
             case "enable":
                 return { argv: ["sh", "-c", alpineEnableScript, "baremetal-enable", name, this.runlevel], lock: hostLocks.services };
             case "disable":
                 return { argv: ["sh", "-c", alpineDisableScript, "baremetal-disable", name, this.runlevel], lock: hostLocks.services };
-            default:
+            case "reload":
                 return { argv: ["rc-service", name, action] };
+            default:
+                return { argv: ["sh", "-c", openrcServiceScript, "baremetal-rc-service", name, action] };
         }
     }
 
     protected installService(spec: ServiceSpec): RemoteCommand {
-        return writeFileCommand(serviceFilePath(spec, "alpine"), renderOpenrcScript(spec), "0755", "root:root");
+        return writeFileCommand(serviceFilePath(spec, this.family), renderOpenrcScript(spec, this.family), "0755", "root:root");
     }
 
     protected uninstallService(ref: ServiceRef): RemoteCommand[] {
-        const name = serviceNameOn(ref, "alpine");
+        const name = serviceNameOn(ref, this.family);
         return [
             { argv: ["sh", "-c", alpineStopServiceScript, "baremetal-stop-service", name] },
-            { argv: ["sh", "-c", alpineRemoveServiceScript, "baremetal-remove-service", name, serviceFilePath(ref, "alpine"), this.runlevel], lock: hostLocks.services },
+            { argv: ["sh", "-c", alpineRemoveServiceScript, "baremetal-remove-service", name, serviceFilePath(ref, this.family), this.runlevel], lock: hostLocks.services },
         ];
+    }
+}
+
+export class AlpineAdapter extends OpenrcAdapter {
+    readonly family = "alpine";
+
+    protected installPackages(names: string[]): RemoteCommand {
+        // apk add is idempotent; it also records the package in /etc/apk/world, which lbu persists.
+        return { argv: ["apk", "add", "--quiet", "--no-progress", ...names], lock: hostLocks.packages };
     }
 
     protected bootScript(name: string, content: string): RemoteCommand[] {
@@ -348,6 +384,75 @@ export class AlpineAdapter extends FamilyAdapter {
     protected persist(): RemoteCommand[] {
         // Only a diskless root loses changes at reboot; an on-disk Alpine keeps them.
         return this.diskless ? [{ argv: ["lbu", "commit"], lock: hostLocks.persist }] : [];
+    }
+}
+
+/**
+ * Where a diskless "debian-openrc" box keeps what must survive a reboot: the file
+ * system mounted here (the stand-in for lbu's LBU_MEDIA). The box's boot unpacks
+ * <hostname>.etc.tar.gz from it over the fresh root, as Alpine's initramfs unpacks
+ * <hostname>.apkovl.tar.gz.
+ */
+export const persistMedia = "/media/persist";
+
+/**
+ * What the "debian-openrc" persist step keeps, relative to /: all of /etc, and
+ * Open vSwitch's database, which Debian keeps in /var/lib/openvswitch (its
+ * /etc/openvswitch/conf.db is only a symlink there; Alpine's is a file in /etc,
+ * which lbu keeps). Without it a rebooted box had lost its bridges (found by a
+ * power cycle of the lab's OpenRC box).
+ */
+export const persistedPaths = ["etc", "var/lib/openvswitch/conf.db"];
+
+/**
+ * The "debian-openrc" persist step, this family's counterpart of `lbu commit`
+ * (Debian has no lbu): persistedPaths (those that exist) as one gzip'd tar on the
+ * persist medium, written beside the old one and renamed over it (a cut leaves
+ * the old archive whole), mode 0600 (it holds the box's keys and tokens, as an
+ * apkovl does). gzip -n makes the archive of unchanged files byte for byte the
+ * same: unchanged. $1: the medium's mount point.
+ */
+export const persistEtcScript = [
+    "set -eu",
+    'media=$1; shift; name=$(hostname); archive="$media/$name.etc.tar.gz"',
+    'set --; for p in ' + persistedPaths.join(" ") + '; do if [ -e "/$p" ]; then set -- "$@" "$p"; fi; done',
+    'if ! mountpoint -q "$media"; then',
+    '  echo "no persist medium: nothing is mounted at $media (mount the file system that keeps this diskless box\'s configuration there, as LBU_MEDIA is for lbu)" >&2',
+    "  exit 1",
+    "fi",
+    'tmp="$media/.$name.etc.tar.gz.new"',
+    "trap 'rm -f \"$tmp\"' EXIT",
+    "umask 077",
+    'tar -C / -cf - "$@" | gzip -n >"$tmp"',
+    `if [ -f "$archive" ] && cmp -s "$tmp" "$archive"; then echo ${unchangedMarker}; exit 0; fi`,
+    'sync "$tmp" 2>/dev/null || sync',
+    'mv -f "$tmp" "$archive"',
+    "trap - EXIT",
+    "sync",
+].join("\n");
+
+/**
+ * Debian's packages and file layout with OpenRC as the init system. Packages as
+ * on Debian (apt); services as on Alpine (openrc-run scripts, rc-update); boot
+ * scripts as OpenRC scripts of their own (Debian's openrc has no `local`
+ * service); persistence on a diskless root: persistEtcScript.
+ */
+export class DebianOpenrcAdapter extends OpenrcAdapter {
+    readonly family = "debian-openrc";
+
+    protected installPackages(names: string[]): RemoteCommand {
+        return { argv: ["sh", "-c", debianInstallScript, "baremetal-install", ...names], lock: hostLocks.packages };
+    }
+
+    protected bootScript(name: string, content: string): RemoteCommand[] {
+        const script = `/etc/baremetal/local.d/${name}.start`;
+        const service = `baremetal-local-${name}`;
+        const init = ["#!/sbin/openrc-run", `description="pulumi-baremetal boot script ${name}"`, "", "depend() {", "\tneed net", "}", "", "start() {", `\tebegin "Running ${script}"`, `\t${script}`, "\teend $?", "}", ""].join("\n");
+        return [writeFileCommand(script, content, "0755", "root:root"), writeFileCommand(`/etc/init.d/${service}`, init, "0755", "root:root"), this.serviceCommand("enable", service)];
+    }
+
+    protected persist(): RemoteCommand[] {
+        return this.diskless ? [{ argv: ["sh", "-c", persistEtcScript, "baremetal-persist", persistMedia], lock: hostLocks.persist }] : [];
     }
 }
 
@@ -400,7 +505,14 @@ export class DebianAdapter extends FamilyAdapter {
 }
 
 export function adapterFor(facts: Pick<OsFacts, "family" | "diskless">): OsAdapter {
-    return facts.family === "alpine" ? new AlpineAdapter(facts.diskless) : new DebianAdapter();
+    switch (facts.family) {
+        case "alpine":
+            return new AlpineAdapter(facts.diskless);
+        case "debian-openrc":
+            return new DebianOpenrcAdapter(facts.diskless);
+        case "debian":
+            return new DebianAdapter();
+    }
 }
 
 /** The exact commands a plan runs on a host of this family, as text: what a preview or a test shows. */

@@ -9,7 +9,7 @@
 // so the renderer refuses anything that could change the file's meaning
 // (whitespace, quotes, shell operators) instead of quoting it: a kind's `check`
 // has already refused such values, and a bug must fail here, not on a host.
-import { OsFamily, initSystemOf } from "./family";
+import { distributionOf, OsFamily, initSystemOf } from "./family";
 
 /** A service on a host by name. */
 export interface ServiceRef {
@@ -92,6 +92,11 @@ export interface ServiceSpec extends ServiceRef {
     wants?: string[];
     /** Started first and required: this one does not run without them (systemd Requires=, OpenRC `need`). */
     needs?: string[];
+    /**
+     * Names others may order themselves after (OpenRC `provide`: every service that
+     * provides it; systemd has no counterpart here and ignores it).
+     */
+    provides?: string[];
 }
 
 /** The service's name for the init system's commands (`systemctl start NAME`, `rc-service NAME start`). */
@@ -116,7 +121,7 @@ export function systemdUnitName(ref: ServiceRef): string {
 
 /** The file text for the family's init system. */
 export function renderService(spec: ServiceSpec, family: OsFamily): string {
-    return initSystemOf(family) === "openrc" ? renderOpenrcScript(spec) : renderSystemdUnit(spec);
+    return initSystemOf(family) === "openrc" ? renderOpenrcScript(spec, family) : renderSystemdUnit(spec);
 }
 
 export function renderSystemdUnit(spec: ServiceSpec): string {
@@ -157,8 +162,13 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
  * An openrc-run script. A program restarted "always" runs under
  * supervise-daemon; any other foreground program is put in the background by
  * start-stop-daemon with a pid file; a forking one writes its own.
+ *
+ * The family says whose start-stop-daemon that is: Alpine's OpenRC brings its
+ * own, which takes `error_log` (--stderr); Debian's openrc uses dpkg's, which
+ * refuses --stderr and has --output (stdout and stderr) instead (found on the
+ * lab's OpenRC box: the guest's service did not start).
  */
-export function renderOpenrcScript(spec: ServiceSpec): string {
+export function renderOpenrcScript(spec: ServiceSpec, family: OsFamily = "alpine"): string {
     assertServiceSpec(spec);
     const [program, ...args] = spec.command;
     const supervised = spec.restart?.when === "always";
@@ -181,13 +191,14 @@ export function renderOpenrcScript(spec: ServiceSpec): string {
         ...(supervised
             ? ["supervisor=supervise-daemon", ...(spec.restart?.delaySeconds !== undefined ? [`respawn_delay=${spec.restart.delaySeconds}`] : []), "respawn_max=0"]
             : [...(spec.type === "forking" ? [] : ["command_background=true"]), `pidfile=${spec.pidFile}`]),
-        ...(spec.errorLog ? [`error_log=${spec.errorLog}`] : []),
-        ...(spec.reloadSignal ? ['extra_started_commands="reload"'] : []),
+        ...(spec.errorLog ? [supervised || distributionOf(family) === "alpine" ? `error_log=${spec.errorLog}` : `start_stop_daemon_args="--output ${spec.errorLog}"`] : []),
+        ...(spec.reloadSignal ? ['extra_started_commands="reload"', `description_reload="Re-reads the configuration (SIG${spec.reloadSignal})"`] : []),
         "",
         "depend() {",
         `\tneed ${["net", ...(spec.needs ?? [])].join(" ")}`,
         ...(spec.wants?.length ? [`\tuse ${spec.wants.join(" ")}`] : []),
         ...(spec.after?.length ? [`\tafter ${spec.after.join(" ")}`] : []),
+        ...(spec.provides?.length ? [`\tprovide ${spec.provides.join(" ")}`] : []),
         "}",
         ...shellFunction("start_pre", (spec.preStart ?? []).map((h) => (h.mayFail ? tolerated(h.argv) : `${h.argv.join(" ")} || return 1`))),
         ...(spec.stop
@@ -225,10 +236,15 @@ function shellFunction(name: string, body: string[]): string[] {
  * (active, inactive, failed, activating ...) or, on OpenRC, active or inactive;
  * "unknown" when the init system says nothing. Put it at the top of a constant
  * script; the one status check every kind uses.
+ *
+ * Which init system runs is asked the way the OS probe asks it
+ * (/run/systemd/system), not whether systemctl is installed: a Debian box booted
+ * with OpenRC still has systemd's package, whose systemctl then answers
+ * "offline" for every unit (found on the lab's OpenRC box).
  */
 export const serviceStateShell = [
     "baremetal_service_state() {",
-    "  if command -v systemctl >/dev/null 2>&1; then",
+    "  if [ -d /run/systemd/system ]; then",
     '    _bm_state=$(systemctl is-active "$1" 2>/dev/null)',
     '    echo "${_bm_state:-unknown}"',
     '  elif rc-service "$1" status >/dev/null 2>&1; then echo active',
@@ -293,7 +309,7 @@ export function assertServiceSpec(spec: ServiceSpec): void {
     }
     const delay = spec.restart?.delaySeconds;
     if (delay !== undefined && (!Number.isInteger(delay) || delay < 0)) fail("restart.delaySeconds", "must be a whole number of seconds");
-    for (const [what, names] of [["after", spec.after], ["wants", spec.wants], ["needs", spec.needs]] as const) {
+    for (const [what, names] of [["after", spec.after], ["wants", spec.wants], ["needs", spec.needs], ["provides", spec.provides]] as const) {
         for (const n of names ?? []) if (!servicePattern.test(n)) fail(what, `${JSON.stringify(n)} is not a service name`);
     }
 }

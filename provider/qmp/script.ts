@@ -9,10 +9,14 @@
 //   powerdown SOCKET TIMEOUT_S [FILE] system_powerdown, wait until qemu exits; after
 //                                    the timeout, quit. Prints (and writes to FILE)
 //                                    "powered-off S" or "quit S".
+//   wait-tcp HOST PORT TIMEOUT_S     wait until HOST:PORT accepts a connection (a guest's
+//                                    NBD server, before qemu starts on OpenRC)
 //   migrate SOCKET URI TIMEOUT_S     migrate to URI and poll query-migrate until it
 //                                    ends; prints the final query-migrate reply.
 //   wait SOCKET TIMEOUT_S            until QMP answers; prints query-status.
 // Exit 3: no qemu listens on SOCKET (the guest is not running).
+import { initSystemOf } from "../host/family";
+import type { OsFamily } from "../host/family";
 
 export const qmpScript = String.raw`import json, select, socket, sys, time
 
@@ -119,14 +123,36 @@ def main(mode, path, *rest):
                 if time.time() > deadline:
                     sys.exit(NOT_RUNNING)
                 time.sleep(0.2)
+    elif mode == "wait-tcp":
+        # path is a host here: wait until HOST:PORT accepts a connection (an NBD server at boot)
+        deadline = time.time() + float(rest[1])
+        while True:
+            try:
+                socket.create_connection((path, int(rest[0])), 5).close()
+                return
+            except OSError:
+                if time.time() > deadline:
+                    sys.exit("%s:%s did not answer within %ss" % (path, rest[0], rest[1]))
+                time.sleep(1)
     else:
         sys.exit("unknown mode " + mode)
 
 main(*sys.argv[1:])
 `;
 
-/** Where the plans install the script, for the init system's graceful stop. */
+/** Where the plans install the script, for the init system's graceful stop (systemd boxes). */
 export const qmpScriptPath = "/usr/local/libexec/baremetal-qmp";
+
+/**
+ * Where the script lives on a family's boxes. OpenRC boxes may be diskless, where
+ * only /etc survives a reboot (`lbu commit`, or the "debian-openrc" /etc
+ * archive): there it is under /etc, or a rebooted box would start its guests
+ * with a stop command that no longer exists (found by a power cycle of the
+ * lab's OpenRC box).
+ */
+export function qmpScriptPathOn(family: OsFamily): string {
+    return initSystemOf(family) === "openrc" ? "/etc/baremetal/libexec/baremetal-qmp" : qmpScriptPath;
+}
 
 /** The script as an executable file (ExecStop / stop_pre call it on box shutdown). */
 export function qmpScriptFile(): string {

@@ -12,7 +12,7 @@ import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../co
 import { checkByTable, diffByTable, erase, KindSpec, ObjectType, t } from "../core/fields";
 import { isUnknown, Validator } from "../core/validate";
 import { sameValue } from "../core/values";
-import { connectionField, HostConnection, Plan, Remote, Secret, serviceFilePath, serviceStateShell, step } from "../host";
+import { connectionField, HostConnection, initSystemOf, ovsServiceOf, Plan, Remote, Secret, serviceFilePath, serviceStateShell, step } from "../host";
 import type { OsFamily, ServiceSpec } from "../host";
 
 export interface OvsTunnel {
@@ -141,8 +141,7 @@ export function diff(_id: string, olds: OvsBridgeState, news: OvsBridgeInputs): 
 
 // ---- what runs on the box ----------------------------------------------------------------
 
-const ovsService: Record<OsFamily, string> = { debian: "openvswitch-switch", alpine: "ovs-vswitchd" };
-const ovsPackage: Record<OsFamily, string> = { debian: "openvswitch-switch", alpine: "openvswitch" };
+const ovsPackage: Record<OsFamily, string> = { debian: "openvswitch-switch", "debian-openrc": "openvswitch-switch", alpine: "openvswitch" };
 /** ovs-vsctl waits this long for ovsdb (it may just have started) instead of forever. */
 const vsctl = ["ovs-vsctl", "--timeout=30"];
 
@@ -190,13 +189,13 @@ export function tunnelServiceSpec(bridge: string, t: OvsTunnel, family: OsFamily
         name: tunnelService(t),
         description: `OpenVPN tunnel ${t.name} for OVS bridge ${bridge} (pulumi-baremetal)`,
         comments: [`OpenVPN tunnel ${t.name} of OVS bridge ${bridge}, written by pulumi-baremetal.`],
-        command: [family === "alpine" ? "/usr/sbin/openvpn" : "openvpn", ...openvpnArgs(t)],
+        command: [initSystemOf(family) === "openrc" ? "/usr/sbin/openvpn" : "openvpn", ...openvpnArgs(t)],
         type: "simple",
         preStart: [{ argv: ["ip", "link", "del", t.name], mayFail: true }, ...tapUp(bridge, t).map((argv) => ({ argv }))],
         postStop: [[...vsctl, "--if-exists", "del-port", bridge, t.name], ["ip", "link", "del", t.name]],
         restart: { when: "always", delaySeconds: 5 },
         // After Open vSwitch as each init system had it: ordering on systemd, `need` on OpenRC.
-        ...(family === "alpine" ? { needs: ["ovs-vswitchd"] } : { after: ["openvswitch-switch"] }),
+        ...(initSystemOf(family) === "openrc" ? { needs: [ovsServiceOf(family)] } : { after: [ovsServiceOf(family)] }),
     };
 }
 
@@ -226,8 +225,8 @@ const restoreScript = [
 export function planBridge(b: OvsBridgeInputs, family: OsFamily): Plan {
     return [
         step.ensurePackages(ovsPackage[family], ...(b.tunnels.length > 0 ? ["openvpn"] : [])),
-        step.service("enable", ovsService[family]),
-        step.service("start", ovsService[family]),
+        step.service("enable", ovsServiceOf(family)),
+        step.service("start", ovsServiceOf(family)),
         step.run([...vsctl, "--may-exist", "add-br", b.name, "--", "set", "bridge", b.name, `external_ids:baremetal-network=${b.network ?? ""}`], { what: `ensure OVS bridge ${b.name}${b.network ? ` (${b.network})` : ""}` }),
         step.run(["ip", "link", "set", b.name, "up"], { what: `bring ${b.name} up` }),
     ];

@@ -11,7 +11,7 @@ import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../co
 import { checkByTable, diffByTable, erase, KindSpec, t } from "../core/fields";
 import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
 import { Validator } from "../core/validate";
-import { connectionField, HostConnection, hostLocks, Plan, Remote, step } from "../host";
+import { connectionField, distributionOf, HostConnection, hostLocks, Plan, Remote, resolvePaths, step } from "../host";
 import type { OsFamily } from "../host";
 import { healthOf, MdDetail, MdHealth, membersWithState, parseDetailExport, parseExamineExport, parseSysfs } from "../parsers/mdadm";
 import { parseSections } from "../parsers/sections";
@@ -122,7 +122,7 @@ export function diff(_id: string, olds: RaidArrayState, news: RaidArrayInputs): 
 
 /** Where mdadm reads its configuration on each family. */
 export function mdadmConf(family: OsFamily): string {
-    return family === "alpine" ? "/etc/mdadm.conf" : "/etc/mdadm/mdadm.conf";
+    return distributionOf(family) === "alpine" ? "/etc/mdadm.conf" : "/etc/mdadm/mdadm.conf";
 }
 
 // Keeps exactly one ARRAY line for this UUID in mdadm.conf; $1 conf, $2 uuid, $3 the new line ("" removes).
@@ -251,17 +251,10 @@ export function parseRead(text: string): LiveArray {
 
 /** Kernel path of each declared member (`readlink -f`), so by-id paths compare with mdadm's output. */
 async function resolveMembers(host: Remote, members: string[]): Promise<Map<string, string>> {
-    const out = await host.run(["readlink", "-e", "--", ...members], { okExitCodes: [0, 1], what: "resolve member devices" });
-    const lines = out.stdout.split("\n").filter((l) => l !== "");
-    if (lines.length !== members.length) {
-        const missing = [];
-        for (const m of members) {
-            const r = await host.run(["readlink", "-e", "--", m], { okExitCodes: [0, 1] });
-            if (r.exitCode !== 0) missing.push(m);
-        }
-        throw new RefusedError(`member device(s) ${missing.join(", ")} do not exist on ${host.target}`, "Check the members list against `lsblk` on that machine.");
-    }
-    return new Map(members.map((m, i) => [m, lines[i]]));
+    const resolved = await resolvePaths(host, members, "resolve member devices");
+    const missing = members.filter((m) => resolved.get(m) === undefined);
+    if (missing.length > 0) throw new RefusedError(`member device(s) ${missing.join(", ")} do not exist on ${host.target}`, "Check the members list against `lsblk` on that machine.");
+    return new Map(members.map((m) => [m, resolved.get(m) as string]));
 }
 
 function stateFrom(inputs: RaidArrayInputs, live: LiveArray, resolved: Map<string, string>): RaidArrayState {

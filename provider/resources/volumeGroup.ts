@@ -10,7 +10,7 @@ import { CheckOutcome, DiffOutcome, OperationContext, ResourceKind } from "../co
 import { checkByTable, diffByTable, erase, KindSpec, t, valueAt } from "../core/fields";
 import { applyDataLossAlias, dataLossFields, withCurrentOptIn } from "../core/dataLoss";
 import { Validator } from "../core/validate";
-import { connectionField, HostConnection, hostLocks, Plan, Remote, step } from "../host";
+import { connectionField, distributionOf, HostConnection, hostLocks, Plan, Remote, resolvePaths, step } from "../host";
 import type { OsFamily } from "../host";
 import { DeviceProbe, ownTag, parseDeviceProbe, parsePvs, parseVgs, PvReport, pvFields, reportOptions, VgReport, vgFields, vgNamePattern } from "../parsers/lvm";
 
@@ -117,11 +117,12 @@ export function planCreate(inputs: VolumeGroupInputs, family: OsFamily, alreadyP
 }
 
 /**
- * Debian's udev rules activate VGs at boot by themselves; Alpine needs its `lvm`
- * service, and diskless Alpine an `lbu commit` to remember that.
+ * Debian's udev rules activate VGs at boot by themselves (with or without
+ * systemd); Alpine needs its `lvm` service, and a diskless box persists what
+ * was made (`lbu commit`, or the /etc archive of "debian-openrc").
  */
 export function planBootActivation(family: OsFamily): Plan {
-    return family === "alpine" ? [step.service("enable", "lvm"), step.persist()] : [step.persist()];
+    return distributionOf(family) === "alpine" ? [step.service("enable", "lvm"), step.persist()] : [step.persist()];
 }
 
 export function planAddDevices(name: string, devices: string[]): Plan {
@@ -229,9 +230,8 @@ async function readPvs(host: Remote, name: string): Promise<string[]> {
 
 /** Kernel path of each declared device, so /dev/md/data compares with LVM's /dev/md127. */
 async function resolve(host: Remote, devices: string[]): Promise<Map<string, string>> {
-    const out = await host.run(["readlink", "-f", "--", ...devices], { what: "resolve devices" });
-    const lines = out.stdout.split("\n").filter((l) => l !== "");
-    return new Map(devices.map((d, i) => [d, lines[i] ?? d]));
+    const resolved = await resolvePaths(host, devices);
+    return new Map(devices.map((d) => [d, resolved.get(d) ?? d]));
 }
 
 function stateFrom(inputs: VolumeGroupInputs, vg: VgReport, pvs: string[], resolved: Map<string, string>): VolumeGroupState {

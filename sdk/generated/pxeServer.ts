@@ -83,8 +83,8 @@ export class PxeServer extends BaremetalResource {
      * Take over an instance whose config pulumi-baremetal did not write (it is rewritten). Without it, create fails and changes nothing.
      */
     declare readonly adopt: pulumi.Output<boolean>;
-    /** OS family of the box. */
-    declare readonly family: pulumi.Output<"alpine" | "debian">;
+    /** OS family of the box (`debian-openrc`: Debian with OpenRC as its init system). */
+    declare readonly family: pulumi.Output<"alpine" | "debian" | "debian-openrc">;
     /** `http://ADDRESS[:PORT]`: where the machines' boot scripts and the profiles' files are served. */
     declare readonly baseUrl: pulumi.Output<string>;
     /**

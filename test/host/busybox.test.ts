@@ -14,15 +14,14 @@ import {
     debianRemoveServiceScript,
     debianStopServiceScript,
     installUnitScript,
+    persistEtcScript,
+    openrcServiceScript,
     RemoteCommand,
     unchangedMarker,
 } from "../../provider/host/os";
-import { check as checkGuest, guestService, KvmGuestInputs } from "../../provider/resources/kvmGuest";
-import { exportService } from "../../provider/resources/nbdVolume";
-import { tunnelServiceSpec } from "../../provider/resources/ovsBridge";
-import { check as checkPxe, pxeServices, PxeServerInputs } from "../../provider/resources/pxeServer";
 import { withRemoteTimeout } from "../../provider/host/execute";
 import { MaybeSecret } from "../../provider/host/redact";
+import { openrcScriptsOfTheKinds } from "../helpers/openrcScripts";
 import { startSshd, TestSshd } from "../helpers/sshd";
 
 const busybox = "/usr/bin/busybox";
@@ -95,7 +94,7 @@ describe("Alpine scripts under BusyBox over a real sshd", function () {
     });
 
     it("every OpenRC script the kinds render is valid shell for BusyBox sh (sh -n)", async () => {
-        const scripts = openrcScriptsOfTheKinds();
+        const scripts = [...openrcScriptsOfTheKinds("alpine"), ...openrcScriptsOfTheKinds("debian-openrc").map(([l, t]): [string, string] => [`debian-openrc ${l}`, t])];
         assert.ok(scripts.length >= 8, `only ${scripts.length} scripts`);
         for (const [label, text] of scripts) {
             const file = path.join(work, `openrc-${label.replace(/[^a-z0-9-]/gi, "_")}`);
@@ -110,7 +109,7 @@ describe("Alpine scripts under BusyBox over a real sshd", function () {
     });
 
     it("the adapters' service scripts are valid shell for BusyBox sh and for this Debian's sh", async () => {
-        const scripts = { installUnitScript, debianStopServiceScript, debianRemoveServiceScript, alpineStopServiceScript, alpineRemoveServiceScript };
+        const scripts = { installUnitScript, debianStopServiceScript, debianRemoveServiceScript, alpineStopServiceScript, alpineRemoveServiceScript, persistEtcScript, openrcServiceScript };
         for (const [name, text] of Object.entries(scripts)) {
             for (const shell of [[busybox, "sh"], ["/bin/sh"]]) {
                 const out = await host.exec(["env", "-i", `PATH=${applets}`, ...shell, "-n", "-c", text]);
@@ -159,31 +158,3 @@ describe("Alpine scripts under BusyBox over a real sshd", function () {
         assert.ok(/^(SIG)?KILL$/.test(out.signal ?? "") || out.exitCode === 137, JSON.stringify(out));
     });
 });
-
-/** Each kind's services as OpenRC scripts, in the shapes they take (OVS and Linux NICs, IPv6 NBD, standby with a token ...). */
-function openrcScriptsOfTheKinds(): [string, string][] {
-    const connection = { host: "198.51.100.12", hostKey: "SHA256:" + "A".repeat(43), password: "pw" };
-    const guest = (extra: Record<string, unknown>): KvmGuestInputs => {
-        const r = checkGuest({}, { connection, name: "web01", memoryMiB: 512, nics: [{ bridge: "br-lan", mac: "52:54:00:ab:00:01" }], disks: [{ nbd: { host: "198.18.1.11", export: "web01-var" } }], ...extra });
-        assert.deepStrictEqual(r.failures, []);
-        return r.inputs as KvmGuestInputs;
-    };
-    const pxe = (extra: Record<string, unknown>): PxeServerInputs => {
-        const r = checkPxe({}, { connection, name: "pxe-a", address: "198.18.0.2", interface: "eth1", subnet: "198.18.0.0/24", profiles: { a: { kind: "alpine", kernel: { path: "/srv/vmlinuz" }, initramfs: { path: "/srv/initramfs" } } }, ...extra });
-        assert.deepStrictEqual(r.failures, []);
-        return r.inputs as PxeServerInputs;
-    };
-    const specs: [string, ServiceSpec][] = [
-        ["guest on OVS", guestService(guest({}), "alpine")],
-        [
-            "guest on a Linux bridge, two NICs, local and IPv6 NBD disks",
-            guestService(guest({ nics: [{ bridge: "br0", bridgeType: "linux", mac: "52:54:00:ab:00:01" }, { bridge: "br-lan", mac: "52:54:00:ab:00:02" }], disks: [{ device: "/dev/vg0/x", readOnly: true }, { nbd: { host: "2001:db8::11", export: "x" } }] }), "alpine"),
-        ],
-        ["tunnel dialling out", tunnelServiceSpec("br-storage", { name: "vpn-storage", key: "k", port: 1194, remote: "198.18.1.12", remotePort: 1195 }, "alpine")],
-        ["tunnel listening", tunnelServiceSpec("br-storage", { name: "vpn2", key: "k", port: 1194 }, "alpine")],
-        ["NBD export", exportService("vg0-web01--var", "alpine")],
-        ...Object.entries(pxeServices(pxe({}), "alpine")).map(([k, v]): [string, ServiceSpec] => [`PXE ${k}`, v]),
-        ...Object.entries(pxeServices(pxe({ standby: { lockKey: "baremetal/pxe/leader", token: "t" } }), "alpine")).map(([k, v]): [string, ServiceSpec] => [`PXE standby ${k}`, v]),
-    ];
-    return specs.map(([label, spec]) => [label, renderService(spec, "alpine")]);
-}

@@ -5,7 +5,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { ReadOnlyRemote, readOnlyRefusal, WriteRefusedError } from "../../provider/host/readOnly";
-import { step } from "../../provider/host";
+import { resolvePathsScript, step } from "../../provider/host";
 import { serviceStateShell } from "../../provider/host/service";
 import { qmpScript } from "../../provider/qmp/script";
 import { guestQueries } from "../../provider/parsers/qmp";
@@ -13,7 +13,7 @@ import { raidArray, RaidArrayState } from "../../provider/resources/raidArray";
 import { containerReadScript } from "../../provider/resources/lxcContainer";
 import { readScript as nbdReadScript } from "../../provider/resources/nbdVolume";
 import { readFileScript } from "../../provider/host/execute";
-import { argv, ok, script, ScriptedRemote } from "../fakes/scriptedRemote";
+import { ok, script, ScriptedRemote } from "../fakes/scriptedRemote";
 import { ScriptedSite } from "../fakes/scriptedSite";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures", name), "utf8");
@@ -118,7 +118,8 @@ describe("discover: the read-only host", () => {
             ["systemctl", "show", "-p", "MainPID", "myvm.service"],
             ["ceph-volume", "lvm", "list", "--format", "json"],
             ["lxc-info", "-n", "web"],
-            ["readlink", "-e", "--", "/dev/disk/by-id/virtio-a"],
+            ["readlink", "-f", "/dev/disk/by-id/virtio-a"],
+            ["sh", "-c", resolvePathsScript, "baremetal-resolve", "/dev/disk/by-id/virtio-a", "/dev/md0"],
         ]) {
             assert.strictEqual(readOnlyRefusal(cmd), undefined, cmd.join(" "));
         }
@@ -127,7 +128,7 @@ describe("discover: the read-only host", () => {
     it("a kind's read runs through it unchanged, without the host lock (taking one would write a lock file)", async () => {
         const site = new ScriptedSite();
         const connection = { host: "198.51.100.11", hostKey: "SHA256:" + "A".repeat(43) };
-        const scripted = site.host(connection).on(script("baremetal-md-read"), ok(fixture("mdadm/read-clean.txt"))).on(argv("readlink", "-e", "--"), ok("/dev/loop10\n/dev/loop11\n"));
+        const scripted = site.host(connection).on(script("baremetal-md-read"), ok(fixture("mdadm/read-clean.txt"))).on(script("baremetal-resolve"), ok("/dev/loop10\n/dev/loop11\n"));
         const ctx = { ...site.context(), remote: () => new ReadOnlyRemote(scripted) };
         const stored = { connection, device: "/dev/md9", members: ["/dev/loop10", "/dev/loop11"], activeMembers: [], failedMembers: [] } as unknown as RaidArrayState;
         const state = await raidArray.read("x", stored, ctx);

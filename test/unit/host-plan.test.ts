@@ -4,6 +4,8 @@ import {
     AlpineAdapter,
     DebianAdapter,
     debianInstallScript,
+    detectArgv,
+    openrcServiceScript,
     parseOsFacts,
     removeFileScript,
     renderCommands,
@@ -64,9 +66,10 @@ describe("host plans as data", () => {
 
     it("Alpine services map to rc-service and rc-update in the default runlevel", () => {
         const a = new AlpineAdapter(true);
-        assert.deepStrictEqual(a.lower(step.service("start", "dnsmasq"))[0].argv, ["rc-service", "dnsmasq", "start"]);
-        assert.deepStrictEqual(a.lower(step.service("stop", "dnsmasq"))[0].argv, ["rc-service", "dnsmasq", "stop"]);
-        assert.deepStrictEqual(a.lower(step.service("restart", "dnsmasq"))[0].argv, ["rc-service", "dnsmasq", "restart"]);
+        // start, stop and restart wait while another rc-service holds the service's lock (openrcServiceScript)
+        assert.deepStrictEqual(a.lower(step.service("start", "dnsmasq"))[0].argv, ["sh", "-c", openrcServiceScript, "baremetal-rc-service", "dnsmasq", "start"]);
+        assert.deepStrictEqual(a.lower(step.service("stop", "dnsmasq"))[0].argv, ["sh", "-c", openrcServiceScript, "baremetal-rc-service", "dnsmasq", "stop"]);
+        assert.deepStrictEqual(a.lower(step.service("restart", "dnsmasq"))[0].argv, ["sh", "-c", openrcServiceScript, "baremetal-rc-service", "dnsmasq", "restart"]);
         assert.deepStrictEqual(a.lower(step.service("disable", "dnsmasq"))[0].argv.slice(3), ["baremetal-disable", "dnsmasq", "default"]);
         assert.deepStrictEqual(new AlpineAdapter(true, "boot").lower(step.service("enable", "mdadm"))[0].argv.slice(3), ["baremetal-enable", "mdadm", "boot"]);
     });
@@ -188,6 +191,28 @@ describe("host OS detection", () => {
     it("treats Debian derivatives (ID_LIKE=debian) as Debian", () => {
         const facts = parseOsFacts(out('ID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"', "/dev/vda1 / ext4 rw 0 0"));
         assert.strictEqual(typeof facts !== "string" && facts.family, "debian");
+    });
+
+    const probed = (osRelease: string, init: string, root: string): string => `${osRelease}\n=baremetal-unchanged=init\n${init}\n=baremetal-unchanged=mounts\n${mounts(root)}`;
+
+    it("tells Debian with OpenRC from Debian with systemd by the init system that runs, not by the name", () => {
+        const orc = parseOsFacts(probed(debian12, "openrc", "tmpfs / tmpfs rw,relatime,mode=755 0 0"));
+        assert.deepStrictEqual(orc, { family: "debian-openrc", id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)", diskless: true });
+        const onDisk = parseOsFacts(probed(debian12, "openrc", "/dev/vda1 / ext4 rw 0 0"));
+        assert.deepStrictEqual(typeof onDisk !== "string" && [onDisk.family, onDisk.diskless], ["debian-openrc", false]);
+        for (const init of ["systemd", ""]) {
+            const sd = parseOsFacts(probed(debian12, init, "tmpfs / tmpfs rw 0 0"));
+            assert.deepStrictEqual(typeof sd !== "string" && [sd.family, sd.diskless], ["debian", false], `init ${JSON.stringify(init)}`);
+        }
+        // Alpine is OpenRC whatever the probe says (a container without a booted OpenRC).
+        const alpine = parseOsFacts(probed(alpine320, "", "tmpfs / tmpfs rw 0 0"));
+        assert.deepStrictEqual(typeof alpine !== "string" && [alpine.family, alpine.diskless], ["alpine", true]);
+    });
+
+    it("the probe itself asks systemd's and OpenRC's run directories", () => {
+        const script = detectArgv[2];
+        assert.match(script, /\/run\/systemd\/system/);
+        assert.match(script, /\/run\/openrc\/softlevel/);
     });
 
     it("refuses anything else, saying what it found", () => {

@@ -165,6 +165,7 @@ describe("services rendered by the OS adapter", () => {
                 "respawn_delay=2",
                 "respawn_max=0",
                 'extra_started_commands="reload"',
+                'description_reload="Re-reads the configuration (SIGHUP)"',
                 "",
                 "depend() {",
                 "\tneed net udev",

@@ -168,7 +168,7 @@ describe("KvmGuest plans", () => {
         assert.match(script, /\tovs-vsctl --may-exist add-port br-lan vm525400ab0001 \|\| return 1\n/);
         // The migration's file is read before command_args, whose last word takes its value.
         assert.match(script, /\[ -f \/run\/baremetal\/guests\/web01\.incoming \] && \{ set -a; \. \/run\/baremetal\/guests\/web01\.incoming; set \+a; \}\ncommand=.*\ncommand_args=".* \$QEMU_INCOMING"\n/);
-        assert.match(script, /stop\(\) \{\n.*\n\t\/usr\/local\/libexec\/baremetal-qmp powerdown \/run\/baremetal\/guests\/web01\/qmp\.sock 120 \/run\/baremetal\/guests\/web01\.stop 2>\/dev\/null \|\| true\n\tstart-stop-daemon --stop --quiet --pidfile "\$pidfile" --retry TERM\/10\/KILL\/5 \|\| true\n/);
+        assert.match(script, /stop\(\) \{\n.*\n\t\/etc\/baremetal\/libexec\/baremetal-qmp powerdown \/run\/baremetal\/guests\/web01\/qmp\.sock 120 \/run\/baremetal\/guests\/web01\.stop 2>\/dev\/null \|\| true\n\tstart-stop-daemon --stop --quiet --pidfile "\$pidfile" --retry TERM\/10\/KILL\/5 \|\| true\n/);
         assert.match(script, /use ovs-vswitchd/);
         const cmds = renderCommands(planInstall(i, "alpine"), new AlpineAdapter(true)).join("\n");
         assert.match(cmds, /apk add --quiet --no-progress qemu-system-x86_64 python3 iproute2 openvswitch/);

@@ -157,10 +157,10 @@ describe("NbdVolume plans", () => {
     it("serves each export from its own OpenRC service on Alpine, committed with lbu", () => {
         const plan = [...planExportFiles(inputs, "alpine"), ...planServe(inputs, "alpine", false)];
         const lines = renderCommands(plan, new AlpineAdapter(true));
-        assert.ok(lines.some((l) => l.endsWith(" baremetal-write /etc/init.d/baremetal-nbd.vg0-web01--var 0755 root:root 755 360 < (content)")), lines.join("\n"));
+        assert.ok(lines.some((l) => l.endsWith(" baremetal-write /etc/init.d/baremetal-nbd.vg0-web01--var 0755 root:root 755 391 < (content)")), lines.join("\n"));
         assert.ok(!lines.some((l) => /systemd/.test(l)), lines.join("\n"));
         assert.ok(lines.includes("apk add --quiet --no-progress lvm2 nbd-server") || lines.some((l) => l.endsWith("apk add --quiet --no-progress lvm2 nbd-server")), lines.join("\n"));
-        assert.ok(lines.includes("rc-service baremetal-nbd.vg0-web01--var start"), lines.join("\n"));
+        assert.ok(lines.some((l) => l.endsWith("baremetal-rc-service baremetal-nbd.vg0-web01--var start")), lines.join("\n"));
         assert.ok(lines.some((l) => l.endsWith("lbu commit")), lines.join("\n"));
     });
     it("without allowed clients, removes the authfile and leaves it out of the config", () => {

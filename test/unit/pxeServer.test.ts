@@ -181,8 +181,8 @@ describe("PxeServer plans (Debian and Alpine)", () => {
         assert.match(cmds, / baremetal-write \/etc\/init\.d\/baremetal-pxe-pxe-a-dhcp 0755 root:root 755 \d+ < \(content\)$/m);
         assert.doesNotMatch(cmds, /systemd/);
         assert.match(cmds, / apk add --quiet --no-progress dnsmasq ipxe$/m);
-        assert.match(cmds, /^rc-service baremetal-pxe-pxe-a-dhcp restart$/m);
-        assert.match(cmds, /^rc-service baremetal-pxe-pxe-a-http start$/m);
+        assert.match(cmds, / baremetal-rc-service baremetal-pxe-pxe-a-dhcp restart$/m);
+        assert.match(cmds, / baremetal-rc-service baremetal-pxe-pxe-a-http start$/m);
         assert.match(cmds, /lbu commit/);
         const rc = generatedFiles(i, "alpine").get("/etc/init.d/baremetal-pxe-pxe-a-http") ?? "";
         assert.match(rc, /^command_args="httpd -f -v -p 198\.51\.100\.10:80 -h \/srv\/baremetal\/pxe\/pxe-a\/http"$/m);

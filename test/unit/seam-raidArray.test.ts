@@ -29,7 +29,7 @@ function site(kernel: string[], md9: () => string | undefined, options: { family
     const s = new ScriptedSite();
     const host = s
         .host(connection, options)
-        .on(argv("readlink", "-e", "--"), ok(kernel.join("\n") + "\n"))
+        .on(script("baremetal-resolve"), ok(kernel.join("\n") + "\n"))
         .on(script("baremetal-md-read"), () => {
             const text = md9();
             return text === undefined ? exit(3) : ok(text);
@@ -215,7 +215,7 @@ describe("RaidArray re-runs while a step of the cut run still runs on the host",
         let grew = false;
         const kernel: Record<string, string> = { [members[0]]: "/dev/loop10", [members[1]]: "/dev/loop11", "/dev/disk/by-id/virtio-bm-c": "/dev/loop12" };
         const { s, host } = site([], () => (grew ? grown : clean));
-        host.on(argv("readlink", "-e", "--"), (c) => ok(c.argv.slice(3).map((m) => kernel[m]).join("\n") + "\n"))
+        host.on(script("baremetal-resolve"), (c) => ok(c.argv.slice(4).map((m) => kernel[String(m)]).join("\n") + "\n"))
             .on(script("baremetal-install"), unchanged)
             .on(script("baremetal-mdadm-conf"), ok());
         const { outs: olds } = await raidArray.create(inputs(), s.context());

@@ -38,7 +38,7 @@ function site(vgs: () => string) {
     const host = s
         .host(connection)
         .on(script("baremetal-install"), unchanged)
-        .on(argv("readlink", "-f", "--"), (c) => ok(c.argv.slice(3).join("\n") + "\n"))
+        .on(script("baremetal-resolve"), (c) => ok(c.argv.slice(4).join("\n") + "\n"))
         .on(argv("vgs"), () => {
             const text = vgs();
             return text === vgsMissing ? exit(5, "  Volume group \"fixvg\" not found", text) : ok(text);

@@ -1,6 +1,6 @@
 // CephOsd, part plan: the commands as data (no I/O): create with its note,
 // rollback of a half-made OSD, tag, CRUSH changes, out, remove.
-import { hostLocks, Plan, step } from "../../host";
+import { hostLocks, initSystemOf, Plan, step } from "../../host";
 import type { OsFamily } from "../../host";
 import type { OsdCrushInfo } from "../../parsers/ceph";
 import { ownTag } from "../../parsers/lvm";
@@ -130,17 +130,17 @@ export function planOut(cluster: string, id: number): Plan {
 
 /** The OSD's daemon and boot-time activation, by init system. */
 export function osdServices(family: OsFamily, cluster: string, id: number, osdFsid: string): { daemon: string; activation?: string } {
-    if (family === "alpine") return { daemon: `ceph-osd.${id}` };
+    if (initSystemOf(family) === "openrc") return { daemon: `ceph-osd.${id}` };
     // Debian's units read CLUSTER from /etc/default/ceph; the instance is the OSD number.
     return { daemon: `ceph-osd@${id}`, activation: `ceph-volume@lvm-${id}-${osdFsid}` };
 }
 
 function stopAndDisable(svc: { daemon: string; activation?: string }, family: OsFamily): Plan[number][] {
     return [
-        family === "alpine"
+        initSystemOf(family) === "openrc"
             ? step.run(["rc-service", svc.daemon, "stop"], { okExitCodes: [0, 1], what: `stop ${svc.daemon}` })
             : step.run(["systemctl", "stop", svc.daemon], { okExitCodes: [0, 5], what: `stop ${svc.daemon}` }),
-        family === "alpine"
+        initSystemOf(family) === "openrc"
             ? step.run(["rc-update", "del", svc.daemon], { okExitCodes: [0, 1], what: `do not start ${svc.daemon} at boot` })
             : step.run(["systemctl", "disable", "--quiet", svc.daemon, ...(svc.activation ? [svc.activation] : [])], { okExitCodes: [0, 1], what: `do not start ${svc.daemon} at boot` }),
     ];

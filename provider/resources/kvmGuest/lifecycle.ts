@@ -3,7 +3,7 @@
 // power-down), against the operation's hosts.
 import { RefusedError } from "../../core/errors";
 import { changedFields, OperationContext } from "../../core/resource";
-import { HostConnection, Remote, step } from "../../host";
+import { HostConnection, initSystemOf, Remote, step } from "../../host";
 import { MigrationResult, parseMigrate, parseStatus, parseStopOutcome } from "../../parsers/qmp";
 import { qmpCall, qmpPowerdown, qmpWait } from "../../qmp/client";
 import { qmpNotRunning, qmpScript } from "../../qmp/script";
@@ -36,7 +36,7 @@ async function waitForStatus(host: Remote, g: KvmGuestInputs, want: string, ctx:
 /** The last lines of the service's log, for an error message. */
 async function serviceLog(host: Remote, g: KvmGuestInputs): Promise<string> {
     const family = (await host.facts()).family;
-    const argv = family === "alpine" ? ["tail", "-n", "15", pathsOf(g.name).qemuLog] : ["journalctl", "-u", serviceName(g.name), "-n", "15", "--no-pager", "-o", "cat"];
+    const argv = initSystemOf(family) === "openrc" ? ["tail", "-n", "15", pathsOf(g.name).qemuLog] : ["journalctl", "-u", serviceName(g.name), "-n", "15", "--no-pager", "-o", "cat"];
     const out = await host.exec(argv, { timeoutMs: 30_000 });
     return out.stdout.trim() || out.stderr.trim();
 }

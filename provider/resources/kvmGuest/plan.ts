@@ -1,14 +1,15 @@
 // KvmGuest, part plan: install, incoming (live migration) and removal as
 // steps (no I/O).
 import { Plan, step } from "../../host";
+import { distributionOf } from "../../host";
 import type { OsFamily } from "../../host";
-import { qmpScriptFile, qmpScriptPath } from "../../qmp/script";
+import { qmpScriptFile, qmpScriptPathOn } from "../../qmp/script";
 import { guestService, pathsOf, serviceName } from "./render";
 import type { KvmGuestInputs } from "./spec";
 
 export function packagesFor(g: KvmGuestInputs, family: OsFamily): string[] {
     const ovs = g.nics.some((n) => n.bridgeType === "ovs");
-    return family === "alpine"
+    return distributionOf(family) === "alpine"
         ? ["qemu-system-x86_64", "python3", "iproute2", ...(ovs ? ["openvswitch"] : [])]
         : ["qemu-system-x86", "python3", "iproute2", ...(ovs ? ["openvswitch-switch"] : [])];
 }
@@ -20,7 +21,7 @@ export type KvmGuestStep = "guest-service";
 export function planInstall(g: KvmGuestInputs, family: OsFamily): Plan<KvmGuestStep> {
     return [
         step.ensurePackages(...packagesFor(g, family)),
-        step.writeFile(qmpScriptPath, qmpScriptFile(), { mode: "0755" }),
+        step.writeFile(qmpScriptPathOn(family), qmpScriptFile(), { mode: "0755" }),
         step.installService(guestService(g, family), { tag: "guest-service" }),
         step.service(g.autostart ? "enable" : "disable", serviceName(g.name)),
         step.persist(),

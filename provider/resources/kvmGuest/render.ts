@@ -1,9 +1,9 @@
 // KvmGuest, part render: the guest's names and files on the box, qemu's argv
 // and the guest as a service of the box's init system (no I/O).
-import { serviceFilePath } from "../../host";
+import { initSystemOf, ovsServiceOf, serviceFilePath } from "../../host";
 import type { OsFamily, ServiceSpec } from "../../host";
 import { nbdUri } from "../../parsers/nbd";
-import { qmpScriptPath } from "../../qmp/script";
+import { qmpScriptPathOn } from "../../qmp/script";
 import type { KvmGuestInputs } from "./spec";
 
 export function serviceName(name: string): string {
@@ -94,12 +94,19 @@ function tapDownCommands(g: KvmGuestInputs): string[][] {
     });
 }
 
-const qemuBinary = { debian: "qemu-system-x86_64", alpine: "/usr/bin/qemu-system-x86_64" } as const;
+// OpenRC wants the program as an absolute path; both distributions install it here.
+const qemuBinary = { debian: "qemu-system-x86_64", alpine: "/usr/bin/qemu-system-x86_64", "debian-openrc": "/usr/bin/qemu-system-x86_64" } as const;
 
 /**
  * The guest as a service of the box's init system (rendered as a systemd unit
  * or an OpenRC script by the host layer).
  */
+/** start_pre hooks that wait (up to 120 s each; a failure lets qemu try anyway) for the guest's NBD servers. */
+function nbdWaits(g: KvmGuestInputs, family: OsFamily): { argv: string[]; mayFail: boolean }[] {
+    const servers = [...new Set(g.disks.flatMap((d) => ("nbd" in d ? [`${d.nbd.host} ${d.nbd.port}`] : [])))];
+    return servers.map((s) => ({ argv: [qmpScriptPathOn(family), "wait-tcp", ...s.split(" "), "120"], mayFail: true }));
+}
+
 export function guestService(g: KvmGuestInputs, family: OsFamily): ServiceSpec {
     const p = pathsOf(g.name);
     const ovs = g.nics.some((n) => n.bridgeType === "ovs");
@@ -116,14 +123,21 @@ export function guestService(g: KvmGuestInputs, family: OsFamily): ServiceSpec {
             { argv: ["mkdir", "-p", p.run, p.logDir] },
             ...g.nics.map((n) => ({ argv: ["ip", "link", "del", tapName(n.mac)], mayFail: true })),
             ...tapUpCommands(g).map((argv) => ({ argv, mayFail: argv[1] === "--if-exists" })),
+            // OpenRC restarts no crashed guest (systemd does, Restart=on-failure): qemu that
+            // started before its NBD server (a box booting, the server on it or not yet up)
+            // would stay dead, so the start waits for each NBD server first (found by a power
+            // cycle of the lab's OpenRC box).
+            ...(initSystemOf(family) === "openrc" ? nbdWaits(g, family) : []),
         ],
         // The graceful stop: ACPI power button, then quit after the timeout.
-        stop: { command: [qmpScriptPath, "powerdown", p.qmpSocket, String(g.shutdownTimeoutSeconds), p.stopOutcome], timeoutSeconds: g.shutdownTimeoutSeconds + 30 },
+        stop: { command: [qmpScriptPathOn(family), "powerdown", p.qmpSocket, String(g.shutdownTimeoutSeconds), p.stopOutcome], timeoutSeconds: g.shutdownTimeoutSeconds + 30 },
         postStop: tapDownCommands(g),
         // A guest that powers itself off stays off; a crashed qemu comes back.
         restart: { when: "on-failure", delaySeconds: 5 },
         errorLog: p.qemuLog,
         // After Open vSwitch as each init system had it: ordering on systemd, `use` on OpenRC.
-        ...(ovs ? (family === "alpine" ? { wants: ["ovs-vswitchd"] } : { after: ["openvswitch-switch"] }) : {}),
+        ...(ovs ? (initSystemOf(family) === "openrc" ? { wants: [ovsServiceOf(family)] } : { after: [ovsServiceOf(family)] }) : {}),
+        // On OpenRC, after the box's own NBD exports (NbdVolume provides this name), when it has NBD disks.
+        ...(initSystemOf(family) === "openrc" && g.disks.some((d) => "nbd" in d) ? { after: ["baremetal-nbd-exports"] } : {}),
     };
 }

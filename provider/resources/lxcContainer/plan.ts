@@ -1,13 +1,14 @@
 // LxcContainer, part plan: create, config, start, stop, provision and destroy
 // as steps (no I/O).
 import { Plan, step } from "../../host";
+import { distributionOf } from "../../host";
 import type { OsFamily, Step } from "../../host";
 import { configPath, configScript, createdMarker, createLock, fileScript, managedBlock, rootfsConfig } from "./render";
 import type { LxcContainerInputs } from "./spec";
 
 export function packagesFor(c: LxcContainerInputs, family: OsFamily): string[] {
     const nfs = c.mounts.some((m) => m.type.startsWith("nfs"));
-    return family === "alpine"
+    return distributionOf(family) === "alpine"
         ? ["lxc", ...(c.template ? ["lxc-templates"] : []), ...(nfs ? ["nfs-utils"] : [])]
         : ["lxc", ...(c.template ? ["lxc-templates"] : []), ...(nfs ? ["nfs-common"] : [])];
 }

@@ -56,8 +56,12 @@ export function diff(_id: string, olds: NbdVolumeState, news: NbdVolumeInputs): 
     const d = diffByTable(erase(spec), withCurrentOptIn(olds, "deleteData") as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>);
     // The bytes decide: `1GiB` re-spelt as `1024MiB` is no change.
     const changed = d.changed.filter((k) => k !== "size");
+    // A repair an update makes although no input changed: the export's server found stopped
+    // (refresh after it was stopped by hand, or a box that did not start it), as OvsBridge
+    // does for a tunnel found down (found by the drift test on the lab's OpenRC box).
+    const repair = olds.serving === false && olds.asFound === undefined;
     // The new process would want the same port, the new LV possibly the same name.
-    return { changes: changed.length > 0, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true, notes: asFoundNote(olds, news) };
+    return { changes: changed.length > 0 || repair, replaces: d.replaces, stables: d.stables, deleteBeforeReplace: true, notes: asFoundNote(olds, news) };
 }
 
 /** What a preview says when an export kept as found moves to its own nbd-server: its clients (and that server's others) reconnect. */

@@ -2,6 +2,7 @@
 // nbd-server service and config, and its Consul catalog entry (no I/O).
 import type { ExternalService } from "../../consul/client";
 import { serviceNameOn } from "../../host";
+import { lvmServiceOf } from "../../host";
 import type { OsFamily, ServiceSpec } from "../../host";
 import type { NbdExportConfig } from "../../parsers/nbd";
 import type { NbdVolumeInputs } from "./spec";
@@ -32,6 +33,9 @@ export const exportServiceName = "baremetal-nbd";
  * One nbd-server per export, as a service with the export's key as instance
  * (one systemd template unit for all exports; one OpenRC script each).
  */
+/** What every NBD export service provides on OpenRC, and what a guest starts after. */
+export const nbdExportsProvide = "baremetal-nbd-exports";
+
 export function exportService(key: string, family: OsFamily): ServiceSpec {
     return {
         name: exportServiceName,
@@ -44,7 +48,10 @@ export function exportService(key: string, family: OsFamily): ServiceSpec {
         // Stopping one export ends its own client sessions (children) only.
         killMode: "control-group",
         restart: { when: "on-failure" },
-        after: [family === "alpine" ? "lvm" : "lvm2-monitor"],
+        ...(lvmServiceOf(family) ? { after: [lvmServiceOf(family) as string] } : {}),
+        // Guests on this box order their start after every export (OpenRC restarts no qemu that
+        // found its disk missing; systemd ignores it).
+        provides: [nbdExportsProvide],
     };
 }
 

@@ -1,6 +1,6 @@
 // PxeServer, part plan: the steps that put the files in place, start or restart
 // the services, and remove the instance, and which restarts a run needs. No I/O.
-import { Plan, Secret, step } from "../../host";
+import { distributionOf, Plan, Secret, step } from "../../host";
 import type { OsFamily, PlanResult, Step } from "../../host";
 import { pxeLayout } from "../../pxe/shared";
 import { configFiles, generatedFiles, ipxeDir, overlays, pxeServices, serviceFile } from "./render";
@@ -59,7 +59,7 @@ export type PxeFileStep = "dhcp-config" | "dhcp-service" | "consul-token" | "htt
 export function planFiles(inputs: PxeServerInputs, family: OsFamily, removedProfiles: string[] = []): Plan<PxeFileStep> {
     const layout = pxeLayout(inputs.name);
     const plan: Step<PxeFileStep>[] = [
-        step.ensurePackages(...(family === "alpine" ? ["dnsmasq"] : ["dnsmasq", "python3"]), ...(inputs.ipxeBootloaders ? ["ipxe"] : [])),
+        step.ensurePackages(...(distributionOf(family) === "alpine" ? ["dnsmasq"] : ["dnsmasq", "python3"]), ...(inputs.ipxeBootloaders ? ["ipxe"] : [])),
         step.run(["sh", "-c", mkdirsScript, "baremetal-mkdirs", layout.hostsDir, layout.bootDir, layout.tftpRoot, layout.leaseFile.replace(/\/[^/]+$/, "")], { what: `create the directories of PXE server ${inputs.name}` }),
     ];
     for (const [n, p] of Object.entries(inputs.profiles)) {

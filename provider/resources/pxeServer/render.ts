@@ -2,7 +2,7 @@
 // iPXE scripts, the descriptor, the services, the apkovls) and their digests. No I/O.
 import { createHash } from "crypto";
 import { netmaskOf, parseCidr } from "../../core/ipv4";
-import { renderService, serviceFilePath } from "../../host";
+import { distributionOf, renderService, serviceFilePath } from "../../host";
 import type { OsFamily, ServiceSpec } from "../../host";
 import { buildApkovl } from "../../pxe/apkovl";
 import { managedMarker, PxeDescriptor, PxeLayout, pxeLayout } from "../../pxe/shared";
@@ -16,7 +16,7 @@ export function baseUrlOf(inputs: Pick<PxeServerInputs, "address" | "httpPort">)
 
 /** Where iPXE's bootloaders are installed by the `ipxe` package. */
 export function ipxeDir(family: OsFamily): string {
-    return family === "alpine" ? "/usr/share/ipxe" : "/usr/lib/ipxe";
+    return distributionOf(family) === "alpine" ? "/usr/share/ipxe" : "/usr/lib/ipxe";
 }
 
 export function dnsmasqConf(inputs: PxeServerInputs, layout: PxeLayout): string {
@@ -116,7 +116,7 @@ export function dhcpCommand(inputs: PxeServerInputs, layout: PxeLayout): string[
 }
 
 export function httpCommand(inputs: PxeServerInputs, layout: PxeLayout, family: OsFamily): string[] {
-    return family === "alpine"
+    return distributionOf(family) === "alpine"
         ? ["/bin/busybox", "httpd", "-f", "-v", "-p", `${inputs.address}:${inputs.httpPort}`, "-h", layout.httpRoot]
         : ["/usr/bin/python3", "-m", "http.server", "--bind", inputs.address, "--directory", layout.httpRoot, String(inputs.httpPort)];
 }
@@ -131,6 +131,11 @@ export function pxeServices(inputs: PxeServerInputs, family: OsFamily): { dhcp: 
             name: layout.dhcpService,
             description: `${what}: DHCP and TFTP${inputs.standby ? " (while holding the Consul lock)" : ""}`,
             command: dhcpCommand(inputs, layout),
+            // dnsmasq will not start without its lease file's directory and TFTP root. On a
+            // diskless box both are gone after a reboot (only /etc is kept): DHCP must come back
+            // by itself; the boot files come back with the next update (found by a power cycle
+            // of the lab's OpenRC box, where dnsmasq then restarted for ever).
+            preStart: [{ argv: ["mkdir", "-p", layout.leaseFile.replace(/\/[^/]+$/, ""), layout.tftpRoot] }],
             // The ACL token for `consul lock`, when there is one.
             ...(inputs.standby?.token ? { environmentFile: { path: layout.consulEnv, optional: false } } : {}),
             reloadSignal: "HUP",

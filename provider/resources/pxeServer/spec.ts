@@ -185,7 +185,7 @@ export const spec: KindSpec<PxeServerInputs, PxeServerState> = {
         adopt: { type: t.boolean, default: false, doc: "Take over an instance whose config pulumi-baremetal did not write (it is rewritten). Without it, create fails and changes nothing." },
     },
     outputs: {
-        family: { type: t.string(["alpine", "debian"]), required: true, doc: "OS family of the box." },
+        family: { type: t.string(["alpine", "debian", "debian-openrc"]), required: true, doc: "OS family of the box (`debian-openrc`: Debian with OpenRC as its init system)." },
         baseUrl: { type: t.string(), required: true, doc: "`http://ADDRESS[:PORT]`: where the machines' boot scripts and the profiles' files are served." },
         dhcpRole: {
             type: t.string(["active", "standby", "stopped"]),
