@@ -79,25 +79,16 @@ if wants lab; then
         exit 1
     fi
     echo "=== lab started ($(( $(date +%s) - start ))s after the other tiers; log: $lab_log)"
-    # Resource tests share the running lab. Tests named ceph* (the Ceph tests, the
-    # fault tests placed on ceph1, the teams test) use only ceph1, so they run beside the
-    # others (which use pxe1, storage1, svc1, pxeclient1, and the S3 endpoint for state in
-    # ceph1, lab/rgw.sh, which the Ceph tests leave alone), one after another; their output is shown
-    # when both groups are done. The smoke test runs last because it
-    # proves a start from nothing and a clean stop (it resets the lab itself).
-    mapfile -t main_tests < <(ls dist/test/lab/*.test.js | grep -v -e '/smoke\.test\.js$' -e '/ceph[^/]*\.test\.js$' || true)
-    mapfile -t ceph_tests < <(ls dist/test/lab/ceph*.test.js 2>/dev/null || true)
-    ceph_log=$(mktemp /tmp/baremetal-lab-ceph.XXXXXX)
-    ceph_pid=
-    if [ ${#ceph_tests[@]} -gt 0 ]; then
-        ( status=0; mocha_tier "lab (ceph1, beside the others)" "${ceph_tests[@]}"; exit $status ) >"$ceph_log" 2>&1 &
-        ceph_pid=$!
-    fi
-    [ ${#main_tests[@]} -eq 0 ] || mocha_tier "lab (resources)" "${main_tests[@]}"
-    if [ -n "$ceph_pid" ]; then
-        wait "$ceph_pid" || status=1
-        cat "$ceph_log"
-    fi
+    # Resource tests share the running lab. Each file says which parts of the lab it holds
+    # (test/lab/schedule.ts); files that hold nothing in common run at the same time, up
+    # to BAREMETAL_LAB_LANES (3), the longest chain of work first; each file's output is
+    # shown when it ends. The smoke test runs last because it proves a start from
+    # nothing and a clean stop (it resets the lab itself).
+    mapfile -t lab_tests < <(ls dist/test/lab/*.test.js | grep -v -e '/smoke\.test\.js$' || true)
+    echo "=== tier: lab (resources)"
+    start=$(date +%s)
+    [ ${#lab_tests[@]} -eq 0 ] || node dist/test/lab/schedule.js run "${lab_tests[@]}" || status=1
+    echo "=== tier lab (resources): $(( $(date +%s) - start ))s"
     mocha_tier "lab (smoke)" dist/test/lab/smoke.test.js
 fi
 if [ -n "$e2e_pid" ]; then

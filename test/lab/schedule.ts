@@ -1,0 +1,180 @@
+// The lab tier's schedule: which test files may run at the same time.
+//
+// On 2 cores the lab's wall time is set by its longest chain of tests that need
+// the same VM, not by the sum of all tests. Each file declares the parts of the lab
+// it holds for its whole run (VMs, or a narrower part of one such as svc1's Open
+// vSwitch, where a file only adds its own named bridge beside others); two files
+// that hold a common part never run at once. Among the files that can start, the
+// one on the longest chain of work for one part (by the last measured CI run)
+// starts first, so the chain that bounds the tier begins at once. The smoke test is not here: it resets the lab itself and
+// runs alone, last (test/run.sh).
+//
+// `node dist/test/lab/schedule.js plan` prints the schedule the measured times
+// give; `node dist/test/lab/schedule.js run FILE...` runs those files (compiled
+// .js paths) with at most BAREMETAL_LAB_LANES (default 3) at once, each in its own
+// mocha, printing each file's output whole when it ends.
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+/** A part of the lab a test file holds while it runs. */
+export type LabPart = "pxe1" | "pxeclient1" | "storage1" | "svc1" | "ceph1" | "orc1" | "svc1:ovs";
+
+export interface LabTestFile {
+    /** File name without `.test.ts`. */
+    name: string;
+    holds: LabPart[];
+    /** Seconds it took in the last measured full run (CI, two lanes beside it); orders the start. */
+    measuredSeconds: number;
+}
+
+// Every file that adds OVS bridges or reads all of svc1's objects holds "svc1:ovs"
+// as well as svc1, so the OpenRC test (whose only object on svc1 is its own bridge
+// bmorc and tunnel vpnorc) can run beside the svc1 tests that look only at their own names.
+export const labTestFiles: LabTestFile[] = [
+    { name: "ceph", holds: ["ceph1"], measuredSeconds: 1463 },
+    { name: "ceph1FaultsOsd", holds: ["ceph1"], measuredSeconds: 404 },
+    { name: "ceph1FaultsStorage", holds: ["ceph1"], measuredSeconds: 239 },
+    // The state backend's S3 (RGW, lab/rgw.sh) runs in ceph1 as a cluster of its own, apart from the
+    // Ceph tests' cluster; lab/rgw.sh serialises its own setup.
+    { name: "cephTeams", holds: [], measuredSeconds: 399 },
+    { name: "teamsStacks", holds: ["storage1", "svc1", "svc1:ovs"], measuredSeconds: 385 },
+    { name: "datacenter", holds: ["pxe1", "pxeclient1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 840 },
+    { name: "discover", holds: ["pxe1", "pxeclient1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 240 },
+    { name: "guests", holds: ["pxe1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 300 },
+    { name: "parallel", holds: ["pxe1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 170 },
+    { name: "pxe", holds: ["pxe1", "pxeclient1"], measuredSeconds: 300 },
+    { name: "faultsPxe", holds: ["pxe1", "pxeclient1"], measuredSeconds: 328 },
+    { name: "storage", holds: ["storage1", "svc1"], measuredSeconds: 240 },
+    { name: "import", holds: ["storage1", "svc1"], measuredSeconds: 120 },
+    { name: "faultsGuests", holds: ["svc1", "svc1:ovs"], measuredSeconds: 213 },
+    { name: "openrc", holds: ["orc1", "svc1:ovs"], measuredSeconds: 453 },
+];
+
+/**
+ * How urgent a waiting file is: the seconds of waiting work on its busiest part (its own included), so that
+ * files on the lab's longest chain (the part most files need) start first; then its own seconds.
+ */
+function urgency(file: LabTestFile, waiting: readonly LabTestFile[]): [number, number] {
+    const chain = (part: LabPart) => waiting.filter((w) => w.holds.includes(part)).reduce((s, w) => s + w.measuredSeconds, 0);
+    return [Math.max(file.measuredSeconds, ...file.holds.map(chain)), file.measuredSeconds];
+}
+
+/**
+ * The next file to start: the most urgent of those waiting that holds nothing a running file holds;
+ * undefined when none can start now.
+ */
+export function nextToStart(waiting: readonly LabTestFile[], running: readonly LabTestFile[]): LabTestFile | undefined {
+    const held = new Set(running.flatMap((f) => f.holds));
+    const ranked = waiting.map((f) => ({ f, u: urgency(f, waiting) })).sort((a, b) => b.u[0] - a.u[0] || b.u[1] - a.u[1]);
+    return ranked.map((r) => r.f).find((f) => f.holds.every((p) => !held.has(p)));
+}
+
+export interface PlannedRun {
+    name: string;
+    lane: number;
+    startSeconds: number;
+    endSeconds: number;
+}
+
+/** The schedule the measured times give with `lanes` files at most at once (what `run` will do if times hold). */
+export function plan(files: readonly LabTestFile[], lanes: number): PlannedRun[] {
+    const waiting = [...files];
+    const running: (PlannedRun & { file: LabTestFile })[] = [];
+    const done: PlannedRun[] = [];
+    let now = 0;
+    while (waiting.length > 0 || running.length > 0) {
+        let next: LabTestFile | undefined;
+        while (running.length < lanes && (next = nextToStart(waiting, running.map((r) => r.file)))) {
+            waiting.splice(waiting.indexOf(next), 1);
+            const lane = [...Array(lanes).keys()].find((l) => !running.some((r) => r.lane === l)) ?? 0;
+            running.push({ name: next.name, lane, startSeconds: now, endSeconds: now + next.measuredSeconds, file: next });
+        }
+        if (running.length === 0) throw new Error(`no lab test can start: ${waiting.map((f) => f.name).join(", ")}`);
+        running.sort((a, b) => a.endSeconds - b.endSeconds);
+        const ended = running.shift()!;
+        now = ended.endSeconds;
+        done.push({ name: ended.name, lane: ended.lane, startSeconds: ended.startSeconds, endSeconds: ended.endSeconds });
+    }
+    return done;
+}
+
+/** The table's entry for a compiled test file path; an unlisted file is an error (it must say what it holds). */
+export function fileFor(jsPath: string): LabTestFile {
+    const name = path.basename(jsPath).replace(/\.test\.js$/, "");
+    const f = labTestFiles.find((t) => t.name === name);
+    if (!f) throw new Error(`test/lab/${name}.test.ts is not in test/lab/schedule.ts: add it with the lab parts it holds`);
+    return f;
+}
+
+interface Finished {
+    file: LabTestFile;
+    ok: boolean;
+    seconds: number;
+}
+
+/** Runs the files, at most `lanes` at once, each in its own mocha; prints each file's output when it ends. */
+async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
+    const byName = new Map(jsPaths.map((p) => [fileFor(p).name, p]));
+    const waiting = jsPaths.map(fileFor);
+    const running = new Map<string, Promise<Finished>>();
+    const results: Finished[] = [];
+    const started = Date.now();
+    const elapsed = () => Math.round((Date.now() - started) / 1000);
+    for (;;) {
+        let next: LabTestFile | undefined;
+        while (running.size < lanes && (next = nextToStart(waiting, [...running.keys()].map((n) => labTestFiles.find((f) => f.name === n)!)))) {
+            waiting.splice(waiting.indexOf(next), 1);
+            console.log(`=== lab file ${next.name}: started at ${elapsed()}s (holds ${next.holds.join(", ") || "nothing exclusive"})`);
+            running.set(next.name, runOne(next, byName.get(next.name)!));
+        }
+        if (running.size === 0) break;
+        const finished = await Promise.race(running.values());
+        running.delete(finished.file.name);
+        results.push(finished);
+        console.log(`=== lab file ${finished.file.name}: ${finished.ok ? "passed" : "FAILED"} in ${finished.seconds}s (ended at ${elapsed()}s)`);
+    }
+    console.log(`=== lab files: ${results.filter((r) => r.ok).length} of ${results.length} passed in ${elapsed()}s; ` +
+        results.map((r) => `${r.file.name} ${r.seconds}s`).join(", "));
+    return results.every((r) => r.ok);
+}
+
+function runOne(file: LabTestFile, jsPath: string): Promise<Finished> {
+    const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "baremetal-lab-file-")), `${file.name}.log`);
+    const out = fs.openSync(log, "w");
+    const t0 = Date.now();
+    const child = spawn("npx", ["mocha", "--config", "test/.mocharc.json", jsPath], { stdio: ["ignore", out, out] });
+    return new Promise((resolve) => {
+        child.on("exit", (code, signal) => {
+            fs.closeSync(out);
+            const seconds = Math.round((Date.now() - t0) / 1000);
+            console.log(`=== lab file ${file.name} (log: ${log}):`);
+            process.stdout.write(fs.readFileSync(log, "utf8"));
+            if (signal) console.log(`mocha for ${file.name} ended by ${signal}`);
+            resolve({ file, ok: code === 0, seconds });
+        });
+    });
+}
+
+function lanesFromEnv(): number {
+    const raw = process.env.BAREMETAL_LAB_LANES ?? "3";
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`BAREMETAL_LAB_LANES: expected a whole number of 1 or more, got ${JSON.stringify(raw)}`);
+    return n;
+}
+
+if (require.main === module) {
+    const [cmd, ...args] = process.argv.slice(2);
+    const lanes = lanesFromEnv();
+    if (cmd === "plan") {
+        const runs = plan(labTestFiles, lanes);
+        for (const r of runs.sort((a, b) => a.startSeconds - b.startSeconds)) console.log(`lane ${r.lane + 1}  ${String(r.startSeconds).padStart(5)}s → ${String(r.endSeconds).padStart(5)}s  ${r.name}`);
+        console.log(`lab files end after ${Math.max(...runs.map((r) => r.endSeconds))}s by the measured times (${lanes} lanes); one after another: ${labTestFiles.reduce((s, f) => s + f.measuredSeconds, 0)}s`);
+    } else if (cmd === "run") {
+        runFiles(args, lanes).then((ok) => process.exit(ok ? 0 : 1), (e: Error) => { console.error(e.message); process.exit(2); });
+    } else {
+        console.error("usage: schedule.js plan | run FILE.test.js...");
+        process.exit(2);
+    }
+}

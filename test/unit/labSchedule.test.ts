@@ -1,0 +1,55 @@
+// The lab tier's schedule (test/lab/schedule.ts): every lab test file is in it, and the
+// schedule never runs two files that hold a common part of the lab at once.
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { fileFor, LabTestFile, labTestFiles, nextToStart, plan } from "../lab/schedule";
+
+const labDir = path.join(__dirname, "../../../test/lab");
+
+function overlaps(a: { startSeconds: number; endSeconds: number }, b: { startSeconds: number; endSeconds: number }): boolean {
+    return a.startSeconds < b.endSeconds && b.startSeconds < a.endSeconds;
+}
+
+describe("the lab tier's schedule", () => {
+    it("lists every lab test file but smoke (which runs alone, last), and no file that is gone", () => {
+        const files = fs.readdirSync(labDir).filter((f) => f.endsWith(".test.ts") && f !== "smoke.test.ts").map((f) => f.replace(/\.test\.ts$/, "")).sort();
+        assert.deepStrictEqual(labTestFiles.map((f) => f.name).sort(), files);
+    });
+
+    it("refuses a lab test file it does not list, saying where to add it", () => {
+        assert.throws(() => fileFor("dist/test/lab/newThing.test.js"), /test\/lab\/newThing\.test\.ts is not in test\/lab\/schedule\.ts: add it with the lab parts it holds/);
+    });
+
+    for (const lanes of [1, 2, 3, 5]) {
+        it(`with ${lanes} lane(s): every file runs once, never beside one holding a common part, never more than ${lanes} at once`, () => {
+            const runs = plan(labTestFiles, lanes);
+            assert.deepStrictEqual(runs.map((r) => r.name).sort(), labTestFiles.map((f) => f.name).sort());
+            const holds = new Map(labTestFiles.map((f) => [f.name, f.holds]));
+            for (const a of runs) {
+                const atItsStart = runs.filter((b) => b.startSeconds <= a.startSeconds && a.startSeconds < b.endSeconds);
+                assert.ok(atItsStart.length <= lanes, `${atItsStart.map((b) => b.name).join(", ")} run at once`);
+                const beside = runs.filter((b) => b !== a && overlaps(a, b));
+                for (const b of beside) {
+                    const common = holds.get(a.name)!.filter((p) => holds.get(b.name)!.includes(p));
+                    assert.deepStrictEqual(common, [], `${a.name} and ${b.name} both hold ${common.join(", ")}`);
+                }
+            }
+        });
+    }
+
+    it("one lane runs the files one after another; more lanes end sooner", () => {
+        const end = (lanes: number) => Math.max(...plan(labTestFiles, lanes).map((r) => r.endSeconds));
+        assert.strictEqual(end(1), labTestFiles.reduce((s, f) => s + f.measuredSeconds, 0));
+        assert.ok(end(3) < end(1), `3 lanes: ${end(3)}s, 1 lane: ${end(1)}s`);
+    });
+
+    it("starts the file on the longest chain for one part first, and one that holds nothing in use", () => {
+        const f = (name: string, holds: LabTestFile["holds"], measuredSeconds: number): LabTestFile => ({ name, holds, measuredSeconds });
+        const big = f("big", ["ceph1"], 500);
+        const chain = [f("a", ["svc1"], 200), f("b", ["svc1"], 200), f("c", ["svc1"], 200)];
+        assert.strictEqual(nextToStart([big, ...chain], [])?.name, "a", "svc1's chain (600s) before ceph1's one file (500s)");
+        assert.strictEqual(nextToStart([big, ...chain.slice(1)], [chain[0]])?.name, "big", "svc1 is held: the next free file");
+        assert.strictEqual(nextToStart(chain.slice(1), [chain[0]]), undefined);
+    });
+});
