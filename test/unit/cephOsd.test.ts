@@ -184,7 +184,7 @@ describe("CephOsd delete sequencing (a fake `ceph osd safe-to-destroy` answer se
     it("waits, reporting progress, until safe-to-destroy says yes", async () => {
         const { deps, progress } = fakeCeph([no(), no(), yes]);
         const r = await waitSafeToDestroy(2, 60_000, deps, 5000);
-        assert.deepStrictEqual(r, { safe: true, waitedMs: 10_000, asks: 3 });
+        assert.deepStrictEqual(r, { safe: true, waitedMs: 12_500, asks: 3 });
         assert.deepStrictEqual(progress, [
             "osd.2: not yet safe to destroy after 0s: PGs are still mapped to it (ceph: OSD(s) 2 have 5 pgs currently mapped to them.)",
             "osd.2: not yet safe to destroy after 5s: PGs are still mapped to it (ceph: OSD(s) 2 have 5 pgs currently mapped to them.)",
@@ -194,8 +194,18 @@ describe("CephOsd delete sequencing (a fake `ceph osd safe-to-destroy` answer se
         const { deps } = fakeCeph([no()]);
         const r = await waitSafeToDestroy(2, 20_000, deps, 5000);
         assert.strictEqual(r.safe, false);
-        assert.strictEqual(r.asks, 5);
+        assert.strictEqual(r.asks, 4, "at 0, 5, 12.5 and 20 s: the last at the timeout itself");
         assert.strictEqual(r.waitedMs, 20_000);
+    });
+    it("asks less often as a long drain goes on: 5 s at first, at most every 30 s", async () => {
+        const { deps } = fakeCeph([no()]);
+        const waits: number[] = [];
+        const sleep = deps.sleep;
+        deps.sleep = async (ms: number) => { waits.push(ms); await sleep(ms); };
+        const r = await waitSafeToDestroy(2, 3_600_000, deps, 5000);
+        assert.deepStrictEqual(waits.slice(0, 6), [5000, 7500, 11_250, 16_875, 25_312.5, 30_000]);
+        assert.ok(waits.slice(5, -1).every((w) => w === 30_000), "then every 30 s");
+        assert.ok(r.asks < 130, `an hour's drain asks ${r.asks} times (every 5 s: 720)`);
     });
     it("does not take another OSD's safety for this one's", async () => {
         const { deps } = fakeCeph([{ ...yes, safe: [3] }]);

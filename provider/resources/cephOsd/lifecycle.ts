@@ -13,6 +13,8 @@ import { CephOsdInputs, CephOsdState, sameWeight } from "./spec";
 
 /** How often delete asks safe-to-destroy (each ask is itself a `ceph` run of a few seconds on a slow box). */
 export const drainPollMs = 5000;
+/** The longest wait between two safe-to-destroy asks. */
+export const drainPollMaxMs = 30_000;
 
 // ---- operations -------------------------------------------------------------------
 
@@ -206,13 +208,18 @@ export type DrainOutcome = { safe: true; waitedMs: number; asks: number } | { sa
  */
 export async function waitSafeToDestroy(id: number, timeoutMs: number, deps: DrainDeps, pollMs = drainPollMs): Promise<DrainOutcome> {
     const start = deps.now();
+    let interval = pollMs;
     for (let asks = 1; ; asks++) {
         const a = await deps.ask();
         const waitedMs = deps.now() - start;
         if (a.safe.includes(id)) return { safe: true, waitedMs, asks };
         if (waitedMs >= timeoutMs) return { safe: false, waitedMs, asks, last: a };
         deps.progress(`osd.${id}: not yet safe to destroy after ${Math.round(waitedMs / 1000)}s: ${describeDrain(id, a)}`);
-        await deps.sleep(pollMs);
+        // Each ask is a `ceph` command (a Python start on the box, seconds of CPU on a small one), and a
+        // drain can take hours: ask less often as it goes on, never sleeping past the deadline (the
+        // last answer is read at the timeout itself).
+        await deps.sleep(Math.min(interval, timeoutMs - waitedMs));
+        interval = Math.min(interval * 1.5, drainPollMaxMs);
     }
 }
 
