@@ -106,7 +106,7 @@ describe("storage chain under the real pulumi CLI: RAID1 → VG → LV → NBD �
         await stack.setConfig("stage", "raid");
         const t0 = Date.now();
         await stack.up();
-        figure("array build (create + resync of 2x4 GiB, waitForSync)", (Date.now() - t0) / 1000);
+        figure("array build (create + resync of 2x1 GiB, waitForSync)", (Date.now() - t0) / 1000);
         const out = await stack.outputs();
         assert.strictEqual(out.arrayState, "clean");
         assert.deepStrictEqual(out.arrayMembers, [byId(1), byId(2)]);
@@ -219,7 +219,7 @@ describe("storage chain under the real pulumi CLI: RAID1 → VG → LV → NBD �
         assert.strictEqual(preview.steps.find((s) => s.urn.endsWith("::array"))?.op, "update");
         const t0 = Date.now();
         await stack.up();
-        figure("replace member + rebuild (4 GiB)", (Date.now() - t0) / 1000);
+        figure("replace member + rebuild (1 GiB)", (Date.now() - t0) / 1000);
         const out = await stack.outputs();
         assert.strictEqual(out.arrayState, "clean");
         assert.deepStrictEqual(out.arrayMembers, [byId(1), byId(3)]);
