@@ -440,7 +440,7 @@ async function benchSize(machines: number, key: { hostKey: string; privateKey: s
         }
         describeMatched(seedFigures, per, runs.matched, fixed, mean);
         const nativeFigures = native && !nativeFailed && runs.native.length === rounds ? await nativeFiguresOf(native, runs.native) : undefined;
-        describeNative(machines, { seed: seedFigures, seedRuns: runs.seed, native: nativeFigures, floor: floorFigures, floorRuns: runs.floor, fixed }, native !== undefined);
+        describeNative(machines, { seed: seedFigures, seedRuns: runs.seed, nativeRuns: runs.native, native: nativeFigures, floor: floorFigures, floorRuns: runs.floor, fixed }, native !== undefined);
         return { machines, seed: seedFigures, floor: floorFigures, ...(nativeFigures ? { native: nativeFigures } : {}) };
     } finally {
         for (const s of subjects) await s.cleanup();
@@ -485,7 +485,7 @@ function plainRatio(a: number, b: number): string {
  */
 function describeNative(
     machines: number,
-    f: { seed: SeedFigures; seedRuns: Run[]; native?: NativeFigures; floor: FloorFigures; floorRuns: Run[]; fixed: { ms: number; cpuMs: number } },
+    f: { seed: SeedFigures; seedRuns: Run[]; native?: NativeFigures; nativeRuns: Run[]; floor: FloorFigures; floorRuns: Run[]; fixed: { ms: number; cpuMs: number } },
     attempted: boolean,
 ): void {
     if (!f.native) {
@@ -493,6 +493,7 @@ function describeNative(
         return;
     }
     const n = f.native;
+    const nativeRunsMs = f.nativeRuns.reduce((a, r) => a + r.ms, 0);
     const seedPer = perResource(f.seed, f.fixed);
     const nativePer = perResource(n, f.fixed);
     const floorPer = perResource(f.floor, f.fixed);
@@ -522,7 +523,8 @@ function describeNative(
     const floorPeaks = medianPeaks(f.floorRuns);
     const row = (label: string, x: ProgramFigures, per: { wall: number; cpu: number }, peaks: ProcessPeaks): string =>
         `  ${label.padEnd(13)} ${String(x.resources).padStart(9)} ${String(x.ms).padStart(9)} ${String(x.cpuMs).padStart(9)} ${per.wall.toFixed(2).padStart(9)} ${per.cpu.toFixed(2).padStart(9)} ${String(peaks.program).padStart(11)} ${String(peaks.provider).padStart(12)}`;
-    console.log(`  side by side, ${machines} machines (per resource: over the empty program; peaks: median of the rounds, resident MiB):`);
+    const nativeSeconds = Math.round(nativeRunsMs / 1000);
+    console.log(`  side by side, ${machines} machines (per resource: over the empty program; peaks: median of the rounds, resident MiB; the native previews took ${nativeSeconds} s of this run):`);
     console.log(`  ${"".padEnd(13)} ${"resources".padStart(9)} ${"wall ms".padStart(9)} ${"CPU ms".padStart(9)} ${"wall/res".padStart(9)} ${"CPU/res".padStart(9)} ${"program MiB".padStart(11)} ${"provider MiB".padStart(12)}`);
     console.log(row("engine floor", f.floor, floorPer, floorPeaks));
     console.log(row("dynamic seed", f.seed, seedPer, seedPeaks));
