@@ -25,7 +25,8 @@ import { freePort } from "../test/helpers/net";
 import { generateInventory, inventoryYaml, loopbackAddress, sshEndpoints } from "./lib/inventoryGen";
 import { CountingListeners } from "./lib/listeners";
 import { PropertyCount, propertyCountFileVar } from "./lib/countProperties";
-import { BenchProject, benchProject, checkoutRoot, fullMode, peakMemoryOf, providerBytes, ratio, resourcesOf, Timed, timed } from "./lib/programs";
+import { BenchProject, benchProject, checkoutRoot, fullMode, peakMemoryByProcess, peakMemoryOf, ProcessPeaks, providerBytes, ratio, resourcesOf, Timed, timed } from "./lib/programs";
+import { CallCount, callCountFileVar, providerProcess, readCallCount } from "./lib/countCalls";
 import type { PreviewJson } from "../test/helpers/pulumi";
 import { summarise } from "./lib/traceSummary";
 import { openvpnStaticKey } from "../test/helpers/keys";
@@ -36,6 +37,15 @@ import { openvpnStaticKey } from "../test/helpers/keys";
  */
 const sizes = process.env.BENCH_PREVIEW_SIZES ? process.env.BENCH_PREVIEW_SIZES.split(",").map(Number) : fullMode ? [10, 100, 1000] : [10, 100];
 const rounds = Math.max(1, Number(process.env.BENCH_PREVIEW_ROUNDS ?? 3));
+/** BENCH_PREVIEW_NATIVE=0 leaves out the seed through the native plugin (issue #20's comparison). */
+const nativeWanted = !["0", "false"].includes(process.env.BENCH_PREVIEW_NATIVE ?? "");
+/**
+ * Rounds that also preview the seed through the native plugin (the first ones):
+ * BENCH_PREVIEW_NATIVE_ROUNDS, default 2 in the small mode CI runs (it keeps the
+ * bench quick) and every round in full mode. The native seed is compared with the
+ * dynamic seed, the floor and the empty program of the same rounds only.
+ */
+const nativeRounds = Math.min(rounds, Math.max(1, Number(process.env.BENCH_PREVIEW_NATIVE_ROUNDS ?? (fullMode ? rounds : 2))));
 const seedDir = path.join(checkoutRoot, "examples/datacenter/program");
 const seedEntry = path.join(checkoutRoot, "examples/datacenter/index.ts");
 
@@ -58,6 +68,25 @@ interface SeedFigures extends ProgramFigures {
     listeners: number;
     /** Properties the program's resources handed to the Pulumi SDK; undefined when they could not be counted. */
     properties?: PropertyCount;
+}
+
+/** The seed through the native plugin: what it touched, which calls reached the kind code, its processes' peaks. */
+interface NativeFigures extends ProgramFigures {
+    observed: Omit<SeedFigures, keyof ProgramFigures | "machines">;
+    /** The calls of each round's preview. */
+    calls: CallCount[];
+    /** Resources the preview planned with a native type token (baremetal:index:<Kind>). */
+    nativeTyped: number;
+    processes: ProcessPeaks;
+}
+
+/** What one size gave, for the marginal costs between sizes. */
+interface SizeResult {
+    machines: number;
+    seed: SeedFigures;
+    floor: FloorFigures;
+    /** The native seed, and the dynamic seed and the floor over the same rounds. */
+    native?: { figures: NativeFigures; seed: ProgramFigures; floor: ProgramFigures };
 }
 
 interface FloorFigures extends ProgramFigures {
@@ -92,6 +121,10 @@ interface Run {
     cpuMs: number;
     peakMiB: number;
     value: PreviewJson;
+    /** Peaks by process (the seed programs and the floor only). */
+    processes?: ProcessPeaks;
+    /** Calls this preview made to pulumi-baremetal's kind code (the seed programs only). */
+    calls?: CallCount;
 }
 
 /** A bench program set up once and previewed in every round. */
@@ -100,14 +133,19 @@ interface Subject {
     cleanup(): Promise<void>;
 }
 
-/** One timed preview with the program's peak memory sampled; the sampler stops whatever happens. */
-async function measuredPreview(project: BenchProject): Promise<Run> {
+/**
+ * One timed preview with the program's peak memory sampled (and, with `byProcess`,
+ * the peak of each kind of process); the samplers stop whatever happens.
+ */
+async function measuredPreview(project: BenchProject, byProcess = false): Promise<Run> {
     const memory = peakMemoryOf(project.dir);
+    const processes = byProcess ? peakMemoryByProcess(project.dir, (argv) => providerProcess(argv) !== undefined) : undefined;
     try {
         const t: Timed<PreviewJson> = await timed(() => project.stack.preview());
-        return { ms: t.ms, cpuMs: t.cpuMs, peakMiB: memory.stop(), value: t.value };
+        return { ms: t.ms, cpuMs: t.cpuMs, peakMiB: memory.stop(), value: t.value, ...(processes ? { processes: processes.stop() } : {}) };
     } finally {
         memory.stop();
+        processes?.stop();
     }
 }
 
@@ -157,7 +195,12 @@ interface SeedSubject extends Subject {
     observed(): Promise<Omit<SeedFigures, keyof ProgramFigures | "machines">>;
 }
 
-async function seedSubject(machines: number, key: { hostKey: string; privateKey: string }): Promise<SeedSubject> {
+/**
+ * The seed through the dynamic provider (the seed as users run it), or with
+ * `native` through the native plugin (config `native: true`: the same resources,
+ * registered as baremetal:index:<Kind>; bin/pulumi-resource-baremetal on PATH).
+ */
+async function seedSubject(machines: number, key: { hostKey: string; privateKey: string }, native = false): Promise<SeedSubject> {
     const port = await freePort();
     const inv = generateInventory(machines, {
         hostKey: key.hostKey,
@@ -181,15 +224,27 @@ async function seedSubject(machines: number, key: { hostKey: string; privateKey:
         project = await benchProject("datacenter", files);
         const p = project;
         fs.symlinkSync(seedDir, path.join(p.dir, "program"));
+        if (native) {
+            await p.stack.setConfig("native", "true");
+            // The plugin as the CLI finds it (lab/env.sh does the same): this checkout's bin/ on PATH.
+            p.stack.env.PATH = `${path.join(checkoutRoot, "bin")}${path.delimiter}${p.stack.env.PATH ?? ""}`;
+        }
         await p.stack.setConfig("sshPrivateKey", Buffer.from(key.privateKey).toString("base64"), true);
         await p.stack.setConfig("bmcPassword", "bench-bmc-password", true);
         await p.stack.setConfig("openvpnKey", Buffer.from(openvpnStaticKey()).toString("base64"), true);
         const countFile = path.join(p.dir, "property-count.json");
         p.stack.env[propertyCountFileVar] = countFile;
         const counter = path.join(checkoutRoot, "dist/bench/lib/countProperties.js");
-        p.stack.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --require ${counter}`.trim();
+        // Calls to the kind code, counted in the provider processes (bench/lib/countCalls.ts), for both seeds alike.
+        const callFile = path.join(p.dir, "provider-calls.txt");
+        p.stack.env[callCountFileVar] = callFile;
+        const callCounter = path.join(checkoutRoot, "dist/bench/lib/countCalls.js");
+        p.stack.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --require ${counter} --require ${callCounter}`.trim();
         return {
-            preview: () => measuredPreview(p),
+            async preview() {
+                fs.rmSync(callFile, { force: true });
+                return { ...(await measuredPreview(p, true)), calls: readCallCount(callFile) };
+            },
             async observed() {
                 // Late connections (a process still dialling as the CLI exits) would land here.
                 await new Promise((r) => setTimeout(r, 500));
@@ -229,7 +284,8 @@ async function floorSubject(resources: number, extraProps = 0): Promise<Subject 
         await project.cleanup();
         throw err;
     }
-    return { project, preview: () => measuredPreview(project), cleanup: () => project.cleanup() };
+    // The plain floor's processes are told apart too, for the side-by-side figures of the native seed.
+    return { project, preview: () => measuredPreview(project, extraProps === 0), cleanup: () => project.cleanup() };
 }
 
 /** The floor's state after an `up`: bytes per resource hardly depend on the size. */
@@ -286,7 +342,7 @@ function marginal(a: { machines: number; seed?: SeedFigures; floor: FloorFigures
 
 async function main(): Promise<void> {
     console.log(`machine: ${os.cpus().length} CPU(s), load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")} at the start (the wall times are only as quiet as the machine; CPU times are steadier)`);
-    console.log(`${rounds} round(s) per size, each previewing the empty program, the seed, the floor and the property-matched floor; figures: least time of the rounds, median peak memory`);
+    console.log(`${rounds} round(s) per size, each previewing the empty program, the seed${nativeWanted ? ` (and in ${nativeRounds === rounds ? "every round" : `the first ${nativeRounds}`} the seed through the native plugin)` : ""}, the floor and the property-matched floor; figures: least time of the rounds, median peak memory`);
     console.log("per-resource overhead = (preview time - the empty program's time: CLI, engine, language host) / resources previewed");
     console.log((await orReport("serialisation cost", serialisationCost)) ?? "serialising one Machine provider: not measured");
     const missing = seedMissing();
@@ -296,7 +352,7 @@ async function main(): Promise<void> {
     } catch (err) {
         console.log(`seed program: NOT BENCHED, no key pair for its boxes (ssh-keygen): ${(err as Error).message.split("\n")[0]}`);
     }
-    const done: { machines: number; seed?: SeedFigures; floor: FloorFigures }[] = [];
+    const done: SizeResult[] = [];
     try {
         for (const machines of sizes) {
             console.log(`--- ${machines} machines (load average ${os.loadavg()[0].toFixed(1)})`);
@@ -308,6 +364,7 @@ async function main(): Promise<void> {
             }
             const prev = done[done.length - 1];
             if (prev) console.log(marginal(prev, result));
+            if (prev?.native && result.native) console.log(nativeMarginal(prev, result));
             done.push(result);
         }
     } finally {
@@ -316,7 +373,7 @@ async function main(): Promise<void> {
 }
 
 /** Every program of one size, in rounds; prints its figures. Undefined when the seed or the floor could not be previewed. */
-async function benchSize(machines: number, key: { hostKey: string; privateKey: string } | undefined): Promise<{ machines: number; seed: SeedFigures; floor: FloorFigures } | undefined> {
+async function benchSize(machines: number, key: { hostKey: string; privateKey: string } | undefined): Promise<SizeResult | undefined> {
     const subjects: Subject[] = [];
     try {
         const empty = await orReport("empty program", () => emptySubject());
@@ -325,7 +382,11 @@ async function benchSize(machines: number, key: { hostKey: string; privateKey: s
         const seed = key ? await orReport("seed program", () => seedSubject(machines, key)) : undefined;
         if (key && !seed) return undefined;
         if (seed) subjects.push(seed);
-        const runs = { empty: [] as Run[], seed: [] as Run[], floor: [] as Run[], matched: [] as Run[] };
+        // The same seed through the native plugin: its figures are printed beside the others, never needed for them.
+        const native = seed && nativeWanted ? await orReport("native seed program", () => seedSubject(machines, key!, true)) : undefined;
+        if (native) subjects.push(native);
+        const runs = { empty: [] as Run[], seed: [] as Run[], native: [] as Run[], floor: [] as Run[], matched: [] as Run[] };
+        let nativeFailed = false;
         let floor: (Subject & { project: BenchProject }) | undefined;
         let matched: Subject | undefined;
         let mean: number | undefined;
@@ -335,6 +396,10 @@ async function benchSize(machines: number, key: { hostKey: string; privateKey: s
             if (!e || (seed && !s)) return undefined;
             runs.empty.push(e);
             if (s) runs.seed.push(s);
+            const nv = native;
+            const n = nv && !nativeFailed && r < nativeRounds ? await orReport("native seed program", () => twice("native seed program", () => nv.preview())) : undefined;
+            if (n) runs.native.push(n);
+            else if (nv && r < nativeRounds) nativeFailed = true;
             if (!floor) {
                 // Same number of resources as the seed program; its 8.6 per machine (the generator's mix) when it is not benched.
                 const count = s ? resourcesOf(s.value) : Math.round(machines * 8.6);
@@ -382,10 +447,115 @@ async function benchSize(machines: number, key: { hostKey: string; privateKey: s
             console.log(`  after up (${floorFigures.upMs} ms): state ${floorFigures.stateBytes} bytes, ${Math.round(floorFigures.stateBytes / floorFigures.resources)} bytes per resource`);
         }
         describeMatched(seedFigures, per, runs.matched, fixed, mean);
-        return { machines, seed: seedFigures, floor: floorFigures };
+        const nativeFigures = native && !nativeFailed && runs.native.length === nativeRounds ? await nativeFiguresOf(native, runs.native) : undefined;
+        // The others over the rounds the native seed ran in, so that all three saw the same load.
+        const k = runs.native.length;
+        const same = { fixed: best(runs.empty.slice(0, k)), seed: { ...seedFigures, ...(k > 0 ? best(runs.seed.slice(0, k)) : {}) }, floor: k > 0 ? best(runs.floor.slice(0, k)) : floorFigures };
+        describeNative(machines, { seed: same.seed, seedRuns: runs.seed.slice(0, k), nativeRuns: runs.native, native: nativeFigures, floor: same.floor, floorRuns: runs.floor.slice(0, k), fixed: same.fixed }, native !== undefined);
+        return { machines, seed: seedFigures, floor: floorFigures, ...(nativeFigures ? { native: { figures: nativeFigures, seed: same.seed, floor: same.floor } } : {}) };
     } finally {
         for (const s of subjects) await s.cleanup();
     }
+}
+
+/** The median of each kind of process's peak over the rounds (zeros when not sampled). */
+function medianPeaks(runs: Run[]): ProcessPeaks {
+    const median = (f: (p: ProcessPeaks) => number): number => {
+        const xs = runs.flatMap((r) => (r.processes ? [f(r.processes)] : [])).sort((a, b) => a - b);
+        return xs.length === 0 ? 0 : xs[Math.floor(xs.length / 2)];
+    };
+    return { program: median((p) => p.program), provider: median((p) => p.provider), other: median((p) => p.other) };
+}
+
+/** Resources of a preview whose type is the native plugin's (`baremetal:index:<Kind>`). */
+function nativeTypedOf(p: PreviewJson): number {
+    return p.steps.filter((s) => (s.type ?? s.urn.split("::")[2] ?? "").startsWith("baremetal:index:")).length;
+}
+
+async function nativeFiguresOf(native: SeedSubject, runs: Run[]): Promise<NativeFigures> {
+    return { ...best(runs), observed: await native.observed(), calls: runs.map((r) => r.calls ?? { calls: {}, processes: 0 }), nativeTyped: nativeTypedOf(runs[0].value), processes: medianPeaks(runs) };
+}
+
+/** Network contacts a seed preview made (host trace and listeners): all must be 0. */
+function contacts(o: Omit<SeedFigures, keyof ProgramFigures | "machines">): number {
+    return o.traceConnections + o.traceDials + o.traceCommands + o.tcpConnections + o.udpDatagrams;
+}
+
+/** `n/a`-safe ratio of two plain numbers, as `1.23`. */
+function plainRatio(a: number, b: number): string {
+    return b === 0 ? "n/a" : (a / b).toFixed(2);
+}
+
+/**
+ * The seed through the native plugin beside the same seed through the dynamic
+ * provider and the engine floor, same run, same rounds: what a resource costs
+ * each (per resource over the empty program), the peak of the program's process
+ * and of the provider's, and their ratios. A preview that reached a host, or a
+ * native preview whose resources were not all checked by the plugin, is reported
+ * as a failure (process exit code 1): that is a bug, not a time.
+ */
+function describeNative(
+    machines: number,
+    f: { seed: SeedFigures; seedRuns: Run[]; native?: NativeFigures; nativeRuns: Run[]; floor: FloorFigures; floorRuns: Run[]; fixed: { ms: number; cpuMs: number } },
+    attempted: boolean,
+): void {
+    if (!f.native) {
+        console.log(attempted ? "native seed program: failed (see above); no native-ratio line for this size" : nativeWanted ? "native seed program: not run" : "native seed program: left out (BENCH_PREVIEW_NATIVE=0)");
+        return;
+    }
+    const n = f.native;
+    const nativeRunsMs = f.nativeRuns.reduce((a, r) => a + r.ms, 0);
+    const seedPer = perResource(f.seed, f.fixed);
+    const nativePer = perResource(n, f.fixed);
+    const floorPer = perResource(f.floor, f.fixed);
+    console.log(describeProgram("native seed program (the same seed and inventory, every resource registered as baremetal:index:<Kind> with the plugin pulumi-resource-baremetal):", n, nativePer, floorPer));
+    const count = (c: CallCount | undefined, key: string): number => c?.calls[key] ?? 0;
+    const checks = n.calls.map((c) => count(c, "native.check"));
+    const dynamicCalls = n.calls.reduce((a, c) => a + Object.entries(c.calls).filter(([k]) => k.startsWith("dynamic.")).reduce((x, [, v]) => x + v, 0), 0);
+    const seedChecks = f.seedRuns.map((r) => count(r.calls, "dynamic.check"));
+    console.log(`  native resources planned: ${n.nativeTyped} of ${n.resources} (the dynamic seed: ${f.seed.resources}); check calls served by the native plugin per preview: ${checks.join(", ")} ` +
+        `(from ${Math.max(...n.calls.map((c) => c.processes))} plugin process per preview); diff calls ${n.calls.reduce((a, c) => a + count(c, "native.diff"), 0)} (a new stack has no state to diff against); ` +
+        `calls served by the dynamic provider: ${dynamicCalls}; the dynamic seed's check calls per preview: ${seedChecks.join(", ")}`);
+    const o = n.observed;
+    console.log(`  SSH connections opened during the native previews: ${o.traceConnections} by the host trace (failed dials ${o.traceDials}, host commands ${o.traceCommands}); ` +
+        `${o.tcpConnections} TCP connections and ${o.udpDatagrams} UDP datagrams at the ${o.listeners} listeners (must all be 0)`);
+    const problems: string[] = [];
+    if (contacts(o) > 0) problems.push(`the native previews reached hosts (${contacts(o)} contacts)`);
+    if (contacts(f.seed) > 0) problems.push(`the dynamic previews reached hosts (${contacts(f.seed)} contacts)`);
+    if (n.resources !== f.seed.resources) problems.push(`the native seed planned ${n.resources} resources, the dynamic seed ${f.seed.resources}`);
+    if (n.nativeTyped !== n.resources) problems.push(`${n.resources - n.nativeTyped} of the native seed's resources were not of a baremetal:index type`);
+    if (checks.some((c) => c !== n.resources)) problems.push(`the native plugin checked ${checks.join(", ")} resources in previews of ${n.resources}`);
+    if (dynamicCalls > 0) problems.push(`${dynamicCalls} calls of the native seed went to the dynamic provider`);
+    if (problems.length > 0) {
+        console.log(`  NATIVE SEED PREVIEW WRONG: ${problems.join("; ")}`);
+        process.exitCode = 1;
+    }
+    const seedPeaks = medianPeaks(f.seedRuns);
+    const floorPeaks = medianPeaks(f.floorRuns);
+    const row = (label: string, x: ProgramFigures, per: { wall: number; cpu: number }, peaks: ProcessPeaks): string =>
+        `  ${label.padEnd(13)} ${String(x.resources).padStart(9)} ${String(x.ms).padStart(9)} ${String(x.cpuMs).padStart(9)} ${per.wall.toFixed(2).padStart(9)} ${per.cpu.toFixed(2).padStart(9)} ${String(peaks.program).padStart(11)} ${String(peaks.provider).padStart(12)}`;
+    const nativeSeconds = Math.round(nativeRunsMs / 1000);
+    const which = f.nativeRuns.length === rounds ? "all rounds" : `rounds 1-${f.nativeRuns.length}, the ones the native seed ran in`;
+    console.log(`  side by side, ${machines} machines (${which}; per resource: over the empty program; peaks: median of the rounds, resident MiB; the native previews took ${nativeSeconds} s of this run):`);
+    console.log(`  ${"".padEnd(13)} ${"resources".padStart(9)} ${"wall ms".padStart(9)} ${"CPU ms".padStart(9)} ${"wall/res".padStart(9)} ${"CPU/res".padStart(9)} ${"program MiB".padStart(11)} ${"provider MiB".padStart(12)}`);
+    console.log(row("engine floor", f.floor, floorPer, floorPeaks));
+    console.log(row("dynamic seed", f.seed, seedPer, seedPeaks));
+    console.log(row("native seed", n, nativePer, n.processes));
+    const part = (label: string, per: { wall: number; cpu: number }, peaks: ProcessPeaks, base: { wall: number; cpu: number }, basePeaks: ProcessPeaks): string =>
+        `${label} cpu=${plainRatio(per.cpu, base.cpu)} wall=${plainRatio(per.wall, base.wall)} program-memory=${plainRatio(peaks.program, basePeaks.program)} provider-memory=${plainRatio(peaks.provider, basePeaks.provider)}`;
+    // One line per size: the native seed and the dynamic seed against the floor, and against each other.
+    console.log(`native-ratio machines=${machines} ${part("native/floor", nativePer, n.processes, floorPer, floorPeaks)} ${part("dynamic/floor", seedPer, seedPeaks, floorPer, floorPeaks)} ${part("native/dynamic", nativePer, n.processes, seedPer, seedPeaks)}`);
+}
+
+/** The marginal cost per resource of the native seed beside the dynamic one's (same rounds), between two sizes. */
+function nativeMarginal(a: SizeResult, b: SizeResult): string {
+    const slope = (x: ProgramFigures, y: ProgramFigures) => ({ wall: (y.ms - x.ms) / (y.resources - x.resources), cpu: (y.cpuMs - x.cpuMs) / (y.resources - x.resources) });
+    const native = slope(a.native!.figures, b.native!.figures);
+    const seed = slope(a.native!.seed, b.native!.seed);
+    // A slope below zero says the load changed between the sizes, not what a resource costs.
+    const r = (x: number, y: number) => (x > 0 && y > 0 ? ratio(x, y) : "n/a (the load changed between the sizes)");
+    return `marginal cost per resource from ${a.machines} to ${b.machines} machines: native seed ${native.wall.toFixed(2)} ms wall, ${native.cpu.toFixed(2)} ms CPU; ` +
+        `dynamic seed (same rounds) ${seed.wall.toFixed(2)} ms wall, ${seed.cpu.toFixed(2)} ms CPU; native/dynamic ${r(native.wall, seed.wall)} wall, ${r(native.cpu, seed.cpu)} CPU`;
 }
 
 /**

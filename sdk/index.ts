@@ -11,3 +11,4 @@ export { LxcContainer, LxcContainerArgs, LxcNicArgs, LxcMountArgs, LxcFileArgs, 
 export { VolumeGroup, VolumeGroupArgs } from "./volumeGroup";
 export { NbdVolume, NbdVolumeArgs, NbdExportLocation, sanForGuest } from "./nbdVolume";
 export { CephOsd, CephOsdArgs } from "./cephOsd";
+export { useNativeProvider, FrontDoor } from "./provider";

@@ -140,24 +140,90 @@ function isLeakDebugStack(sites: NodeJS.CallSite[]): boolean {
 }
 
 /**
+ * Which provider the SDK's resources register with: `dynamic` (the default, Pulumi's
+ * dynamic-provider host running this package's code from the program's
+ * node_modules, type `pulumi-nodejs:dynamic/baremetal:<Kind>`) or `native` (the
+ * plugin `pulumi-resource-baremetal`, type `baremetal:index:<Kind>`, which must be
+ * on PATH or installed; see the README's "The native provider"). Both run the
+ * same kind code; the classes, their arguments and their outputs are the same.
+ */
+export type FrontDoor = "dynamic" | "native";
+
+let frontDoor: FrontDoor = "dynamic";
+
+/**
+ * Makes every pulumi-baremetal resource constructed from now on register with the
+ * native provider plugin (`on` false: with the dynamic provider again). Returns
+ * whether it did before, so a part of a program can switch and restore:
+ *
+ *     const before = useNativeProvider();
+ *     try { declareMyRack(); } finally { useNativeProvider(before); }
+ *
+ * A resource keeps the provider it was registered with in the stack's state: moving
+ * an existing stack's resources from one to the other is an import (README).
+ */
+export function useNativeProvider(on = true): boolean {
+    const before = frontDoor === "native";
+    frontDoor = on ? "native" : "dynamic";
+    return before;
+}
+
+/** The type token of a kind through a front door. */
+export function typeToken(door: FrontDoor, kind: string): string {
+    return door === "native" ? `baremetal:index:${kind}` : `pulumi-nodejs:dynamic/${typeModule}:${kind}`;
+}
+
+/** What one resource registers: its type token, its properties and its options. */
+export interface Registration {
+    type: string;
+    props: pulumi.Inputs;
+    opts: pulumi.CustomResourceOptions | undefined;
+}
+
+/**
+ * The registration of a resource through a front door: the type token; every output
+ * and defaulted input present (as undefined when not given) and the secrets wrapped,
+ * as the kind's shape says; the kind's secret outputs kept secret. The dynamic
+ * provider also gets the resource's URN as the hidden input `__urn` (its log lines
+ * land on the resource; provider/dynamic.ts); the native plugin gets the URN with
+ * every call, so its inputs are the kind's own alone. Pure: registers nothing.
+ */
+export function registrationOf(door: FrontDoor, kind: string, name: string, props: pulumi.Inputs, shape: KindShape | undefined, opts: pulumi.CustomResourceOptions | undefined): Registration {
+    const type = typeToken(door, kind);
+    const inputs = shape ? shapedInputs(props, shape) : { ...props };
+    const secretOutputs = shape ? Object.entries(shape.secrets).filter(([, n]) => n === true).map(([k]) => k) : [];
+    const allOpts = secretOutputs.length > 0 ? { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretOutputs] } : opts;
+    if (door === "native") return { type, props: inputs, opts: allOpts };
+    return { type, props: { ...inputs, __urn: pulumi.createUrn(name, type, opts?.parent) }, opts: allOpts };
+}
+
+/**
  * Base of every pulumi-baremetal resource: a dynamic resource with a readable
  * type token, whose provider is loaded by package name, and whose URN travels
- * with its inputs so the provider can log against it.
+ * with its inputs so the provider can log against it. After useNativeProvider()
+ * the same class registers with the native plugin instead (see below).
  */
 export abstract class BaremetalResource extends pulumi.dynamic.Resource {
     protected constructor(kind: string, name: string, props: pulumi.Inputs, shapeOrOpts?: KindShape | pulumi.CustomResourceOptions, maybeOpts?: pulumi.CustomResourceOptions) {
         const shape = shapeOrOpts && "defaulted" in shapeOrOpts ? (shapeOrOpts as KindShape) : undefined;
         const opts = shape ? maybeOpts : (shapeOrOpts as pulumi.CustomResourceOptions | undefined);
-        const type = `pulumi-nodejs:dynamic/${typeModule}:${kind}`;
-        const urn = pulumi.createUrn(name, type, opts?.parent);
-        const inputs = shape ? shapedInputs(props, shape) : props;
-        const secretOutputs = shape ? Object.entries(shape.secrets).filter(([, n]) => n === true).map(([k]) => k) : [];
-        const allOpts = secretOutputs.length > 0 ? { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretOutputs] } : opts;
+        const door = frontDoor;
+        const reg = registrationOf(door, kind, name, props, shape, opts);
+        const { __urn: _urn, ...inputs } = reg.props;
         // Checked now, alone and against the resources before it (sdk/siteCheck.ts), so one preview shows every mistake.
-        const site = declareResource(kind, name, inputs, allOpts);
+        const site = declareResource(kind, name, inputs, reg.opts);
         const restoreStacks = skipLeakDebugStacks();
         try {
-            super(providerOf(kind), name, { ...inputs, __urn: urn }, site.opts, typeModule, kind);
+            if (door === "native") {
+                // A custom resource of the native type, built with this class's prototype
+                // (new.target): the program gets the same class, outputs and instanceof as
+                // with the dynamic provider; the subclasses' constructors go on with it as
+                // `this`. Only the registration differs: no serialised provider, the native token.
+                const self = Reflect.construct(pulumi.CustomResource, [reg.type, name, reg.props, site.opts], new.target) as BaremetalResource;
+                site.made(self);
+                return self;
+            }
+            super(providerOf(kind), name, reg.props, site.opts, typeModule, kind);
         } finally {
             restoreStacks();
         }

@@ -120,3 +120,61 @@ export function ratio(a: number, b: number): string {
 }
 
 export const fullMode = process.env.BENCH_FULL === "1" || process.env.BENCH_FULL === "true";
+
+/** Peak resident memory (MiB) of the processes of one CLI run, by what they are. */
+export interface ProcessPeaks {
+    /** The program's process (the language host's Node.js process that runs the project's code). */
+    program: number;
+    /** The provider process(es) serving pulumi-baremetal's resources: the native plugin or the dynamic-provider host. */
+    provider: number;
+    /** The CLI and the language host, and anything else the run started. */
+    other: number;
+}
+
+/**
+ * Samples, while a CLI run lasts, the peak resident memory (VmHWM) of every
+ * descendant of this process, by kind: the program (its command line names
+ * `dir`), a provider (`classify` says so from its command line), the rest.
+ * Processes are told apart by ancestry, so another run on the machine is never counted.
+ */
+export function peakMemoryByProcess(dir: string, isProvider: (argv: string[]) => boolean, everyMs = 500): { stop(): ProcessPeaks } {
+    const peaks = { program: 0, provider: 0, other: 0 };
+    const sample = (): void => {
+        const parent = new Map<number, number>();
+        for (const entry of fs.readdirSync("/proc")) {
+            if (!/^\d+$/.test(entry)) continue;
+            try {
+                const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+                parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+            } catch {
+                /* exited meanwhile */
+            }
+        }
+        const mine = (pid: number): boolean => {
+            for (let p = parent.get(pid), hops = 0; p !== undefined && p > 1 && hops < 64; p = parent.get(p), hops++) {
+                if (p === process.pid) return true;
+            }
+            return false;
+        };
+        for (const pid of parent.keys()) {
+            if (!mine(pid)) continue;
+            try {
+                const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+                const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+                if (!hwm) continue;
+                const role = isProvider(argv) ? "provider" : argv.some((a) => a.includes(dir)) ? "program" : "other";
+                peaks[role] = Math.max(peaks[role], Number(hwm[1]));
+            } catch {
+                /* exited meanwhile */
+            }
+        }
+    };
+    const timer = setInterval(sample, everyMs);
+    return {
+        stop() {
+            clearInterval(timer);
+            sample();
+            return { program: Math.round(peaks.program / 1024), provider: Math.round(peaks.provider / 1024), other: Math.round(peaks.other / 1024) };
+        },
+    };
+}

@@ -27,6 +27,8 @@ const dc = declareDataCenter(inventory(), secretsFromConfig(config), {
     part: split.part,
     ...(split.storage ? { storage: split.storage } : {}),
     raidWaitForSync: config.getBoolean("raidWaitForSync") ?? false,
+    // Config `native: true`: every resource through the native provider plugin (baremetal:index:<Kind>).
+    native: config.getBoolean("native") ?? false,
 });
 
 export const resourceCount = dc.resourceCount;

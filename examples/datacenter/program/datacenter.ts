@@ -13,7 +13,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
     CephOsd, ConnectionArgs, ConsulConnectionArgs, ConsulKeys, KvmGuest, LxcContainer, Machine, NbdVolume, OvsBridge,
-    OvsTunnelArgs, PxeProfileArgs, PxeServer, RaidArray, VolumeGroup,
+    OvsTunnelArgs, PxeProfileArgs, PxeServer, RaidArray, useNativeProvider, VolumeGroup,
 } from "pulumi-baremetal";
 import type {
     ContainerSpec, FileSpec, GuestSpec, Inventory, MachineSpec, ProfileSpec, VolumeSpec,
@@ -55,6 +55,13 @@ export interface DataCenterOptions {
     part?: DataCenterPart;
     /** For `part: services`: the storage stack's `storageExports` output. */
     storage?: pulumi.Input<StorageExports>;
+    /**
+     * Register every resource with the native provider plugin (`pulumi-resource-baremetal`,
+     * types `baremetal:index:<Kind>`) instead of the dynamic provider: the same resources
+     * with the same inputs. Default false. The plugin must be on PATH (README, "The native
+     * provider"); a stack keeps the provider it was made with (moving is an import).
+     */
+    native?: boolean;
 }
 
 export type DataCenterPart = "all" | "storage" | "services";
@@ -208,6 +215,16 @@ function hostConfig(inv: Inventory, h: HostSpec): Record<string, string> {
 
 /** Declares every resource of the data center; see the top of this file for the order. */
 export function declareDataCenter(inv: Inventory, secrets: DataCenterSecrets, options: DataCenterOptions = {}): DataCenter {
+    // Only this call's resources: what the program declares after it keeps its own choice.
+    const nativeBefore = useNativeProvider(options.native ?? false);
+    try {
+        return declareResources(inv, secrets, options);
+    } finally {
+        useNativeProvider(nativeBefore);
+    }
+}
+
+function declareResources(inv: Inventory, secrets: DataCenterSecrets, options: DataCenterOptions): DataCenter {
     const wipe = options.allowDataLoss ?? false;
     const adopt = options.adopt ?? false;
     const sshUser = inv.defaults?.sshUser ?? "root";
