@@ -85,7 +85,7 @@ if wants lab; then
     grep -E '^\[lab\] lab up in|^\[rgw\].*ready' "$lab_log" || true
     # Resource tests share the running lab. Each file says which parts of the lab it holds
     # (test/lab/schedule.ts); files that hold nothing in common run at the same time, up
-    # to BAREMETAL_LAB_LANES (3), the longest chain of work first; each file's output is
+    # to BAREMETAL_LAB_LANES (2), the longest chain of work first; each file's output is
     # shown when it ends. The smoke test runs last because it proves a start from
     # nothing and a clean stop (it resets the lab itself).
     mapfile -t lab_tests < <(ls dist/test/lab/*.test.js | grep -v -e '/smoke\.test\.js$' || true)

@@ -11,8 +11,10 @@
 //
 // `node dist/test/lab/schedule.js plan` prints the schedule the measured times
 // give; `node dist/test/lab/schedule.js run FILE...` runs those files (compiled
-// .js paths) with at most BAREMETAL_LAB_LANES (default 3) at once, each in its own
-// mocha, printing each file's output whole when it ends.
+// .js paths) with at most BAREMETAL_LAB_LANES (default 2) at once, each in its own
+// mocha, printing each file's output whole when it ends. Two, not more: the lab's
+// emulated VMs keep both cores busy, and a third lane measured slower, not faster
+// (each file about twice as long; storage 941 s, import 269 s beside two others).
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -27,6 +29,11 @@ export interface LabTestFile {
     holds: LabPart[];
     /** Seconds it took in the last measured full run (CI, two lanes beside it); orders the start. */
     measuredSeconds: number;
+    /**
+     * Runs only when this environment variable is 1: a file whose emulated CPU the test command's time
+     * cannot carry yet on 2 cores (issue 16). `npm test` says that it skipped it and how to run it.
+     */
+    onlyWith?: string;
 }
 
 // Every file that adds OVS bridges or reads all of svc1's objects holds "svc1:ovs"
@@ -50,7 +57,9 @@ export const labTestFiles: LabTestFile[] = [
     { name: "storage", holds: ["storage1", "svc1"], measuredSeconds: 240 },
     { name: "import", holds: ["storage1", "svc1"], measuredSeconds: 120 },
     { name: "faultsGuests", holds: ["svc1", "svc1:ovs"], measuredSeconds: 213 },
-    { name: "openrc", holds: ["orc1", "svc1:ovs"], measuredSeconds: 453 },
+    // A whole OpenRC box booted, power-cycled and carrying a guest of its own: beside the svc1 tests it
+    // slowed them about twice (measured with three lanes), so the test command runs it only when asked.
+    { name: "openrc", holds: ["orc1", "svc1:ovs"], measuredSeconds: 453, onlyWith: "BAREMETAL_LAB_OPENRC" },
 ];
 
 /**
@@ -120,7 +129,11 @@ interface Finished {
 /** Runs the files, at most `lanes` at once, each in its own mocha; prints each file's output when it ends. */
 async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
     const byName = new Map(jsPaths.map((p) => [fileFor(p).name, p]));
-    const waiting = jsPaths.map(fileFor);
+    const waiting = jsPaths.map(fileFor).filter((f) => {
+        if (!f.onlyWith || process.env[f.onlyWith] === "1") return true;
+        console.log(`=== lab file ${f.name}: skipped (it runs with ${f.onlyWith}=1; about ${Math.round(f.measuredSeconds / 60)} min more)`);
+        return false;
+    });
     const running = new Map<string, Promise<Finished>>();
     const results: Finished[] = [];
     const started = Date.now();
@@ -161,7 +174,7 @@ function runOne(file: LabTestFile, jsPath: string): Promise<Finished> {
 }
 
 function lanesFromEnv(): number {
-    const raw = process.env.BAREMETAL_LAB_LANES ?? "3";
+    const raw = process.env.BAREMETAL_LAB_LANES ?? "2";
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1) throw new Error(`BAREMETAL_LAB_LANES: expected a whole number of 1 or more, got ${JSON.stringify(raw)}`);
     return n;
@@ -171,9 +184,9 @@ if (require.main === module) {
     const [cmd, ...args] = process.argv.slice(2);
     const lanes = lanesFromEnv();
     if (cmd === "plan") {
-        const runs = plan(labTestFiles, lanes);
+        const runs = plan(labTestFiles.filter((f) => !f.onlyWith || process.env[f.onlyWith] === "1"), lanes);
         for (const r of runs.sort((a, b) => a.startSeconds - b.startSeconds)) console.log(`lane ${r.lane + 1}  ${String(r.startSeconds).padStart(5)}s → ${String(r.endSeconds).padStart(5)}s  ${r.name}`);
-        console.log(`lab files end after ${Math.max(...runs.map((r) => r.endSeconds))}s by the measured times (${lanes} lanes); one after another: ${labTestFiles.reduce((s, f) => s + f.measuredSeconds, 0)}s`);
+        console.log(`lab files end after ${Math.max(...runs.map((r) => r.endSeconds))}s by the measured times (${lanes} lanes); one after another: ${runs.reduce((s, r) => s + r.endSeconds - r.startSeconds, 0)}s`);
     } else if (cmd === "run") {
         runFiles(args, lanes).then((ok) => process.exit(ok ? 0 : 1), (e: Error) => { console.error(e.message); process.exit(2); });
     } else {
