@@ -46,8 +46,10 @@ export const labTestFiles: LabTestFile[] = [
     // The state backend's S3 (RGW, lab/rgw.sh, made when the lab starts) runs in ceph1 as a cluster of its
     // own, apart from the Ceph tests' cluster. This file's two operators work ceph1's one vCPU hard: beside
     // the Ceph tests, an OSD create timed out. teamsStacks only keeps its state there.
-    { name: "cephTeams", holds: ["ceph1"], measuredSeconds: 399 },
-    { name: "teamsStacks", holds: ["storage1", "svc1", "svc1:ovs"], measuredSeconds: 385 },
+    // Both teams files run only when asked (with the RGW made at the lab's start): together about 15 more
+    // minutes of the test command on 2 cores, which it cannot carry yet (issue 16).
+    { name: "cephTeams", holds: ["ceph1"], measuredSeconds: 399, onlyWith: "BAREMETAL_LAB_TEAMS" },
+    { name: "teamsStacks", holds: ["storage1", "svc1", "svc1:ovs"], measuredSeconds: 385, onlyWith: "BAREMETAL_LAB_TEAMS" },
     { name: "datacenter", holds: ["pxe1", "pxeclient1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 840 },
     { name: "discover", holds: ["pxe1", "pxeclient1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 240 },
     { name: "guests", holds: ["pxe1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 300 },
@@ -120,6 +122,11 @@ export function fileFor(jsPath: string): LabTestFile {
     return f;
 }
 
+/** The files this run takes: every file but those that run only when their variable is 1 and it is not. */
+export function selected(files: readonly LabTestFile[], env: NodeJS.ProcessEnv): LabTestFile[] {
+    return files.filter((f) => !f.onlyWith || env[f.onlyWith] === "1");
+}
+
 interface Finished {
     file: LabTestFile;
     ok: boolean;
@@ -129,11 +136,11 @@ interface Finished {
 /** Runs the files, at most `lanes` at once, each in its own mocha; prints each file's output when it ends. */
 async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
     const byName = new Map(jsPaths.map((p) => [fileFor(p).name, p]));
-    const waiting = jsPaths.map(fileFor).filter((f) => {
-        if (!f.onlyWith || process.env[f.onlyWith] === "1") return true;
+    const all = jsPaths.map(fileFor);
+    const waiting = selected(all, process.env);
+    for (const f of all.filter((a) => !waiting.includes(a))) {
         console.log(`=== lab file ${f.name}: skipped (it runs with ${f.onlyWith}=1; about ${Math.round(f.measuredSeconds / 60)} min more)`);
-        return false;
-    });
+    }
     const running = new Map<string, Promise<Finished>>();
     const results: Finished[] = [];
     const started = Date.now();
@@ -184,7 +191,7 @@ if (require.main === module) {
     const [cmd, ...args] = process.argv.slice(2);
     const lanes = lanesFromEnv();
     if (cmd === "plan") {
-        const runs = plan(labTestFiles.filter((f) => !f.onlyWith || process.env[f.onlyWith] === "1"), lanes);
+        const runs = plan(selected(labTestFiles, process.env), lanes);
         for (const r of runs.sort((a, b) => a.startSeconds - b.startSeconds)) console.log(`lane ${r.lane + 1}  ${String(r.startSeconds).padStart(5)}s → ${String(r.endSeconds).padStart(5)}s  ${r.name}`);
         console.log(`lab files end after ${Math.max(...runs.map((r) => r.endSeconds))}s by the measured times (${lanes} lanes); one after another: ${runs.reduce((s, r) => s + r.endSeconds - r.startSeconds, 0)}s`);
     } else if (cmd === "run") {
