@@ -95,26 +95,67 @@ export interface PlannedRun {
     endSeconds: number;
 }
 
-/** The schedule the measured times give with `lanes` files at most at once (what `run` will do if times hold). */
-export function plan(files: readonly LabTestFile[], lanes: number): PlannedRun[] {
-    const waiting = [...files];
-    const running: (PlannedRun & { file: LabTestFile })[] = [];
+interface Running {
+    file: LabTestFile;
+    lane: number;
+    startSeconds: number;
+    endSeconds: number;
+}
+
+/**
+ * Runs the schedule forward from a state (files waiting, files running with their expected ends, now):
+ * `choose` picks each file to start. Returns every run, the running ones included.
+ */
+function simulate(waiting: LabTestFile[], running: Running[], now: number, lanes: number, choose: (w: LabTestFile[], r: Running[], now: number) => LabTestFile | undefined): PlannedRun[] {
     const done: PlannedRun[] = [];
-    let now = 0;
-    while (waiting.length > 0 || running.length > 0) {
+    for (;;) {
         let next: LabTestFile | undefined;
-        while (running.length < lanes && (next = nextToStart(waiting, running.map((r) => r.file)))) {
-            waiting.splice(waiting.indexOf(next), 1);
+        while (running.length < lanes && (next = choose(waiting, running, now))) {
+            const file = next;
+            waiting.splice(waiting.indexOf(file), 1);
             const lane = [...Array(lanes).keys()].find((l) => !running.some((r) => r.lane === l)) ?? 0;
-            running.push({ name: next.name, lane, startSeconds: now, endSeconds: now + next.measuredSeconds, file: next });
+            running.push({ file, lane, startSeconds: now, endSeconds: now + file.measuredSeconds });
         }
-        if (running.length === 0) throw new Error(`no lab test can start: ${waiting.map((f) => f.name).join(", ")}`);
+        if (running.length === 0) {
+            if (waiting.length > 0) throw new Error(`no lab test can start: ${waiting.map((f) => f.name).join(", ")}`);
+            return done;
+        }
         running.sort((a, b) => a.endSeconds - b.endSeconds);
         const ended = running.shift()!;
-        now = ended.endSeconds;
-        done.push({ name: ended.name, lane: ended.lane, startSeconds: ended.startSeconds, endSeconds: ended.endSeconds });
+        now = Math.max(now, ended.endSeconds);
+        done.push({ name: ended.file.name, lane: ended.lane, startSeconds: ended.startSeconds, endSeconds: ended.endSeconds });
     }
-    return done;
+}
+
+const greedy = (w: LabTestFile[], r: Running[]) => nextToStart(w, r.map((x) => x.file));
+
+/**
+ * The file to start now: of those that can start, the one after which the rest of the schedule (each
+ * later file by nextToStart) ends soonest by the measured times; on a tie, nextToStart's choice. One
+ * step of look-ahead finds, e.g., that the PXE files are best run first beside the storage files, so
+ * that the Ceph chain and the svc1 chain then run side by side to the end.
+ */
+export function bestToStart(waiting: readonly LabTestFile[], running: readonly Running[], now: number, lanes: number): LabTestFile | undefined {
+    const held = new Set(running.flatMap((r) => r.file.holds));
+    const startable = waiting.filter((f) => f.holds.every((p) => !held.has(p)));
+    if (startable.length === 0) return undefined;
+    const first = nextToStart(waiting, running.map((r) => r.file))!;
+    const ends = (c: LabTestFile) => {
+        const r = simulate(waiting.filter((f) => f !== c), [...running.map((x) => ({ ...x })), { file: c, lane: -1, startSeconds: now, endSeconds: now + c.measuredSeconds }], now, lanes, greedy);
+        return Math.max(...r.map((x) => x.endSeconds));
+    };
+    let best = first;
+    let bestEnd = ends(first);
+    for (const c of startable) {
+        const e = ends(c);
+        if (e < bestEnd) [best, bestEnd] = [c, e];
+    }
+    return best;
+}
+
+/** The schedule the measured times give with `lanes` files at most at once (what `run` will do if times hold). */
+export function plan(files: readonly LabTestFile[], lanes: number): PlannedRun[] {
+    return simulate([...files], [], 0, lanes, (w, r, now) => bestToStart(w, r, now, lanes));
 }
 
 /** The table's entry for a compiled test file path; an unlisted file is an error (it must say what it holds). */
@@ -145,19 +186,23 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
         console.log(`=== lab file ${f.name}: skipped (it runs with ${f.onlyWith}=1; about ${Math.round(f.measuredSeconds / 60)} min more)`);
     }
     const running = new Map<string, Promise<Finished>>();
+    // What is running, with the end its measured time gives (for bestToStart's look-ahead).
+    const inFlight = new Map<string, Running>();
     const results: Finished[] = [];
     const started = Date.now();
     const elapsed = () => Math.round((Date.now() - started) / 1000);
     for (;;) {
         let next: LabTestFile | undefined;
-        while (running.size < lanes && (next = nextToStart(waiting, [...running.keys()].map((n) => labTestFiles.find((f) => f.name === n)!)))) {
+        while (running.size < lanes && (next = bestToStart(waiting, [...inFlight.values()], elapsed(), lanes))) {
             waiting.splice(waiting.indexOf(next), 1);
+            inFlight.set(next.name, { file: next, lane: 0, startSeconds: elapsed(), endSeconds: elapsed() + next.measuredSeconds });
             console.log(`=== lab file ${next.name}: started at ${elapsed()}s (holds ${next.holds.join(", ") || "nothing exclusive"})`);
             running.set(next.name, runOne(next, byName.get(next.name)!));
         }
         if (running.size === 0) break;
         const finished = await Promise.race(running.values());
         running.delete(finished.file.name);
+        inFlight.delete(finished.file.name);
         results.push(finished);
         console.log(`=== lab file ${finished.file.name}: ${finished.ok ? "passed" : "FAILED"} in ${finished.seconds}s (ended at ${elapsed()}s)`);
     }
