@@ -73,21 +73,32 @@ export function peakMemoryOf(dir: string, everyMs = 500): { stop(): number } {
     const sample = (): void => {
         for (const pid of fs.readdirSync("/proc")) {
             if (!/^\d+$/.test(pid)) continue;
-            try {
-                if (!fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) continue;
-                const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-                if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
-            } catch {
-                /* exited meanwhile */
-            }
+            const p = residentPeak(pid);
+            if (p && p.argv.some((a) => a.includes(dir))) peakKiB = Math.max(peakKiB, p.kib);
         }
     };
+    return sampling(sample, everyMs, () => Math.round(peakKiB / 1024));
+}
+
+/** A process's command line and peak resident memory (VmHWM, KiB); undefined when it has exited. */
+function residentPeak(pid: string | number): { argv: string[]; kib: number } | undefined {
+    try {
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+        return hwm ? { argv, kib: Number(hwm[1]) } : undefined;
+    } catch {
+        return undefined; // exited meanwhile
+    }
+}
+
+/** Calls `sample` every `everyMs` until stop(), which samples once more and returns `result()`. */
+function sampling<T>(sample: () => void, everyMs: number, result: () => T): { stop(): T } {
     const timer = setInterval(sample, everyMs);
     return {
         stop() {
             clearInterval(timer);
             sample();
-            return Math.round(peakKiB / 1024);
+            return result();
         },
     };
 }
@@ -158,23 +169,11 @@ export function peakMemoryByProcess(dir: string, isProvider: (argv: string[]) =>
         };
         for (const pid of parent.keys()) {
             if (!mine(pid)) continue;
-            try {
-                const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
-                const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-                if (!hwm) continue;
-                const role = isProvider(argv) ? "provider" : argv.some((a) => a.includes(dir)) ? "program" : "other";
-                peaks[role] = Math.max(peaks[role], Number(hwm[1]));
-            } catch {
-                /* exited meanwhile */
-            }
+            const p = residentPeak(pid);
+            if (!p) continue;
+            const role = isProvider(p.argv) ? "provider" : p.argv.some((a) => a.includes(dir)) ? "program" : "other";
+            peaks[role] = Math.max(peaks[role], p.kib);
         }
     };
-    const timer = setInterval(sample, everyMs);
-    return {
-        stop() {
-            clearInterval(timer);
-            sample();
-            return { program: Math.round(peaks.program / 1024), provider: Math.round(peaks.provider / 1024), other: Math.round(peaks.other / 1024) };
-        },
-    };
+    return sampling(sample, everyMs, () => ({ program: Math.round(peaks.program / 1024), provider: Math.round(peaks.provider / 1024), other: Math.round(peaks.other / 1024) }));
 }

@@ -8,6 +8,7 @@ import * as assert from "assert";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { Inventory, loadInventory } from "../../examples/datacenter/program/inventory";
+import { throwawayPrivateKey } from "../helpers/keys";
 
 const repo = path.resolve(__dirname, "../../..");
 
@@ -30,7 +31,7 @@ function value<T>(o: pulumi.Output<T>): Promise<T> {
 }
 
 const secrets = {
-    sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n",
+    sshPrivateKey: throwawayPrivateKey(), // made at run time: no key is kept in the repository
     bmcPassword: () => "bmc",
     openvpnKey: () => "vpn",
 };

@@ -12,6 +12,7 @@ import { BaremetalResource, KindShape, registrationOf, typeToken } from "../../s
 import { reveal } from "../../provider/native/secrets";
 import type { Inventory } from "../../examples/datacenter/program/inventory";
 import { loadInventory } from "../../examples/datacenter/program/inventory";
+import { throwawayPrivateKey } from "../helpers/keys";
 
 const repo = path.resolve(__dirname, "../../..");
 
@@ -133,7 +134,7 @@ describe("the native front door of the SDK classes", function () {
         let declareDataCenter: Declare;
         let inv: Inventory;
         const secrets = {
-            sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n",
+            sshPrivateKey: throwawayPrivateKey(), // made at run time: no key is kept in the repository
             bmcPassword: () => "bmc",
             openvpnKey: () => "vpn",
         };
