@@ -168,14 +168,25 @@ export function planRecord(device: string, family: OsFamily, keepExisting = fals
 
 /**
  * The steps that take the array down; superblocks are zeroed only when wiping.
+ * Wiping also erases the signatures inside the array (an LVM label, a file system)
+ * while it still runs: zeroing the superblocks leaves the data area as it was, and
+ * a new array made later on the same disks with the same layout would show the old
+ * PV label again, to be mistaken for live data (and refused by VolumeGroup).
  * `running: false` is the re-run of a delete cut after `mdadm --stop` ran: the
  * array is stopped, but its ARRAY line (and, when wiping, the superblocks) remain.
  */
 export function planDelete(state: RaidArrayState, family: OsFamily, memberDevices: string[], running = true): Plan {
+    const wiping = state.allowDataLoss === true;
     return [
+        ...(running && wiping
+            ? [
+                  step.ensurePackages(distributionOf(family) === "alpine" ? "wipefs" : "util-linux"),
+                  step.run(["wipefs", "-q", "-a", state.device], { lock: hostLocks.mdadm, what: `erase the signatures (LVM label, file system) inside ${state.device}` }),
+              ]
+            : []),
         ...(running ? [step.run(["mdadm", "--stop", state.device], { lock: hostLocks.mdadm, what: `stop ${state.device}` })] : []),
         step.run(["sh", "-c", confScript, "baremetal-mdadm-conf", mdadmConf(family), state.uuid, ""], { lock: hostLocks.mdadm, what: `remove ${state.device} from ${mdadmConf(family)}` }),
-        ...(state.allowDataLoss && memberDevices.length > 0
+        ...(wiping && memberDevices.length > 0
             ? [step.run(["mdadm", "--zero-superblock", ...memberDevices], { lock: hostLocks.mdadm, what: `zero the md superblocks of ${memberDevices.join(", ")}` })]
             : []),
         step.persist(),

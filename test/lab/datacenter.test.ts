@@ -22,7 +22,7 @@ import { lab as labDescription } from "../helpers/lab";
 import { ConnectionCounter } from "../helpers/net";
 import { PulumiStack } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
-import { Lab, labJsonPath, LabShell, readLab } from "./lab";
+import { blankDisksScript, Lab, labJsonPath, LabShell, readLab } from "./lab";
 
 const boxes = ["pxe1", "storage1", "svc1"];
 
@@ -56,6 +56,7 @@ const sweep: Record<string, string> = {
         "vgs labvg >/dev/null 2>&1 && { lvremove -q -y labvg; vgremove -q -y labvg; }",
         "[ -b /dev/md20 ] && { pvremove -q -y /dev/md20 2>/dev/null; mdadm --stop /dev/md20; }",
         "for d in /dev/vdc /dev/vdd; do mdadm --examine --export $d 2>/dev/null | grep -q '^MD_NAME=.*:lab-san$' && mdadm --zero-superblock $d; done",
+        blankDisksScript(["/dev/disk/by-id/virtio-bm-storage1-2", "/dev/disk/by-id/virtio-bm-storage1-3"]),
         "true",
     ].join("; "),
 };

@@ -20,7 +20,7 @@ import { Checkout } from "../helpers/checkout";
 import { lab as labDescription } from "../helpers/lab";
 import { PulumiStack, changes } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
-import { Lab, LabShell, readLab, repoRoot, run } from "./lab";
+import { blankDisksScript, Lab, LabShell, readLab, repoRoot, run } from "./lab";
 
 function figure(name: string, value: string): void {
     console.log(`      figure: ${name} = ${value}`);
@@ -117,6 +117,7 @@ const sweep: Record<string, string> = {
         "vgs handvg >/dev/null 2>&1 && { lvremove -q -y handvg; vgremove -q -y handvg; }",
         "[ -b /dev/md21 ] && { pvremove -q -y /dev/md21 2>/dev/null; mdadm --stop /dev/md21; }",
         "mdadm --zero-superblock /dev/vdc /dev/vdd 2>/dev/null",
+        blankDisksScript(["/dev/vdc", "/dev/vdd"]),
         "sed -i '/handmd/d' /etc/mdadm/mdadm.conf 2>/dev/null; true",
     ].join("; "),
     pxe1: "systemctl stop handdns 2>/dev/null; rm -f /etc/dnsmasq.d/hand.conf; true",

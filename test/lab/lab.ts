@@ -145,6 +145,24 @@ export async function labCommand(sub: string, timeoutMs: number): Promise<string
     return r.stdout + r.stderr;
 }
 
+/**
+ * A shell snippet that leaves a test's disks as a new lab's are: no md superblock and
+ * nothing in their first 16 MiB. Zeroing superblocks alone is not enough: a member
+ * taken out of an array (a replace) keeps a whole copy of the array's data, and a new
+ * array on the same disk with the same layout shows its old PV label again — the next
+ * file's VolumeGroup then refuses it ("… is a physical volume of volume group bmvg").
+ * A disk still held (a running array, device-mapper) or mounted is left alone and
+ * named on stderr: the test's own sweep must stop what it made first.
+ */
+export function blankDisksScript(disks: string[]): string {
+    const list = disks.map((d) => `'${d.replace(/'/g, "")}'`).join(" ");
+    return [
+        `for d in ${list}; do r=$(readlink -f "$d"); [ -b "$r" ] || continue`,
+        `if [ -n "$(ls "/sys/class/block/\${r##*/}/holders" 2>/dev/null)" ] || grep -q "^$r[0-9]* " /proc/mounts; then echo "not blanking $d: still in use" >&2; continue; fi`,
+        'mdadm --zero-superblock "$r" 2>/dev/null; dd if=/dev/zero of="$r" bs=1M count=16 conv=fsync status=none; done; true',
+    ].join("; ");
+}
+
 /** Why this machine cannot run the lab, or undefined when it can. */
 export function labUnsupportedReason(): string | undefined {
     if (process.platform !== "linux") return "the lab needs Linux";

@@ -11,7 +11,7 @@ import { changes, PulumiStack } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
 import { sanForGuest } from "../../sdk/nbdVolume";
 import { readScript } from "../../provider/resources/nbdVolume";
-import { Lab, LabShell, labJsonPath, readLab, repoRoot } from "./lab";
+import { blankDisksScript, Lab, LabShell, labJsonPath, readLab, repoRoot } from "./lab";
 
 const st = "storage1";
 const client = "svc1";
@@ -36,6 +36,8 @@ const cleanScript = [
     "for md in /dev/md[0-9]*; do [ -b \"$md\" ] || continue; mdadm --detail --export \"$md\" 2>/dev/null | grep -q '^MD_NAME=.*:bmstorage$' || continue; pvremove -q -y \"$md\" 2>/dev/null; mdadm --stop \"$md\"; done",
     "for d in /dev/vdb /dev/vdc /dev/vdd; do mdadm --examine --export \"$d\" 2>/dev/null | grep -q '^MD_NAME=.*:bmstorage$' && mdadm --zero-superblock \"$d\"; done",
     "[ -f /etc/mdadm/mdadm.conf ] && sed -i '/:bmstorage/d' /etc/mdadm/mdadm.conf",
+    // the member replaced out of md10 keeps a copy of bmvg: blank all three for the next file
+    blankDisksScript(["/dev/vdb", "/dev/vdc", "/dev/vdd"]),
     "true",
 ].join("\n");
 

@@ -17,7 +17,7 @@ import { Checkout } from "../helpers/checkout";
 import { lab as labDescription } from "../helpers/lab";
 import { changes, PulumiStack, StackBackend } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
-import { LabShell, readLab } from "./lab";
+import { blankDisksScript, LabShell, readLab } from "./lab";
 import { rgwBackend, startRgw } from "./rgw";
 
 const vg = "teamvg";
@@ -39,6 +39,7 @@ const sweep: Record<string, string> = {
         `systemctl stop 'baremetal-nbd@${vg}-*' 2>/dev/null; rm -f /etc/nbd-server/baremetal/${vg}-*`,
         `vgs ${vg} >/dev/null 2>&1 && { lvremove -q -y ${vg}; vgremove -q -y ${vg}; }`,
         "pvremove -q -ff -y /dev/disk/by-id/virtio-bm-storage1-2 >/dev/null 2>&1; wipefs -q -a /dev/disk/by-id/virtio-bm-storage1-2",
+        blankDisksScript(["/dev/disk/by-id/virtio-bm-storage1-2"]),
         "true",
     ].join("; "),
 };

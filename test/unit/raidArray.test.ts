@@ -91,9 +91,21 @@ describe("RaidArray plans", () => {
         const clean = { ...state, activeMembers: ["/dev/vdb", "/dev/vdc"], failedMembers: [] };
         assert.deepStrictEqual(planMembers(clean, inputs, "debian", 2), []);
     });
-    it("keeps superblocks on delete unless allowDataLoss is set", () => {
-        assert.doesNotMatch(renderPlan(planDelete(state, "debian", ["/dev/vdb"])), /zero/);
+    it("keeps superblocks and what the array holds on delete unless allowDataLoss is set", () => {
+        assert.doesNotMatch(renderPlan(planDelete(state, "debian", ["/dev/vdb"])), /zero|erase|wipefs/);
         assert.match(renderPlan(planDelete({ ...state, allowDataLoss: true }, "debian", ["/dev/vdb"])), /zero the md superblocks of \/dev\/vdb/);
+    });
+    // Found in the lab: a new array on the disks of a deleted one showed the old array's PV label,
+    // and the next VolumeGroup on it was refused ("/dev/md20 is a physical volume").
+    it("with allowDataLoss, erases the signatures inside the array while it runs, then stops it, then zeroes the superblocks", () => {
+        const wiping = { ...state, allowDataLoss: true };
+        const plan = planDelete(wiping, "debian", ["/dev/vdb", "/dev/vdc"]);
+        const runs = plan.flatMap((s) => (s.kind === "run" ? [s.argv.join(" ")] : []));
+        assert.deepStrictEqual(runs.slice(0, 2), ["wipefs -q -a /dev/md0", "mdadm --stop /dev/md0"]);
+        assert.ok(runs.indexOf("mdadm --zero-superblock /dev/vdb /dev/vdc") > 1);
+        assert.deepStrictEqual(plan.find((s) => s.kind === "ensurePackages"), { kind: "ensurePackages", names: ["util-linux"] });
+        // Alpine splits util-linux: wipefs is its own package (BusyBox has none)
+        assert.deepStrictEqual(planDelete(wiping, "alpine", ["/dev/vdb"]).find((s) => s.kind === "ensurePackages"), { kind: "ensurePackages", names: ["wipefs"] });
     });
     // A delete whose connection was cut after `mdadm --stop` ran: the re-run finds no array, but its ARRAY line and superblocks remain.
     it("re-run of a cut delete: no stop, removes the ARRAY line, zeroes only the superblocks of this array", () => {
