@@ -84,31 +84,18 @@ if wants lab; then
     fi
     echo "=== lab started ($(( $(date +%s) - start ))s after the other tiers; log: $lab_log)"
     grep -E '^\[lab\] lab up in|^\[rgw\].*ready' "$lab_log" || true
-    # Resource tests share the running lab. Tests named ceph* use only ceph1, so they run
-    # beside the others (pxe1, storage1, svc1, pxeclient1), each group one file after
-    # another in name order — the order every landed run has used: the first run in the
-    # order test/lab/schedule.ts plans (by measured times) found the data center test
-    # failing after the teams test had used the same storage1 disks (an old PV label on
-    # a new md20); until the files leave no trace for each other, the order stays.
-    # The OpenRC and teams files run only when asked (BAREMETAL_LAB_OPENRC=1,
-    # BAREMETAL_LAB_TEAMS=1): their emulated CPU does not fit the test command's time yet.
+    # Resource tests share the running lab: two at once, never two that hold a common part of
+    # it (a VM, or svc1's Open vSwitch), the next chosen by the measured times so that the
+    # longest chains run side by side (test/lab/schedule.ts; `node dist/test/lab/schedule.js
+    # plan` prints the order). Each file leaves its disks as it found them (blankDisksScript),
+    # so no file depends on which ran before it. Files whose emulated CPU the command's time
+    # cannot carry yet run only when asked (the runner says which and how).
     # The smoke test runs last: it proves a start from nothing and a clean stop.
-    skip=(-e '/smoke\.test\.js$')
-    [ "${BAREMETAL_LAB_OPENRC:-}" = 1 ] || { skip+=(-e '/openrc\.test\.js$'); echo "=== lab file openrc: skipped (it runs with BAREMETAL_LAB_OPENRC=1)"; }
-    [ "${BAREMETAL_LAB_TEAMS:-}" = 1 ] || { skip+=(-e '/cephTeams\.test\.js$' -e '/teamsStacks\.test\.js$'); echo "=== lab files cephTeams, teamsStacks: skipped (they run with BAREMETAL_LAB_TEAMS=1)"; }
-    mapfile -t main_tests < <(ls dist/test/lab/*.test.js | grep -v "${skip[@]}" | grep -v '/ceph[^/]*\.test\.js$' || true)
-    mapfile -t ceph_tests < <(ls dist/test/lab/ceph*.test.js 2>/dev/null | grep -v "${skip[@]}" || true)
-    ceph_log=$(mktemp /tmp/baremetal-lab-ceph.XXXXXX)
-    ceph_pid=
-    if [ ${#ceph_tests[@]} -gt 0 ]; then
-        ( status=0; mocha_tier "lab (ceph1, beside the others)" "${ceph_tests[@]}"; exit $status ) >"$ceph_log" 2>&1 &
-        ceph_pid=$!
-    fi
-    [ ${#main_tests[@]} -eq 0 ] || mocha_tier "lab (resources)" "${main_tests[@]}"
-    if [ -n "$ceph_pid" ]; then
-        wait "$ceph_pid" || status=1
-        cat "$ceph_log"
-    fi
+    mapfile -t lab_tests < <(ls dist/test/lab/*.test.js | grep -v '/smoke\.test\.js$')
+    echo "=== tier: lab (resources, two lanes by test/lab/schedule.ts)"
+    lab_start=$(date +%s)
+    node dist/test/lab/schedule.js run "${lab_tests[@]}" || status=1
+    echo "=== tier lab (resources): $(( $(date +%s) - lab_start ))s"
     mocha_tier "lab (smoke)" dist/test/lab/smoke.test.js
 fi
 if [ -n "$e2e_pid" ]; then

@@ -71,10 +71,31 @@ export function pinnedKnownHosts(dir: string, vm: LabVm, hostKey = vm.ssh.hostKe
     return file;
 }
 
-/** ssh into a lab VM with StrictHostKeyChecking=yes against only its pinned key. */
+/**
+ * Sessions one shared connection may carry at once: sshd's MaxSessions is 10, and a
+ * request past it is refused, not queued; beyond this a command gets its own connection.
+ */
+const sessionsPerMaster = 8;
+
+/**
+ * ssh into a lab VM with StrictHostKeyChecking=yes against only its pinned key.
+ *
+ * Commands share one SSH connection per VM (OpenSSH's ControlMaster): every new
+ * connection costs the VM about 0.6 s of emulated CPU (key exchange, a forked sshd)
+ * and the lab tier is CPU-bound, so a test's hundreds of short commands would cost
+ * minutes. The master is made with the same pinned key; a command with another
+ * expected key (the refusal test) and `spawn` (a session a test holds or kills) get
+ * their own connection. A master whose VM went away (power cycle, lab stop) ends
+ * after 15 s without an answer; until then and after, commands connect directly.
+ */
 export class LabShell {
     readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bmlab-test-"));
-    constructor(readonly lab: Lab) {}
+    private readonly masters = new Map<string, { process: ChildProcess; socket: string }>();
+    private readonly inFlight = new Map<string, number>();
+    constructor(readonly lab: Lab) {
+        // a master left running would hold the VM's sshd until the lab stops
+        process.once("exit", () => this.stopMasters());
+    }
 
     sshArgs(vm: LabVm, knownHosts: string): string[] {
         return ["-i", this.lab.ssh.privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
@@ -86,7 +107,19 @@ export class LabShell {
     /** Runs a shell command in the VM; resolves with its result, whatever the exit code. */
     async try(vmName: string, command: string, timeoutMs = 120_000, hostKey?: string): Promise<RunResult> {
         const vm = this.vm(vmName);
-        return run("ssh", [...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm, hostKey)), command], timeoutMs);
+        const direct = hostKey !== undefined && hostKey !== vm.ssh.hostKey;
+        const socket = direct ? undefined : this.sharedConnection(vm);
+        const inFlight = this.inFlight.get(vm.name) ?? 0;
+        const mux = socket !== undefined && inFlight < sessionsPerMaster
+            // ControlMaster=no: use the master when its socket answers, else connect directly
+            ? ["-o", "ControlMaster=no", "-o", `ControlPath=${socket}`]
+            : ["-o", "ControlPath=none"];
+        this.inFlight.set(vm.name, inFlight + 1);
+        try {
+            return await run("ssh", [...mux, ...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm, hostKey)), command], timeoutMs);
+        } finally {
+            this.inFlight.set(vm.name, (this.inFlight.get(vm.name) ?? 1) - 1);
+        }
     }
 
     /**
@@ -95,7 +128,7 @@ export class LabShell {
      */
     spawn(vmName: string, command: string): ChildProcess {
         const vm = this.vm(vmName);
-        return spawn("ssh", [...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm)), command], { stdio: ["pipe", "pipe", "pipe"] });
+        return spawn("ssh", ["-o", "ControlPath=none", ...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm)), command], { stdio: ["pipe", "pipe", "pipe"] });
     }
 
     /** Runs a shell command in the VM and returns its stdout; throws with stderr on failure. */
@@ -118,6 +151,32 @@ export class LabShell {
         throw new Error(`${vmName} did not answer SSH within ${timeoutMs / 1000}s: ${last}`);
     }
 
+    /**
+     * The control socket of the VM's shared connection, starting a master when there is
+     * none running (it is used from the next command on, once its socket exists).
+     */
+    private sharedConnection(vm: LabVm): string {
+        const known = this.masters.get(vm.name);
+        if (known && known.process.exitCode === null && known.process.signalCode === null) return known.socket;
+        const socket = path.join(this.tmp, `cm-${vm.name}`);
+        fs.rmSync(socket, { force: true });
+        const master = spawn("ssh", ["-M", "-N", "-o", `ControlPath=${socket}`, "-o", "ControlPersist=no",
+            "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+            ...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm))], { stdio: "ignore" });
+        master.on("error", () => undefined);
+        // never keeps the test process alive
+        master.unref();
+        this.masters.set(vm.name, { process: master, socket });
+        return socket;
+    }
+
+    private stopMasters(): void {
+        for (const m of this.masters.values()) {
+            if (m.process.exitCode === null && m.process.signalCode === null) m.process.kill("SIGTERM");
+        }
+        this.masters.clear();
+    }
+
     vm(name: string): LabVm {
         const vm = this.lab.vms[name];
         if (!vm) throw new Error(`no VM ${name} in ${this.lab.file}`);
@@ -134,6 +193,7 @@ export class LabShell {
     }
 
     cleanup(): void {
+        this.stopMasters();
         fs.rmSync(this.tmp, { recursive: true, force: true });
     }
 }
