@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, selected } from "../lab/schedule";
+import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, selected, vmsNoLongerNeeded } from "../lab/schedule";
 
 const labDir = path.join(__dirname, "../../../test/lab");
 
@@ -60,5 +60,17 @@ describe("the lab tier's schedule", () => {
         assert.strictEqual(nextToStart([big, ...chain], [])?.name, "a", "svc1's chain (600s) before ceph1's one file (500s)");
         assert.strictEqual(nextToStart([big, ...chain.slice(1)], [chain[0]])?.name, "big", "svc1 is held: the next free file");
         assert.strictEqual(nextToStart(chain.slice(1), [chain[0]]), undefined);
+    });
+
+    it("powers off only the VMs no file still to run holds or uses, never the Consul server's", () => {
+        const on = ["pxe1", "storage1", "svc1", "ceph1", "orc1", "pxeclient1"];
+        const f = (name: string, holds: LabTestFile["holds"], uses?: LabTestFile["uses"]): LabTestFile => ({ name, holds, measuredSeconds: 1, ...(uses ? { uses } : {}) });
+        // the OpenRC file not taken: orc1 from the start
+        const all = labTestFiles.filter((x) => x.name !== "openrc");
+        assert.deepStrictEqual(vmsNoLongerNeeded(all, on, ["pxe1"]), ["orc1"]);
+        // a part of a VM keeps the VM on; so does a file that only uses it (the teams file's state in ceph1's RGW)
+        assert.deepStrictEqual(vmsNoLongerNeeded([f("ovs", ["svc1:ovs"]), f("teams", ["storage1"], ["ceph1"])], on, ["pxe1"]), ["orc1", "pxeclient1"]);
+        // nothing left: everything but the Consul server
+        assert.deepStrictEqual(vmsNoLongerNeeded([], on, ["pxe1"]), ["storage1", "svc1", "ceph1", "orc1", "pxeclient1"]);
     });
 });
