@@ -89,8 +89,13 @@ export class FaultLab {
         let late: string | undefined; // a sign that came after the step ended
         let cut: { step: string; sign: string; dropped: number } | undefined;
         let timer: NodeJS.Timeout | undefined;
+        let early: string | undefined; // a sign seen before the step started (a pattern that matched another step)
         const cutNow = (what: string): void => {
             if (cut) return;
+            if (awaited === undefined) {
+                early = what;
+                return;
+            }
             if (ended) {
                 late = what;
                 return;
@@ -109,7 +114,7 @@ export class FaultLab {
                 seen.push(label);
                 if (awaited !== undefined || !step.test(label)) return;
                 awaited = label;
-                if (watcher) watcher.arm();
+                if (watcher && !("process" in sign)) watcher.arm();
                 else if ("delayMs" in sign) timer = setTimeout(() => cutNow(describeSign(sign)), sign.delayMs);
             },
             info: (message) => {
@@ -119,6 +124,11 @@ export class FaultLab {
                 watcher?.release();
             },
         });
+        // A process sign is looked for from the operation's start, not from the step's progress line: the
+        // "arm" travels over another SSH session, and a loaded VM ran `mdadm … --remove` (tens of ms) to
+        // its end before the watcher read it. The step's label is always logged before its command is
+        // sent, so a process seen is inside the awaited step (or, matched too early, a failure below).
+        if (watcher && "process" in sign) watcher.arm();
         const t0 = Date.now();
         let error: Error | undefined;
         try {
@@ -133,7 +143,9 @@ export class FaultLab {
         const outcome = error ? `error: ${error.message}` : "the operation succeeded";
         if (!cut) {
             const why =
-                awaited === undefined
+                early !== undefined
+                    ? `${vmName} showed ${describeSign(sign)} before a step matching ${step} started (${early}): the sign matches another step's command`
+                    : awaited === undefined
                     ? `no step matching ${step} started`
                     : late !== undefined
                       ? `${vmName} showed ${describeSign(sign)} only after the step "${stripTarget(awaited)}" had ended (${late})`
