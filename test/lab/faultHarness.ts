@@ -21,9 +21,9 @@ import { productionContext } from "../../provider/context";
 import type { OperationContext, Reporter } from "../../provider/core/resource";
 import { TcpProxy } from "../helpers/tcpProxy";
 import { Lab, LabShell, readLab, labJsonPath } from "./lab";
-import { CutSign, describeSeen, describeSign, SignWatcher } from "./signWatcher";
+import { CutSign, describeSeen, describeSign, installShimScript, removeShimScript, SignWatcher } from "./signWatcher";
 
-export { escapeRegExp, runs, script } from "./signWatcher";
+export { escapeRegExp, pausedRun, runs, script } from "./signWatcher";
 export type { CutSign } from "./signWatcher";
 
 /** What one interrupted operation did: the step it was cut in and the error it gave. */
@@ -82,6 +82,8 @@ export class FaultLab {
      */
     async cutDuring(vmName: string, step: RegExp, sign: CutSign, op: (ctx: OperationContext) => Promise<unknown>): Promise<CutOutcome> {
         const proxy = this.proxy(vmName);
+        const pause = "process" in sign ? sign.pause : undefined;
+        if (pause) await this.sh.sh(vmName, installShimScript(pause));
         const watcher = "delayMs" in sign ? undefined : await SignWatcher.start(this.sh, vmName, sign);
         const seen: string[] = [];
         let awaited: string | undefined; // the label of the step the cut waits for, once it started
@@ -138,6 +140,7 @@ export class FaultLab {
         } finally {
             if (timer) clearTimeout(timer);
             await watcher?.close();
+            if (pause) await this.sh.sh(vmName, removeShimScript(pause));
         }
         const steps = seen.map((s) => `  ${s}`).join("\n");
         const outcome = error ? `error: ${error.message}` : "the operation succeeded";

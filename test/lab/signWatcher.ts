@@ -24,9 +24,10 @@ export type CutSign =
     /**
      * A process whose command line (its arguments joined by spaces) matches; it is
      * held until the cut is made. The pattern runs under Python's `re` on the VM:
-     * keep to the syntax both share. Best written with `runs` or `script`.
+     * keep to the syntax both share. Best written with `runs`, `script` or
+     * `pausedRun` (which also sets `pause`).
      */
-    | { process: RegExp }
+    | { process: RegExp; pause?: PauseShim }
     /** A path (a shell glob) that appears after the watcher started; nothing is held. */
     | { file: string }
     /**
@@ -36,6 +37,61 @@ export type CutSign =
     | { delayMs: number; why: string };
 
 export type HostSign = Exclude<CutSign, { delayMs: number }>;
+
+/**
+ * A command too quick for any watcher to see (`mdadm /dev/md30 --remove` ends in
+ * a few ms, and a loaded one-vCPU TCG VM scans /proc every few hundred): for the
+ * one cut, a wrapper of that name goes first in root's PATH (/usr/local/sbin),
+ * and a call whose arguments start with `leadingArgs` stops itself (SIGSTOP)
+ * before it runs the real program. The watcher takes it once it has stopped (not
+ * before: it would stop itself after being let go), the harness
+ * cuts, the watcher lets it go and the real program runs, as after a real cut.
+ * A test aid, not a double: the command that runs is the real one, only later.
+ * If nobody lets it go, it goes on by itself after 30 s.
+ */
+export interface PauseShim {
+    program: string;
+    leadingArgs: string;
+}
+
+/** The sign that `program` runs with `leadingArgs` first, paused at its start by a wrapper (PauseShim). */
+export function pausedRun(program: string, leadingArgs: string): HostSign {
+    if (!/^[a-z0-9][a-z0-9._-]*$/.test(program)) throw new Error(`pausedRun: ${program} is not a plain program name`);
+    if (!/^[A-Za-z0-9/._=:-]+( [A-Za-z0-9/._=:-]+)*$/.test(leadingArgs)) throw new Error(`pausedRun: "${leadingArgs}" must be plain words (letters, digits, / . _ = : -)`);
+    return { process: new RegExp(`(^|/)${escapeRegExp(program)} ${escapeRegExp(leadingArgs)}( |$)`), pause: { program, leadingArgs } };
+}
+
+/** First in root's PATH on the lab's VMs (Debian's and Alpine's sshd alike), empty there otherwise. */
+const shimDir = "/usr/local/sbin";
+const shimMark = "pulumi-baremetal fault test pause shim";
+
+/** The script that puts the wrapper in place (it refuses to replace a file that is not one of ours). */
+export function installShimScript(shim: PauseShim, dir = shimDir): string {
+    const path = `${dir}/${shim.program}`;
+    const systemPath = "/usr/sbin:/usr/bin:/sbin:/bin"; // everything but the shim's own directory
+    const body = [
+        "#!/bin/sh",
+        `# ${shimMark}: put here for one cut and removed after it (test/lab/signWatcher.ts).`,
+        // The fallback waker keeps no descriptor of the caller's: flock(1)'s lock (fd 3) held by a
+        // sleeping child would keep the re-run waiting 30 s for a lock nobody uses.
+        `case "$*" in "${shim.leadingArgs}"|"${shim.leadingArgs} "*) (exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- </dev/null >/dev/null 2>&1; sleep 30; kill -CONT $$) & kill -STOP $$ ;; esac`,
+        `PATH=${systemPath} exec ${shim.program} "$@"`,
+        "",
+    ].join("\n");
+    return [
+        `PATH=${systemPath} command -v ${shim.program} >/dev/null || { echo "${shim.program} is not installed" >&2; exit 3; }`,
+        `if [ -e ${path} ] && ! grep -q '${shimMark}' ${path}; then echo "${path} exists and is not a pause shim" >&2; exit 3; fi`,
+        `mkdir -p ${dir}`,
+        `cat > ${path}.new <<'BAREMETAL_SHIM'\n${body}BAREMETAL_SHIM`,
+        `chmod 755 ${path}.new && mv -f ${path}.new ${path}`,
+    ].join("\n");
+}
+
+/** The script that takes the wrapper away (only ours). */
+export function removeShimScript(shim: PauseShim, dir = shimDir): string {
+    const path = `${dir}/${shim.program}`;
+    return `if grep -q '${shimMark}' ${path} 2>/dev/null; then rm -f ${path}; fi`;
+}
 
 /**
  * The sign that `program` itself runs with arguments matching `args` right after
@@ -109,20 +165,22 @@ def command_line(pid):
     except OSError:
         return ""
 
-def alive(pid):
+def state(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
+            return f.read().rpartition(")")[2].split()[0]
     except (OSError, IndexError):
-        return False
+        return "Z"
 
-def hold_matching(rx):
+def hold_matching(rx, stopped_only):
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in (me, parent):
             continue
         pid = int(entry)
         text = command_line(pid)
-        if text and rx.search(text) and alive(pid):
+        # A paused command (PauseShim) counts once it has stopped itself: seen earlier, it would
+        # stop itself after the harness let it go, and wait for its own 30 s fallback.
+        if text and rx.search(text) and (state(pid) in "Tt" if stopped_only else state(pid) != "Z"):
             try:
                 os.kill(pid, signal.SIGSTOP)
                 held.append({"pid": pid, "what": text})
@@ -142,7 +200,7 @@ try:
     sign = json.loads(line(None) or "{}")
     if "process" in sign:
         rx = re.compile(sign["process"])
-        look = lambda: hold_matching(rx)
+        look = lambda: hold_matching(rx, sign.get("stopped", False))
     else:
         before = set(glob.glob(sign["file"]))
         look = lambda: [{"pid": 0, "what": p} for p in sorted(set(glob.glob(sign["file"])) - before)]
@@ -195,7 +253,7 @@ export class SignWatcher {
     /** Starts the watcher on the VM and waits until it is ready to look (a loaded TCG VM takes seconds to log in). */
     static async start(sh: LabShell, vmName: string, sign: HostSign, timeoutMs = 180_000): Promise<SignWatcher> {
         const w = new SignWatcher(sh.spawn(vmName, `exec python3 -u -c '${watcherProgram}'`), vmName);
-        const spec = "process" in sign ? { process: sign.process.source } : { file: sign.file };
+        const spec = "process" in sign ? { process: sign.process.source, stopped: sign.pause !== undefined } : { file: sign.file };
         w.send(JSON.stringify(spec));
         let timer: NodeJS.Timeout | undefined;
         const outcome = await new Promise<"ready" | "ended" | "timeout">((resolve) => {
