@@ -10,6 +10,7 @@ import * as path from "path";
 import { judge, locksOf } from "../../lab/staleLocks";
 import { PulumiStack } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
+import { waitFor } from "../helpers/wait";
 
 const repo = path.resolve(__dirname, "../../..");
 const staleLocksJs = path.join(repo, "dist/lab/staleLocks.js");
@@ -22,13 +23,6 @@ function staleLocks(stateDir: string, stack: string): Promise<{ code: number; st
     });
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 120_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while (!cond()) {
-        if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 200));
-    }
-}
 
 describe("demo: a lock left by an interrupted up", function () {
     this.timeout(300_000);

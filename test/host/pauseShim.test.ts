@@ -8,18 +8,11 @@ import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { waitFor } from "../helpers/wait";
 import { installShimScript, pausedRun, removeShimScript } from "../lab/signWatcher";
 
 function stateOf(pid: number): string {
     return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(")")[1].trim().split(" ")[0];
-}
-
-async function until(what: string, test: () => boolean, ms = 5000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!test()) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-    }
 }
 
 describe("the fault harness's pause shim, run with /bin/sh", function () {
@@ -44,7 +37,7 @@ describe("the fault harness's pause shim, run with /bin/sh", function () {
         let out = "";
         child.stdout.on("data", (d: Buffer) => (out += d.toString()));
         const pid = child.pid ?? assert.fail("no pid");
-        await until("the shim to stop itself", () => stateOf(pid) === "T");
+        await waitFor("the shim to stop itself", () => stateOf(pid) === "T", 5000, 20);
         const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
         assert.match(cmdline, pattern, "the watcher's pattern must match the stopped wrapper");
         await new Promise((r) => setTimeout(r, 300));

@@ -25,6 +25,7 @@ import { summarise } from "../../bench/lib/traceSummary";
 import { lab as labDescription } from "../helpers/lab";
 import { changes, CliResult, PulumiStack, StackBackend } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
+import { waitFor } from "../helpers/wait";
 import { LabShell, readLab } from "./lab";
 import { LabRgw, rgwBackend, startRgw } from "./rgw";
 
@@ -42,13 +43,6 @@ function secs(ms: number): string {
     return `${(ms / 1000).toFixed(1)} s`;
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while (!cond()) {
-        if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 200));
-    }
-}
 
 /** `pulumi up` in the background, in a process group of its own (the CLI and its plugins). */
 class BackgroundUp {
