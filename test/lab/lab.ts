@@ -97,10 +97,10 @@ export class LabShell {
         process.once("exit", () => this.stopMasters());
     }
 
-    sshArgs(vm: LabVm, knownHosts: string): string[] {
+    sshArgs(vm: LabVm, knownHosts: string, connectTimeoutSeconds = 10): string[] {
         return ["-i", this.lab.ssh.privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHosts}`,
-            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", `ConnectTimeout=${connectTimeoutSeconds}`, "-o", "LogLevel=ERROR",
             "-p", String(vm.ssh.port), `${vm.ssh.user}@${vm.ssh.host}`];
     }
 
@@ -136,6 +136,16 @@ export class LabShell {
         const r = await this.try(vmName, command, timeoutMs);
         if (r.code !== 0) throw new Error(`${vmName}: \`${command}\` exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
         return r.stdout;
+    }
+
+    /**
+     * Whether the VM answers SSH now, over a new connection (not the shared one, which
+     * would hang on a VM that went away until its keep-alives give up: 15 s and more).
+     */
+    async answersSsh(vmName: string, connectTimeoutSeconds = 5): Promise<boolean> {
+        const vm = this.vm(vmName);
+        const r = await run("ssh", ["-o", "ControlPath=none", ...this.sshArgs(vm, pinnedKnownHosts(this.tmp, vm), connectTimeoutSeconds), "true"], (connectTimeoutSeconds + 30) * 1000);
+        return r.code === 0;
     }
 
     /** Waits until the VM answers SSH (with its pinned key); returns the seconds it took. */

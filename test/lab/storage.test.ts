@@ -165,9 +165,24 @@ describe("storage chain under the real pulumi CLI: RAID1 → VG → LV → NBD �
     });
 
     it("keeps the Consul entry through anti-entropy (external node)", async function () {
-        // The Consul agents sync every ~60 s on a small cluster; a catalog entry on an agent's own node would be gone by then.
-        await new Promise((r) => setTimeout(r, 75_000));
-        assert.strictEqual((await consulEntry()).length, 1);
+        // A control: the same kind of entry put straight into the catalog on storage1's own agent
+        // node, as a design without the external node would. The agent's next full sync (about a
+        // minute apart on a small cluster; not triggerable by hand) removes it, which shows that a
+        // sync ran; the export's entry must still be there afterwards.
+        const consul = `http://${lab.consul.httpAddr}`;
+        const agentNode = (await (await fetch(`${consul}/v1/catalog/node/${st}`)).json()) as { Node?: { Address: string } } | null;
+        assert.ok(agentNode?.Node, `storage1's agent is a catalog node`);
+        const control = { Node: st, Address: agentNode.Node.Address, Service: { ID: "bm-ae-control", Service: "bm-ae-control", Port: 1 }, SkipNodeUpdate: true };
+        assert.ok((await fetch(`${consul}/v1/catalog/register`, { method: "PUT", body: JSON.stringify(control) })).ok);
+        const controlLeft = async () => ((await (await fetch(`${consul}/v1/catalog/service/bm-ae-control`)).json()) as unknown[]).length;
+        assert.strictEqual(await controlLeft(), 1, "the control entry is in the catalog");
+        const t0 = Date.now();
+        while ((await controlLeft()) > 0) {
+            if (Date.now() - t0 > 240_000) throw new Error("storage1's Consul agent ran no anti-entropy sync in 240 s: the control entry on its own node is still there");
+            await new Promise((r) => setTimeout(r, 2000));
+        }
+        figure("anti-entropy sync seen after", (Date.now() - t0) / 1000);
+        assert.strictEqual((await consulEntry()).length, 1, "the export's entry (external node) survives the sync that removed the control");
     });
 
     it("a second up finds nothing to change", async () => {
