@@ -40,12 +40,11 @@ done
 lab_log=$(mktemp /tmp/baremetal-lab-start.XXXXXX)
 lab_pid=
 if wants lab; then
-    # From nothing: fresh disks and BMC state, then every VM answering SSH; then, when the
-    # teams tests run (BAREMETAL_LAB_TEAMS=1), the S3 endpoint for Pulumi state in ceph1
-    # (lab/rgw.sh): made here, while ceph1 is idle (about a minute), not beside the Ceph
-    # tests' own cluster (eight minutes when it was, on its one vCPU).
-    ( bash lab/lab.sh reset && bash lab/lab.sh start &&
-      if [ "${BAREMETAL_LAB_TEAMS:-}" = 1 ]; then bash lab/lab.sh rgw; fi ) >"$lab_log" 2>&1 &
+    # From nothing: fresh disks and BMC state, then every VM answering SSH; then the S3
+    # endpoint for Pulumi state in ceph1 that the teams tests use (lab/rgw.sh): made here,
+    # while ceph1 is idle and the unit and host tiers run (about a minute), not beside the
+    # Ceph tests' own cluster (eight minutes when it was, on its one vCPU).
+    ( bash lab/lab.sh reset && bash lab/lab.sh start && bash lab/lab.sh rgw ) >"$lab_log" 2>&1 &
     lab_pid=$!
 fi
 

@@ -60,6 +60,8 @@ describe("storage chain under the real pulumi CLI: RAID1 → VG → LV → NBD �
     async function cleanLab(): Promise<void> {
         await sh.sh(st, cleanScript, 300_000);
         await fetch(`http://${lab.consul.httpAddr}/v1/catalog/deregister`, { method: "PUT", body: JSON.stringify({ Node: consulNode }) });
+        // an anti-entropy control a failed run left (the agent's sync would remove it too)
+        await fetch(`http://${lab.consul.httpAddr}/v1/catalog/deregister`, { method: "PUT", body: JSON.stringify({ Node: st, ServiceID: "bm-ae-control" }) });
     }
 
     /** Checksum of the whole export, read through NBD from svc1. */
@@ -126,7 +128,28 @@ describe("storage chain under the real pulumi CLI: RAID1 → VG → LV → NBD �
         assert.match(await sh.sh(st, "pvs --noheadings -o pv_name,vg_name"), /\/dev\/md10\s+bmvg/);
         assert.strictEqual(await sh.sh(st, "systemctl is-active baremetal-nbd@bmvg-guest1--var"), "active\n");
         if (process.env.BM_CAPTURE_FIXTURES) await captureFixtures(process.env.BM_CAPTURE_FIXTURES);
+        await registerAntiEntropyControl();
     });
+
+    // The anti-entropy proof. A control: the same kind of entry put straight into the catalog on
+    // storage1's own agent node, as a design without the external node would. The agent's next full
+    // sync (about a minute apart on a small cluster, and no way to ask for one) removes it, which
+    // shows that a sync ran; the export's entry must still be there afterwards. The control is
+    // registered as soon as the export exists and looked at a few tests later, so that the
+    // minute passes while those tests run.
+    const consulUrl = () => `http://${lab.consul.httpAddr}`;
+    let controlSince = 0;
+    async function registerAntiEntropyControl(): Promise<void> {
+        const agentNode = (await (await fetch(`${consulUrl()}/v1/catalog/node/${st}`)).json()) as { Node?: { Address: string } } | null;
+        assert.ok(agentNode?.Node, `${st}'s Consul agent is a catalog node`);
+        const control = { Node: st, Address: agentNode.Node.Address, Service: { ID: "bm-ae-control", Service: "bm-ae-control", Port: 1 }, SkipNodeUpdate: true };
+        assert.ok((await fetch(`${consulUrl()}/v1/catalog/register`, { method: "PUT", body: JSON.stringify(control) })).ok);
+        assert.strictEqual(await controlEntries(), 1, "the control entry is in the catalog");
+        controlSince = Date.now();
+    }
+    async function controlEntries(): Promise<number> {
+        return ((await (await fetch(`${consulUrl()}/v1/catalog/service/bm-ae-control`)).json()) as unknown[]).length;
+    }
 
     async function captureFixtures(to: string): Promise<void> {
         fs.mkdirSync(to, { recursive: true });
@@ -164,27 +187,6 @@ describe("storage chain under the real pulumi CLI: RAID1 → VG → LV → NBD �
         assert.deepStrictEqual(await sanForGuest({ address: lab.consul.httpAddr }, "52:54:00:6e:00:99"), []);
     });
 
-    it("keeps the Consul entry through anti-entropy (external node)", async function () {
-        // A control: the same kind of entry put straight into the catalog on storage1's own agent
-        // node, as a design without the external node would. The agent's next full sync (about a
-        // minute apart on a small cluster; not triggerable by hand) removes it, which shows that a
-        // sync ran; the export's entry must still be there afterwards.
-        const consul = `http://${lab.consul.httpAddr}`;
-        const agentNode = (await (await fetch(`${consul}/v1/catalog/node/${st}`)).json()) as { Node?: { Address: string } } | null;
-        assert.ok(agentNode?.Node, `storage1's agent is a catalog node`);
-        const control = { Node: st, Address: agentNode.Node.Address, Service: { ID: "bm-ae-control", Service: "bm-ae-control", Port: 1 }, SkipNodeUpdate: true };
-        assert.ok((await fetch(`${consul}/v1/catalog/register`, { method: "PUT", body: JSON.stringify(control) })).ok);
-        const controlLeft = async () => ((await (await fetch(`${consul}/v1/catalog/service/bm-ae-control`)).json()) as unknown[]).length;
-        assert.strictEqual(await controlLeft(), 1, "the control entry is in the catalog");
-        const t0 = Date.now();
-        while ((await controlLeft()) > 0) {
-            if (Date.now() - t0 > 240_000) throw new Error("storage1's Consul agent ran no anti-entropy sync in 240 s: the control entry on its own node is still there");
-            await new Promise((r) => setTimeout(r, 2000));
-        }
-        figure("anti-entropy sync seen after", (Date.now() - t0) / 1000);
-        assert.strictEqual((await consulEntry()).length, 1, "the export's entry (external node) survives the sync that removed the control");
-    });
-
     it("a second up finds nothing to change", async () => {
         const preview = await stack.preview();
         assert.strictEqual(changes(preview.changeSummary), 0, JSON.stringify(preview.changeSummary));
@@ -219,6 +221,16 @@ describe("storage chain under the real pulumi CLI: RAID1 → VG → LV → NBD �
         assert.strictEqual((await consulEntry()).length, 1);
         assert.match(await sh.sh(st, "cat /proc/mdstat"), /md10 : active raid1/);
         assert.strictEqual(changes((await stack.preview()).changeSummary), 0, "the stack must be as before the refused destroy");
+    });
+
+    it("keeps the Consul entry through anti-entropy (external node)", async function () {
+        assert.ok(controlSince > 0, "the control entry was registered with the export");
+        while ((await controlEntries()) > 0) {
+            if (Date.now() - controlSince > 240_000) throw new Error(`${st}'s Consul agent ran no anti-entropy sync in 240 s: the control entry on its own node is still there`);
+            await new Promise((r) => setTimeout(r, 2000));
+        }
+        figure("anti-entropy sync seen (after the control was registered)", (Date.now() - controlSince) / 1000);
+        assert.strictEqual((await consulEntry()).length, 1, "the export's entry (external node) survives the sync that removed the control");
     });
 
     it("shows a member failed by hand as degraded on refresh", async () => {
