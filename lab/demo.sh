@@ -45,6 +45,18 @@ up)
     t0=$(date +%s)
     bash lab/lab.sh start >/dev/null
     say "lab running ($(( $(date +%s) - t0 ))s); pulumi up of the lab data center"
+    # A stack made on VMs of an earlier lab build (new build, new VMs, new host keys):
+    # nothing of it is left, and every refresh would refuse the new keys. Its state is
+    # kept aside and the stack starts afresh (dist/lab/staleStack.js says when).
+    verdict=$(p stack export | node dist/lab/staleStack.js "$lab_json")
+    if [ "${verdict%% *}" = stale ]; then
+        read -r _ n keys <<<"$verdict"
+        kept="$demo/stale-stack-$(date -u +%Y%m%dT%H%M%SZ).json"
+        (umask 077; p stack export >"$kept")
+        say "the stack's $n resource(s) were made on lab VMs that no longer exist (the lab was rebuilt: $keys pinned host key(s) are not the lab's now), so there is nothing of them to refresh or destroy; starting the stack afresh (old state kept in $kept)"
+        p stack rm --yes --force >/dev/null
+        pulumi stack init "$stack" --non-interactive >/dev/null
+    fi
     # --refresh: the lab's VMs keep only their disks across a stop, so what the
     # state remembers is checked against the hosts before anything is decided.
     p up --yes --skip-preview --refresh
