@@ -121,8 +121,8 @@ kernel_package() {
 
 consul_bin() {
     local bin
-    bin=$(bash "$here/toolchain.sh" | tail -n 1) || die "lab/toolchain.sh failed"
-    readlink -f "$bin/consul"
+    bin=$(bash "$here/toolchain.sh" consul | tail -n 1) || die "lab/toolchain.sh consul failed"
+    readlink -f "$bin"
 }
 
 # The Debian packages of the root image: what lab-packages.txt lists, the base system

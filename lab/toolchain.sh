@@ -6,7 +6,9 @@
 #   pulumi-resource-pulumi-nodejs   the dynamic-provider plugin shipped in @pulumi/pulumi
 #   pulumi-language-yaml            the Pulumi YAML language host, from the Go module proxy
 #   consul                          Consul 1.8.7 unpacked from Debian's bullseye archive
-# Idempotent; safe to run concurrently (one flock). Progress goes to stderr.
+# `toolchain.sh consul` makes only Consul and prints its path (the lab's build needs
+# nothing else, so it can run beside the CLI's build).
+# Idempotent; safe to run concurrently (flocks). Progress goes to stderr.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,9 +25,6 @@ say() { printf '[toolchain] %s\n' "$*" >&2; }
 key=$(cat "$here/versions.env" "$here/toolchain/go.mod" "$here/toolchain/go.sum" \
         "$here"/toolchain/langhost/*.go "$0" | sha256sum | cut -c1-12)
 bin="$cache/toolchain/pulumi-v$PULUMI_VERSION-$key/bin"
-
-exec 9>"$cache/toolchain.lock"
-flock 9
 
 build_pulumi() {
     local out=$1
@@ -49,9 +48,13 @@ build_langhost() {
 
 # Consul comes from Debian's previous stable release. A private apt state in the
 # cache reads that suite alone, so the system's own sources and packages are never
-# touched; the archive's address is the one the machine's apt already uses.
-fetch_consul() {
-    local out=$1 dir="$cache/consul-$CONSUL_VERSION"
+# touched; the archive's address is the one the machine's apt already uses. A lock
+# of its own: the lab's build needs Consul alone and must not wait for the CLI's.
+consul_dir="$cache/consul-$CONSUL_VERSION"
+fetch_consul() (
+    local dir=$consul_dir
+    exec 8>"$cache/consul.lock"
+    flock 8
     if [ ! -x "$dir/usr/bin/consul" ]; then
         local uri apt
         uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
@@ -70,17 +73,27 @@ fetch_consul() {
         "$dir.tmp/usr/bin/consul" version | grep -q "Consul v$CONSUL_VERSION" || { say "expected consul $CONSUL_VERSION in $CONSUL_DEB_SUITE"; return 1; }
         mv "$dir.tmp" "$dir"
     fi
-    ln -sf "$dir/usr/bin/consul" "$out/consul"
-}
+)
+
+# `toolchain.sh consul`: Consul only (what the lab's build needs), its path on the last line.
+if [ "${1:-}" = consul ]; then
+    fetch_consul
+    echo "$consul_dir/usr/bin/consul"
+    exit 0
+fi
+
+exec 9>"$cache/toolchain.lock"
+flock 9
 
 if [ ! -f "$bin/.complete" ]; then
     t0=$(date +%s)
     rm -rf "$bin" && mkdir -p "$bin"
-    fetch_consul "$bin" &
+    fetch_consul &
     consul_pid=$!
     build_pulumi "$bin"
     build_langhost "$bin"
     wait "$consul_pid"
+    ln -sf "$consul_dir/usr/bin/consul" "$bin/consul"
     touch "$bin/.complete"
     say "toolchain ready in $(( $(date +%s) - t0 ))s: $bin"
 fi

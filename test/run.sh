@@ -17,36 +17,40 @@ for t in "${tiers[@]}"; do
 done
 wants() { case " ${tiers[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 
-bash lab/setup.sh
-. lab/env.sh
-npx tsc -p .
-
+burners=()
 cleanup() {
     [ ${#burners[@]} -eq 0 ] || kill "${burners[@]}" 2>/dev/null || true
     if wants lab; then bash lab/lab.sh stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
+lab_log=$(mktemp /tmp/baremetal-lab-start.XXXXXX)
+lab_pid=
+if wants lab; then
+    # The lab needs only this machine's packages and Consul, so it is built (cold: about
+    # ten minutes) and started beside the rest of the setup (a cold build of the Pulumi CLI:
+    # about seven) and the unit and host tiers. From nothing: fresh disks and BMC state,
+    # then every VM answering SSH; then the S3 endpoint for Pulumi state in ceph1 that the
+    # teams tests use (lab/rgw.sh): made while ceph1 is idle (about a minute), not beside
+    # the Ceph tests' own cluster (eight minutes when it was, on its one vCPU).
+    bash lab/apt-install.sh lab/host-packages.txt
+    bash lab/toolchain.sh consul >/dev/null
+    ( bash lab/lab.sh reset && bash lab/lab.sh start && bash lab/lab.sh rgw ) >"$lab_log" 2>&1 &
+    lab_pid=$!
+fi
+
+bash lab/setup.sh
+. lab/env.sh
+npx tsc -p .
+
 # BAREMETAL_TEST_BURN=N starts N processes that keep the CPUs busy for this run
 # only: the proof that the suite passes on a loaded machine (no test may depend
 # on how fast the machine is). They stop with the run.
-burners=()
 for _ in $(seq 1 "${BAREMETAL_TEST_BURN:-0}"); do
     sh -c 'while :; do :; done' &
     burners+=($!)
 done
 [ ${#burners[@]} -eq 0 ] || echo "=== ${#burners[@]} CPU burner(s) running beside the tests"
-
-lab_log=$(mktemp /tmp/baremetal-lab-start.XXXXXX)
-lab_pid=
-if wants lab; then
-    # From nothing: fresh disks and BMC state, then every VM answering SSH; then the S3
-    # endpoint for Pulumi state in ceph1 that the teams tests use (lab/rgw.sh): made here,
-    # while ceph1 is idle and the unit and host tiers run (about a minute), not beside the
-    # Ceph tests' own cluster (eight minutes when it was, on its one vCPU).
-    ( bash lab/lab.sh reset && bash lab/lab.sh start && bash lab/lab.sh rgw ) >"$lab_log" 2>&1 &
-    lab_pid=$!
-fi
 
 status=0
 mocha_tier() {

@@ -40,7 +40,8 @@ const sweep: Record<string, string> = {
         "systemctl stop baremetal-guest-labvm1 2>/dev/null; rm -f /etc/systemd/system/baremetal-guest-labvm1.service",
         "lxc-stop -n labweb1 -k 2>/dev/null; lxc-destroy -n labweb1 2>/dev/null",
         "for b in brstor brwan; do ovs-vsctl --if-exists del-br $b 2>/dev/null; done",
-        "for u in $(systemctl list-units --plain --no-legend 'baremetal-ovpn-*' | awk '{print $1}'); do systemctl stop $u; done",
+        // only the program's tunnels (v<network><n>; the lab inventory's one tunnelled network is storage): the OpenRC file's vpnorc may run beside this file
+        "for u in $(systemctl list-units --plain --no-legend 'baremetal-ovpn-vstorage*' | awk '{print $1}'); do systemctl stop $u; done",
         "ip -4 addr show dev eth1 | grep -q 198.18.1.12 || ip addr add 198.18.1.12/24 dev eth1",
         "ip -4 addr show dev eth2 | grep -q 198.18.2.12 || ip addr add 198.18.2.12/24 dev eth2",
         "systemctl daemon-reload; true",

@@ -13,7 +13,7 @@ import { throwawayPrivateKey } from "../helpers/keys";
 const repo = path.resolve(__dirname, "../../..");
 
 // The program imports the package by name (the build), so the project's tsc does not compile it:
-// it is loaded as `pulumi` loads it, through ts-node (transpile only; examples/tsconfig.check.json
+// it is loaded as `pulumi` loads it, through ts-node (transpile only; test/unit/programsTypecheck.test.ts
 // type-checks it). The few types used here are restated.
 type DataCenterPart = "all" | "storage" | "services";
 interface ExportRef { san: string; exportAddress: string; port: number; exportName: string; uri: string; sizeBytes: number }

@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, selected, vmsNoLongerNeeded } from "../lab/schedule";
+import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, vmsNoLongerNeeded } from "../lab/schedule";
 
 const labDir = path.join(__dirname, "../../../test/lab");
 
@@ -44,13 +44,15 @@ describe("the lab tier's schedule", () => {
         assert.ok(end(3) < end(1), `3 lanes: ${end(3)}s, 1 lane: ${end(1)}s`);
     });
 
-    it("leaves out a file that runs only when asked, unless its variable is 1", () => {
-        const names = (env: NodeJS.ProcessEnv) => selected(labTestFiles, env).map((f) => f.name);
-        assert.ok(!names({}).includes("openrc"));
-        assert.ok(names({}).includes("datacenter") && names({}).includes("cephTeams") && names({}).includes("teamsStacks"));
-        assert.ok(names({ BAREMETAL_LAB_OPENRC: "1" }).includes("openrc"));
-        assert.ok(!names({ BAREMETAL_LAB_OPENRC: "yes" }).includes("openrc"), "only 1 turns it on");
-        assert.deepStrictEqual(names({ BAREMETAL_LAB_OPENRC: "1" }).sort(), labTestFiles.map((f) => f.name).sort());
+    it("runs the OpenRC file beside the svc1 files that look only at their own objects, never beside discover's survey of all of them", () => {
+        const runs = plan(labTestFiles, 2);
+        const at = (name: string) => runs.find((r) => r.name === name)!;
+        const openrc = at("openrc");
+        assert.ok(!overlaps(openrc, at("discover")), "openrc beside discover");
+        const svc1Files = labTestFiles.filter((f) => f.holds.includes("svc1") && !f.holds.includes("svc1:ovs")).map((f) => f.name);
+        assert.ok(svc1Files.includes("guests") && svc1Files.includes("datacenter"), svc1Files.join(", "));
+        assert.deepStrictEqual(nextToStart([labTestFiles.find((f) => f.name === "openrc")!], labTestFiles.filter((f) => f.name === "guests"))?.name, "openrc");
+        assert.strictEqual(nextToStart([labTestFiles.find((f) => f.name === "openrc")!], labTestFiles.filter((f) => f.name === "discover")), undefined);
     });
 
     it("starts the file on the longest chain for one part first, and one that holds nothing in use", () => {
@@ -65,9 +67,10 @@ describe("the lab tier's schedule", () => {
     it("powers off only the VMs no file still to run holds or uses, never the Consul server's", () => {
         const on = ["pxe1", "storage1", "svc1", "ceph1", "orc1", "pxeclient1"];
         const f = (name: string, holds: LabTestFile["holds"], uses?: LabTestFile["uses"]): LabTestFile => ({ name, holds, measuredSeconds: 1, ...(uses ? { uses } : {}) });
-        // the OpenRC file not taken: orc1 from the start
-        const all = labTestFiles.filter((x) => x.name !== "openrc");
-        assert.deepStrictEqual(vmsNoLongerNeeded(all, on, ["pxe1"]), ["orc1"]);
+        // every file still to run: all on
+        assert.deepStrictEqual(vmsNoLongerNeeded(labTestFiles, on, ["pxe1"]), []);
+        // the OpenRC file done: orc1
+        assert.deepStrictEqual(vmsNoLongerNeeded(labTestFiles.filter((x) => x.name !== "openrc"), on, ["pxe1"]), ["orc1"]);
         // a part of a VM keeps the VM on; so does a file that only uses it (the teams file's state in ceph1's RGW)
         assert.deepStrictEqual(vmsNoLongerNeeded([f("ovs", ["svc1:ovs"]), f("teams", ["storage1"], ["ceph1"])], on, ["pxe1"]), ["orc1", "pxeclient1"]);
         // nothing left: everything but the Consul server
