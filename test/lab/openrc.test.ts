@@ -6,7 +6,8 @@
 // tunnel, a RAID1 with a volume group and an NBD export (nbd-server under
 // OpenRC), a qemu guest on that export (under OpenRC: start, QMP, memory change,
 // graceful stop), a busybox container, a PXE server in standby mode (dnsmasq
-// under `consul lock` under OpenRC's supervise-daemon); drift and repair; a
+// under `consul lock` under OpenRC's supervise-daemon) PXE-booting the lab's
+// disk-less client through its BMC; drift and repair; a
 // power cycle through orc1's BMC after which what was declared persistent comes
 // back and `pulumi preview --refresh` finds nothing to change; destroy. Then one
 // cut-and-re-run fault (test/lab/faultHarness.ts): the SSH connection cut while
@@ -17,6 +18,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { kinds } from "../../provider";
+import { parseDhcpLog } from "../../provider/parsers/dnsmasq";
 import type { KvmGuestInputs } from "../../provider";
 import { Host } from "../../provider/host";
 import { connectionFor, lab as labDescription } from "../helpers/lab";
@@ -188,6 +190,24 @@ describe("every kind on the OpenRC box (orc1), under the real pulumi CLI", funct
             await sleep(2000);
         }
         assert.match(ps, /^dnsmasq \d+ parent \d+ \S*consul lock .*baremetal\/lab\/orc-pxe-leader/m, ps);
+    });
+
+    it("the standby PXE server PXE-boots the disk-less client (pxeclient1) powered on through its BMC: a static lease from orc1's dnsmasq, then SSH", async () => {
+        const c = labDescription().vms.pxeclient1;
+        await stack.setConfig("client", JSON.stringify({ mac: c.mac, ip: c.addresses.lan, hostKey: c.ssh.hostKey, bmc: { address: c.bmc.address, user: c.bmc.user } }));
+        await stack.setConfig("bmcPassword", c.bmc.password, true);
+        await up("a machine PXE-booted from orc1");
+        const o = await stack.outputs();
+        figure("PXE boot from orc1: BMC power on to SSH", `${o.clientBootSeconds} s`);
+        const facts = o.clientFacts as { bootedProfile?: string; nics: { name: string; mac: string }[] };
+        assert.strictEqual(facts.bootedProfile, "lab", JSON.stringify(facts));
+        assert.deepStrictEqual(facts.nics, [{ name: "eth0", mac: c.mac }]);
+        const acks = parseDhcpLog(await sh.sh(orc, "cat /var/log/baremetal-pxe-orc.log; true")).filter((e) => e.kind === "DHCPACK" && e.mac === c.mac && e.ip === c.addresses.lan);
+        assert.ok(acks.length >= 1, "orc1's dnsmasq did not lease the client its declared address");
+        // Removed again (powered off through its BMC): the power cycle below must not find a Machine whose PXE server is gone.
+        await stack.ok(["config", "rm", "client"]);
+        await up("the machine removed");
+        assert.match(await sh.ipmi("pxeclient1", "chassis", "power", "status"), /is off/);
     });
 
     it("a second up finds nothing to change", async () => {
