@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { judge, locksOf } from "../../lab/staleLocks";
+import { killTree } from "../helpers/processes";
 import { PulumiStack } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
 import { waitFor } from "../helpers/wait";
@@ -73,8 +74,9 @@ describe("demo: a lock left by an interrupted up", function () {
     it("a killed pulumi's lock is judged stale; `pulumi cancel` clears it and the next up runs", async () => {
         running = await startUp();
         // The workstation "loses power": the CLI and its plugins die at once.
-        process.kill(-running.pid!, "SIGKILL");
-        await new Promise((resolve) => running!.once("exit", resolve));
+        const exited = new Promise((resolve) => running!.once("exit", resolve));
+        await killTree(running.pid!);
+        await exited;
         running = undefined;
         await waitFor("the killed CLI to be gone", () => locksOf(stack.stateDir, "lab").every((l) => !fs.existsSync(`/proc/${l.pid}`)));
         const blocked = await stack.run(["up", "--yes", "--skip-preview"]);

@@ -23,6 +23,7 @@ import * as os from "os";
 import * as path from "path";
 import { summarise } from "../../bench/lib/traceSummary";
 import { lab as labDescription } from "../helpers/lab";
+import { killTree } from "../helpers/processes";
 import { changes, CliResult, PulumiStack, StackBackend } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
 import { waitFor } from "../helpers/wait";
@@ -66,19 +67,11 @@ class BackgroundUp {
         return this.text;
     }
 
-    /** The workstation loses power: every process of the group dies at once. */
+    /** The workstation loses power: the CLI and every process under it (plugins included) die at once. */
     async kill(): Promise<void> {
-        const pgid = this.child.pid!;
-        process.kill(-pgid, "SIGKILL");
-        await this.done;
-        await waitFor("every process of the killed pulumi to be gone", () => {
-            try {
-                process.kill(-pgid, 0);
-                return false;
-            } catch {
-                return true;
-            }
-        }, 60_000);
+        const exited = this.done;
+        await killTree(this.child.pid!);
+        await exited;
     }
 }
 
