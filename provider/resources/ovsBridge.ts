@@ -221,12 +221,19 @@ const restoreScript = [
     "exit 0",
 ].join("\n");
 
-/** Open vSwitch running, the bridge, its label and its interface up. */
-export function planBridge(b: OvsBridgeInputs, family: OsFamily): Plan {
+/** Open vSwitch installed, started at boot and running (and OpenVPN, for tunnels). */
+export function planOvsRunning(b: Pick<OvsBridgeInputs, "tunnels">, family: OsFamily): Plan {
     return [
         step.ensurePackages(ovsPackage[family], ...(b.tunnels.length > 0 ? ["openvpn"] : [])),
         step.service("enable", ovsServiceOf(family)),
         step.service("start", ovsServiceOf(family)),
+    ];
+}
+
+/** Open vSwitch running, the bridge, its label and its interface up. */
+export function planBridge(b: OvsBridgeInputs, family: OsFamily): Plan {
+    return [
+        ...planOvsRunning(b, family),
         step.run([...vsctl, "--may-exist", "add-br", b.name, "--", "set", "bridge", b.name, `external_ids:baremetal-network=${b.network ?? ""}`], { what: `ensure OVS bridge ${b.name}${b.network ? ` (${b.network})` : ""}` }),
         step.run(["ip", "link", "set", b.name, "up"], { what: `bring ${b.name} up` }),
     ];
@@ -296,13 +303,26 @@ export function planUpdate(olds: OvsBridgeState, news: OvsBridgeInputs, family: 
 
 // ---- reading --------------------------------------------------------------------------------
 
-// $1 bridge, then tunnel service names. Exit 3 when the bridge does not exist.
+// $1 bridge, then tunnel service names. Exit 3 when the bridge does not exist (br-exists
+// says 2), 127 when Open vSwitch is not installed, 5 when ovsdb-server is not running (no
+// one at its socket), 4 when it did not answer: a timeout (SIGALRM, 142) is not an absent
+// bridge. Taken for one, a refresh would drop a live bridge from the state and a delete
+// would skip it: CI saw a bridge left on a loaded box by a destroy that said it was done.
 export const bridgeReadScript = [
     serviceStateShell,
     'br=$1; shift',
-    'ovs-vsctl --timeout=10 br-exists "$br" 2>/dev/null || exit 3',
-    'echo "network=$(ovs-vsctl --timeout=10 br-get-external-id "$br" baremetal-network 2>/dev/null)"',
-    'for p in $(ovs-vsctl --timeout=10 list-ports "$br"); do echo "port $p"; done',
+    'ovsdb_failed() { echo "Open vSwitch did not answer \\`ovs-vsctl $1 $br\\` (exit $2${3:+: $3}): is ovsdb-server stuck or the box overloaded? Check \\`ovs-vsctl show\\` there and re-run." >&2; exit 4; }',
+    'command -v ovs-vsctl >/dev/null 2>&1 || exit 127',
+    'rc=0; err=$(ovs-vsctl --timeout=30 br-exists "$br" 2>&1) || rc=$?',
+    'case $rc in',
+    '  0) ;;',
+    '  2) exit 3 ;;',
+    '  *) case $err in *"database connection failed"*) echo "$err" >&2; exit 5 ;; esac; ovsdb_failed br-exists "$rc" "$err" ;;',
+    'esac',
+    'network=$(ovs-vsctl --timeout=30 br-get-external-id "$br" baremetal-network) || ovsdb_failed br-get-external-id "$?"',
+    'ports=$(ovs-vsctl --timeout=30 list-ports "$br") || ovsdb_failed list-ports "$?"',
+    'echo "network=$network"',
+    'for p in $ports; do echo "port $p"; done',
     'for a in $(ip -4 -o addr show dev "$br" 2>/dev/null | awk \'{print $4}\'); do echo "addr $a"; done',
     'for s in "$@"; do echo "tunnel $s $(baremetal_service_state "$s")"; done',
 ].join("\n");
@@ -327,13 +347,47 @@ export function parseBridgeView(text: string): BridgeView {
     return view;
 }
 
-async function readBridge(host: Remote, b: OvsBridgeInputs): Promise<BridgeView | undefined> {
+/** What a look at the bridge found; `ovsdbStopped`: ovsdb-server is not running, so no bridge can be seen or changed. */
+type BridgeLook = { kind: "present"; view: BridgeView } | { kind: "absent" } | { kind: "ovsdbStopped"; stderr: string };
+
+async function lookForBridge(host: Remote, b: OvsBridgeInputs): Promise<BridgeLook> {
     const out = await host.run(["sh", "-c", bridgeReadScript, "baremetal-ovs-read", b.name, ...b.tunnels.map(tunnelService)], {
-        okExitCodes: [0, 3, 127],
+        okExitCodes: [0, 3, 5, 127],
         what: `read OVS bridge ${b.name}`,
-        timeoutMs: 60_000,
+        // three ovs-vsctl calls of up to 30 s each on a loaded box, then the tunnels' states
+        timeoutMs: 150_000,
     });
-    return out.exitCode === 0 ? parseBridgeView(out.stdout) : undefined;
+    if (out.exitCode === 0) return { kind: "present", view: parseBridgeView(out.stdout) };
+    if (out.exitCode === 5) return { kind: "ovsdbStopped", stderr: out.stderr.trim() };
+    return { kind: "absent" };
+}
+
+/**
+ * The bridge as it is, undefined when it does not exist (or Open vSwitch is not installed). A stopped
+ * ovsdb-server is an error, not an absence: the bridge is still in its database and comes back with it.
+ */
+async function readBridge(host: Remote, b: OvsBridgeInputs): Promise<BridgeView | undefined> {
+    const look = await lookForBridge(host, b);
+    if (look.kind === "ovsdbStopped") throw ovsdbStoppedError(host, b, look.stderr);
+    return look.kind === "present" ? look.view : undefined;
+}
+
+function ovsdbStoppedError(host: Remote, b: OvsBridgeInputs, stderr: string): Error {
+    return new Error(
+        `cannot read OVS bridge ${b.name} on ${host.target}: Open vSwitch's database server is not running there (${stderr || "ovs-vsctl: database connection failed"}). ` +
+            "Its bridges are still in its database and come back when it starts: start Open vSwitch on that box (systemctl start openvswitch-switch, or rc-service ovsdb-server start) and re-run.",
+    );
+}
+
+/**
+ * Looks for the bridge, running `start` first when Open vSwitch's database server is stopped (create and
+ * delete need it running), so that an existing bridge is never mistaken for none.
+ */
+async function lookWithOvsRunning(host: Remote, b: OvsBridgeInputs, start: Plan): Promise<BridgeView | undefined> {
+    const look = await lookForBridge(host, b);
+    if (look.kind !== "ovsdbStopped") return look.kind === "present" ? look.view : undefined;
+    await host.apply(start);
+    return readBridge(host, b);
 }
 
 function stateOf(b: OvsBridgeInputs, view: BridgeView, movedAddresses: string[]): OvsBridgeState {
@@ -360,7 +414,7 @@ function movedFrom(stdout: string[]): string[] {
 async function create(inputs: OvsBridgeInputs, ctx: OperationContext): Promise<{ id: string; outs: OvsBridgeState }> {
     const host = hostFor(inputs, ctx);
     const family = (await host.facts()).family;
-    const existing = await readBridge(host, inputs);
+    const existing = await lookWithOvsRunning(host, inputs, planOvsRunning(inputs, family));
     if (existing && !inputs.adopt && existing.network !== (inputs.network ?? "")) {
         throw new RefusedError(
             `OVS bridge ${inputs.name} already exists on ${host.target}${existing.network ? ` for network ${existing.network}` : ""} with ports ${existing.ports.join(", ") || "(none)"}`,
@@ -412,9 +466,10 @@ async function update(_id: string, olds: OvsBridgeState, news: OvsBridgeInputs, 
 
 async function remove(_id: string, props: OvsBridgeState, ctx: OperationContext): Promise<void> {
     const host = hostFor(props, ctx);
-    const view = await readBridge(host, props);
+    // A bridge of a stopped Open vSwitch would come back when it starts: start it (only) to remove the bridge.
+    const view = await lookWithOvsRunning(host, props, [step.service("start", ovsServiceOf((await host.facts()).family))]);
     if (!view) {
-        // No bridge (or Open vSwitch not running): only the tunnels' services and keys are left to remove.
+        // No bridge (or no Open vSwitch installed): only the tunnels' services and keys are left to remove.
         ctx.log.info(`${props.name}: the bridge is already gone from ${host.target}`);
         const plan = props.tunnels.flatMap((t) => planTunnelRemove(props, t)).filter((s) => !(s.kind === "run" && s.argv[0] === "ovs-vsctl"));
         if (plan.length > 0) await host.apply(plan);

@@ -151,3 +151,71 @@ describe("OvsBridge re-runs while a step of the cut run still runs on the box", 
         s.verify();
     });
 });
+
+describe("OvsBridge when Open vSwitch's database does not answer", () => {
+    const notRunning = "ovs-vsctl: unix:/var/run/openvswitch/db.sock: database connection failed (No such file or directory)";
+    const hung = "Open vSwitch did not answer `ovs-vsctl br-exists bmstor` (exit 142): is ovsdb-server stuck or the box overloaded? Check `ovs-vsctl show` there and re-run.";
+    const live = { network: "storage", ports: ["eth1"], addresses: [address] };
+    const state = () => ({ ...inputs(), ports: ["eth1"], addresses: [address], movedAddresses: [address], tunnelStates: {} });
+
+    /** A box whose ovsdb-server is stopped until `systemctl start openvswitch-switch`; the bridge is in its database. */
+    function stoppedBox() {
+        const net: Net = { bridge: { ...live, ports: [...live.ports], addresses: [...live.addresses] }, nic: [] };
+        const { s, host } = box(net);
+        let running = false;
+        host.on(argv("systemctl", "start", "openvswitch-switch"), () => ((running = true), ok())).on(script("baremetal-ovs-read"), () => {
+            if (!running) return exit(5, notRunning);
+            const b = net.bridge;
+            if (!b) return exit(3);
+            return ok([`network=${b.network}`, ...b.ports.map((p) => `port ${p}`), ...b.addresses.map((a) => `addr ${a}`), ""].join("\n"));
+        });
+        return { s, host, net };
+    }
+
+    it("create: starts Open vSwitch before it looks, so a bridge of another network in its database is still refused", async () => {
+        const { s, host } = stoppedBox();
+        await assert.rejects(ovsBridge.create(inputs({ network: "lan" }), s.context()), /OVS bridge bmstor already exists on root@198\.51\.100\.12:22 for network storage/);
+        assert.strictEqual(host.ran(argv("systemctl", "start", "openvswitch-switch")).length, 1);
+        assert.deepStrictEqual(bridgeWrites(host), [], "nothing written to the bridge");
+        s.verify();
+    });
+
+    it("refresh with ovsdb-server stopped: an error naming the box and what to start, never 'gone' (the bridge is still in its database)", async () => {
+        const { s, host } = stoppedBox();
+        await assert.rejects(ovsBridge.read("bmstor@198.51.100.12", state(), s.context()), (e: Error) => {
+            assert.match(e.message, /cannot read OVS bridge bmstor on root@198\.51\.100\.12:22: Open vSwitch's database server is not running there \(ovs-vsctl: unix:.*database connection failed/);
+            assert.match(e.message, /start Open vSwitch on that box \(systemctl start openvswitch-switch, or rc-service ovsdb-server start\) and re-run/);
+            return true;
+        });
+        assert.deepStrictEqual(disturbing(host), []);
+        assert.strictEqual(host.ran(argv("systemctl", "start")).length, 0, "a refresh starts nothing");
+        s.verify();
+    });
+
+    it("refresh while ovsdb-server hangs: the read fails with the script's words, never 'gone'", async () => {
+        const { s, host } = box({ bridge: live, nic: [] });
+        host.on(script("baremetal-ovs-read"), exit(4, hung));
+        await assert.rejects(ovsBridge.read("bmstor@198.51.100.12", state(), s.context()), /read OVS bridge bmstor[\s\S]*did not answer `ovs-vsctl br-exists bmstor` \(exit 142\)/);
+        s.verify();
+    });
+
+    it("delete while ovsdb-server hangs: fails and removes nothing (it does not report a bridge removed that is still there)", async () => {
+        const { s, host } = box({ bridge: live, nic: [] });
+        host.on(script("baremetal-ovs-read"), exit(4, hung));
+        await assert.rejects(ovsBridge.delete("bmstor@198.51.100.12", state(), s.context()), /did not answer/);
+        assert.deepStrictEqual(bridgeWrites(host), []);
+        assert.deepStrictEqual(host.plans, []);
+        s.verify();
+    });
+
+    it("delete with ovsdb-server stopped: starts it (only; not enabled at boot), then removes the bridge and gives the address back", async () => {
+        const { s, host, net } = stoppedBox();
+        host.on(script("baremetal-ovs-restore"), () => ((net.nic = [...(net.bridge?.addresses ?? [])]), ok()))
+            .on(what(/^remove OVS bridge bmstor$/), () => (delete net.bridge, ok()));
+        await ovsBridge.delete("bmstor@198.51.100.12", state(), s.context());
+        assert.strictEqual(net.bridge, undefined);
+        assert.deepStrictEqual(net.nic, [address]);
+        assert.strictEqual(host.ran(script("baremetal-enable")).length, 0, "a delete does not enable Open vSwitch at boot");
+        s.verify();
+    });
+});
