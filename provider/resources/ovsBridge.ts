@@ -311,7 +311,9 @@ export function planUpdate(olds: OvsBridgeState, news: OvsBridgeInputs, family: 
 export const bridgeReadScript = [
     serviceStateShell,
     'br=$1; shift',
-    'ovsdb_failed() { echo "Open vSwitch did not answer \\`ovs-vsctl $1 $br\\` (exit $2${3:+: $3}): is ovsdb-server stuck or the box overloaded? Check \\`ovs-vsctl show\\` there and re-run." >&2; exit 4; }',
+    // 142: killed by its own --timeout (SIGALRM), which also prints a fatal_signal log line
+    'ovsdb_failed() { if [ "$2" = 142 ]; then why="no answer in 30 s"; else why="exit $2${3:+: $3}"; fi',
+    '  echo "Open vSwitch did not answer \\`ovs-vsctl $1 $br\\` ($why): is ovsdb-server stuck or the box overloaded? Check \\`ovs-vsctl show\\` there and re-run." >&2; exit 4; }',
     'command -v ovs-vsctl >/dev/null 2>&1 || exit 127',
     'rc=0; err=$(ovs-vsctl --timeout=30 br-exists "$br" 2>&1) || rc=$?',
     'case $rc in',

@@ -15,7 +15,11 @@ case "$FAKE_OVS:$cmd" in
     present:br-get-external-id) echo parallel-test ;;
     present:list-ports) printf 'eth1\nvm5254007e0001\n' ;;
     absent:br-exists) exit 2 ;;
-    timeout:* | timeout-after-exists:*) kill -ALRM $$ ;;
+    timeout:* | timeout-after-exists:*)
+        # as the real one dies by its --timeout (captured on the lab's svc1 with ovsdb-server stopped by SIGSTOP)
+        echo "2026-12-04T02:25:53Z|00001|fatal_signal|WARN|terminating with signal 14 (Alarm clock)" >&2
+        kill -ALRM $$
+        ;;
     stopped:*)
         echo "ovs-vsctl: unix:/var/run/openvswitch/db.sock: database connection failed (No such file or directory)" >&2
         exit 1
