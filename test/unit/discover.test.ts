@@ -42,10 +42,10 @@ function whatIs(text: string): Matcher {
 }
 
 /** A scripted box answering each command as the lab's box did (by what the command is for). */
-function capturedBox(name: keyof typeof boxes): ScriptedRemote {
+function capturedBox(name: keyof typeof boxes, edit: (c: Captured) => Captured = (c) => c): ScriptedRemote {
     const host = new ScriptedRemote(`root@${boxes[name]}:22`);
     const seen = JSON.parse(fs.readFileSync(path.join(fixtures, `${name}.json`), "utf8")) as Captured[];
-    for (const c of seen) host.on(whatIs(c.what), { stdout: c.stdout, exitCode: c.exitCode ?? 255 });
+    for (const c of seen.map(edit)) host.on(whatIs(c.what), { stdout: c.stdout, exitCode: c.exitCode ?? 255 });
     return host;
 }
 
@@ -137,6 +137,24 @@ describe("baremetal discover on the lab's hand-made site (captured answers)", ()
             }
             h.verify();
         }
+    });
+
+    it("an Open vSwitch that does not answer is a note naming the box and the call, never 'no bridges' taken as fact", async () => {
+        // svc1's survey as it comes back when ovs-vsctl's --timeout kills list-br (exit 142, SIGALRM):
+        // the section the survey script prints then (the script itself: test/unit/discoverSurveyOvs.test.ts).
+        const frozen = (c: Captured): Captured => {
+            if (c.what !== "list what the box holds") return c;
+            const at = c.stdout.lastIndexOf("==ovs==\n");
+            const rest = c.stdout.indexOf("==dnsmasq==", at);
+            return { ...c, stdout: `${c.stdout.slice(0, at)}==ovs==\n--- error list-br exit 142\n${c.stdout.slice(rest)}` };
+        };
+        const hosts = site();
+        hosts.set(boxes.svc1, capturedBox("svc1", frozen));
+        const r = await discover(options(), world(hosts));
+        assert.match(r.yaml, /\n# svc1: OVS bridges\n#   why: Open vSwitch did not answer `ovs-vsctl list-br` \(no answer in 30 s\), so no bridge of this box is in the inventory; run discover again once ovsdb-server answers/);
+        const inv = parseInventory(r.yaml);
+        assert.deepStrictEqual(inv.machines.find((m) => m.name === "svc1")?.bridges, [], "svc1 declares no bridge it could not list");
+        assert.strictEqual(inv.networks.storage.bridge, undefined);
     });
 
     it("a box that cannot be reached is reported (stderr and a note), and the others are still read", async () => {

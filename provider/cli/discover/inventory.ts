@@ -236,6 +236,7 @@ export function buildInventory(reports: BoxReport[], unreachable: Unreachable[],
     for (const r of reports) for (const n of r.survey.nics) for (const a of addressesOn(r, n)) if (splitCidr(a).address === r.address) b.networkOf(a);
     for (const r of reports) for (const n of r.survey.nics) for (const a of addressesOn(r, n)) b.networkOf(a);
     assignBridges(b, reports);
+    for (const r of reports) ovsNotes(b, r);
 
     const placed = placeBoxes(b, reports);
     for (const p of placed.filter((x) => x.as === "machine")) b.machines.push(machineOf(b, p, input));
@@ -284,6 +285,18 @@ function addressesOn(r: BoxReport, n: Nic): string[] {
     const bridge = bridgeOfPort(r, n.name);
     const onBridge = bridge ? (r.survey.nics.find((x) => x.name === bridge)?.addresses ?? []) : [];
     return [...n.addresses, ...onBridge];
+}
+
+/** Bridges discover could not list: the inventory lacks them, and the note says why and what to do. */
+function ovsNotes(b: Builder, r: BoxReport): void {
+    for (const e of r.survey.ovsErrors) {
+        const all = e.call === "ovs-vsctl list-br";
+        b.note(
+            r.survey.hostname,
+            all ? "OVS bridges" : `OVS bridge ${e.call.split(" ").pop()}`,
+            `Open vSwitch did not answer \`${e.call}\` (${e.message}), so ${all ? "no bridge of this box is" : "this bridge is not"} in the inventory; run discover again once ovsdb-server answers (systemctl status ovsdb-server, or rc-service ovsdb-server status)`,
+        );
+    }
 }
 
 function bridgeOfPort(r: BoxReport, port: string): string | undefined {

@@ -18,6 +18,9 @@ import { qmpCall } from "../../qmp/client";
 const sectionNames = ["hostname", "links", "addrs", "byid", "blocks", "mdstat", "vgs", "pvs", "lvs", "nbd", "procs", "lxc", "ovs", "dnsmasq", "ceph", "end"] as const;
 
 /** The one listing command (constant; read-only by construction: see provider/host/readOnly.ts). */
+/** How long each ovs-vsctl call of the survey waits for ovsdb-server (a loaded box answers in seconds). */
+const ovsTimeoutSeconds = 30;
+
 export const surveyScript = [
     "echo ==hostname==; hostname",
     "echo ==links==; ip -o -d link show",
@@ -38,7 +41,15 @@ export const surveyScript = [
     "echo ==lxc==; lxc-ls -1 2>/dev/null",
     "echo ==ovs==",
     "if command -v ovs-vsctl >/dev/null 2>&1; then",
-    '  for b in $(ovs-vsctl --timeout=5 list-br 2>/dev/null); do echo "--- bridge $b"; ovs-vsctl --timeout=5 list-ports "$b" 2>/dev/null; done',
+    // A database that does not answer is said so (`--- error`), never read as "no bridges":
+    // the inventory would leave a live bridge out and the program would not declare it.
+    // Stderr is read again only on a quick failure (a stopped database says so at once).
+    `  if brs=$(ovs-vsctl --timeout=${ovsTimeoutSeconds} list-br 2>/dev/null); then`,
+    "    for b in $brs; do",
+    `      if ports=$(ovs-vsctl --timeout=${ovsTimeoutSeconds} list-ports "$b" 2>/dev/null); then echo "--- bridge $b"; echo "$ports";`,
+    '      else rc=$?; echo "--- error list-ports $b exit $rc"; [ $rc = 142 ] || ovs-vsctl --timeout=5 list-ports "$b" 2>&1 >/dev/null; fi',
+    "    done",
+    '  else rc=$?; echo "--- error list-br exit $rc"; [ $rc = 142 ] || ovs-vsctl --timeout=5 list-br 2>&1 >/dev/null; fi',
     "fi",
     // Only the settings: Debian's dnsmasq.conf is some 700 lines of comments.
     'echo ==dnsmasq==; for f in /etc/dnsmasq.conf /etc/dnsmasq.d/*; do [ -f "$f" ] && { echo "--- file $f"; grep -v -E "^[[:space:]]*(#|$)" "$f"; }; done',
@@ -89,6 +100,8 @@ export interface Survey {
     containers: string[];
     /** OVS bridge name to its ports. */
     ovsBridges: Map<string, string[]>;
+    /** ovs-vsctl calls that failed or got no answer: the bridges above are then incomplete. */
+    ovsErrors: OvsError[];
     dnsmasqConfigs: (ConfigFile & { hosts: DhcpHost[] })[];
     osds: CephVolumeLv[];
 }
@@ -126,9 +139,28 @@ export function parseSurvey(text: string): Survey {
         processes: parseProcesses(p("procs")),
         containers: p("lxc").split("\n").map((l) => l.trim()).filter((l) => /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(l)),
         ovsBridges: new Map(blocks(p("ovs"), "bridge").map(([name, text]) => [name, text.split("\n").map((l) => l.trim()).filter((l) => l !== "")])),
+        ovsErrors: blocks(p("ovs"), "error").map(([head, text]) => parseOvsError(head, text)),
         dnsmasqConfigs: blocks(p("dnsmasq"), "file").map(([path, text]) => ({ path, text, hosts: dhcpHostLines(text) })),
         osds: p("ceph").trim() === "" ? [] : parseCephVolumeList(p("ceph")),
     };
+}
+
+/** A failed ovs-vsctl call of the survey: which call, and what it said. */
+export interface OvsError {
+    /** `ovs-vsctl list-br` or `ovs-vsctl list-ports BRIDGE`. */
+    call: string;
+    /** Its message, or "no answer in 30 s" when its --timeout killed it. */
+    message: string;
+}
+
+/** An `--- error CALL exit N` block of the ovs section. */
+function parseOvsError(head: string, text: string): OvsError {
+    const m = /^(.*) exit (\d+)$/.exec(head);
+    const call = `ovs-vsctl ${m ? m[1] : head}`;
+    // 142: killed by SIGALRM, which is how ovs-vsctl's own --timeout ends it.
+    if (m && Number(m[2]) === 142) return { call, message: `no answer in ${ovsTimeoutSeconds} s` };
+    const said = text.split("\n").map((l) => l.trim()).filter((l) => l !== "").join("; ");
+    return { call, message: said === "" ? `exit status ${m ? m[2] : "unknown"}` : said };
 }
 
 function lvmReport<T>(text: string, parse: (t: string) => T[]): T[] {
