@@ -259,7 +259,7 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
         // The short timeout goes into osd-b's state only (--target): an update of each OSD reads the
         // maps through the ceph CLI, seconds of ceph1's one emulated vCPU apiece.
         const osdB = ["--target", JSON.parse(await stack.exportState()).deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::osd-b")).urn as string];
-        await stack.setConfig("drainTimeoutSeconds", "30");
+        await stack.setConfig("drainTimeoutSeconds", "10"); // the least the field allows
         await stack.up(osdB);
         const b = (await outputsOf())["osd-b"];
         // Make osd-b hold the only copy of some PG: stop the OSD it shares one with (noout: it stays in),

@@ -152,7 +152,7 @@ describe("CephOsd plans (data)", () => {
         );
         const disable = planRemove(s, "debian")[1];
         assert.ok(disable.kind === "run");
-        assert.deepStrictEqual(disable.argv, ["systemctl", "disable", "--quiet", "ceph-osd@4", `ceph-volume@lvm-4-${s.osdFsid}`]);
+        assert.deepStrictEqual(disable.argv, ["systemctl", "disable", "--quiet", "--no-reload", "ceph-osd@4", `ceph-volume@lvm-4-${s.osdFsid}`]);
         const purge = planRemove(s, "debian")[2];
         assert.ok(purge.kind === "run");
         assert.deepStrictEqual(purge.argv.slice(5), ["osd", "purge", "4", "--yes-i-really-mean-it"]);

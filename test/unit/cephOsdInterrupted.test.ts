@@ -91,7 +91,7 @@ describe("CephOsd create after an interrupted create", () => {
             lines.map((l) => l.replace(/^.*baremetal-lvm\.lock /, "").replace(/^timeout \S+ \S+ /, "")),
             [
                 "systemctl stop ceph-osd@3",
-                `systemctl disable --quiet ceph-osd@3 ceph-volume@lvm-3-${fsid}`,
+                `systemctl disable --quiet --no-reload ceph-osd@3 ceph-volume@lvm-3-${fsid}`,
                 "ceph --cluster ceph --connect-timeout 120 osd purge-new osd.3 --yes-i-really-mean-it",
                 lines[3].replace(/^timeout \S+ \S+ /, ""),
                 `ceph-volume --cluster ceph lvm zap --destroy ${device}`,

@@ -157,7 +157,7 @@ describe("KvmGuest plans", () => {
         assert.match(text, /^1\. install packages qemu-system-x86 python3 iproute2 openvswitch-switch \(if missing\)\n2\. write \/usr\/local\/libexec\/baremetal-qmp \(mode 0755.*\n3\. install service baremetal-guest-web01\n4\. enable service baremetal-guest-web01\n5\. persist/);
         const cmds = renderCommands(planInstall(i, "debian"), new DebianAdapter()).join("\n");
         assert.match(cmds, /baremetal-install-unit \/etc\/systemd\/system\/baremetal-guest-web01\.service 0644 root:root 644 \d+ baremetal-guest-web01\.service < \(content\)/);
-        assert.match(cmds, /systemctl --quiet enable "\$1"' baremetal-enable baremetal-guest-web01/);
+        assert.match(cmds, /systemctl --quiet --no-reload enable "\$1"' baremetal-enable baremetal-guest-web01/);
     });
     it("Alpine: an OpenRC service with the same qemu, taps in start_pre, graceful stop(), enabled with rc-update, lbu commit", () => {
         const script = openrcScript(i);

@@ -156,7 +156,7 @@ describe("CephOsd against a scripted Ceph box", () => {
             host.on(argv("rm", "-f"), ok())
                 .on(argv("true"), ok())
                 .on(argv("systemctl", "stop", "ceph-osd@0"), ok())
-                .on(argv("systemctl", "disable", "--quiet", "ceph-osd@0"), ok())
+                .on(argv("systemctl", "disable", "--quiet", "--no-reload", "ceph-osd@0"), ok())
                 .on(what(/^purge the never-booted osd\.0/), ok())
                 .on(script("baremetal-osd-dir"), ok())
                 .on(argv("ceph-volume", "--cluster", "ceph", "lvm", "zap", "--destroy", "/dev/vda"), ok())
@@ -170,7 +170,7 @@ describe("CephOsd against a scripted Ceph box", () => {
             const writes = cephWrites(host).map((l) => l.split(halfFsid).join("HALF").split(made).join("NEW"));
             assert.deepStrictEqual(writes.slice(0, 6), [
                 "systemctl stop ceph-osd@0",
-                "systemctl disable --quiet ceph-osd@0 ceph-volume@lvm-0-HALF",
+                "systemctl disable --quiet --no-reload ceph-osd@0 ceph-volume@lvm-0-HALF",
                 "ceph --cluster ceph --connect-timeout 120 osd purge-new osd.0 --yes-i-really-mean-it",
                 "sh -c <baremetal-osd-dir> /var/lib/ceph/osd/ceph-0",
                 "ceph-volume --cluster ceph lvm zap --destroy /dev/vda",

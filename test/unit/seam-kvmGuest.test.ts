@@ -100,7 +100,7 @@ describe("KvmGuest against a scripted services box", () => {
                 const marker = (content ?? "").split("\n").slice(0, 2).filter((l) => l.startsWith("# pulumi-baremetal guest"));
                 return ok(`unit=${content === undefined ? "absent" : "present"}\n${marker.map((l) => `${l}\n`).join("")}active=${qemu.running ? "active" : "inactive"}\n${taps}`);
             })
-                .on(argv("systemctl", "--quiet", "disable", "handvm.service"), ok())
+                .on(argv("systemctl", "--quiet", "--no-reload", "disable", "handvm.service"), ok())
                 .on(argv("systemctl", "stop", "handvm.service"), () => ((qemu.running = false), ok()))
                 .on(argv("systemctl", "start", "handvm.service"), () => ((qemu.running = true), ok()))
                 .on(qmp("powerdown"), () => ((qemu.running = false), ok("powered-off 3.1\n")));
@@ -157,7 +157,7 @@ describe("KvmGuest against a scripted services box", () => {
             assert.deepStrictEqual(d.notes, ["guest0 moves from handvm.service to baremetal-guest-guest0: the guest is powered down (ACPI, up to 120s) and started again"]);
             const after = await kvmGuest.update(mac, outs, news, s.context());
             assert.deepStrictEqual(disturbing(host), ["QMP powerdown /run/handvm.qmp 120", "systemctl stop handvm.service", `systemctl start ${svc}`]);
-            assert.deepStrictEqual(host.ran(argv("systemctl", "--quiet", "disable")).map((c) => c.argv[3]), ["handvm.service"], "its own unit stays on the box, disabled");
+            assert.deepStrictEqual(host.ran(argv("systemctl", "--quiet", "--no-reload", "disable")).map((c) => c.argv[4]), ["handvm.service"], "its own unit stays on the box, disabled");
             assert.ok((host.files.get(unit) ?? "").includes(ownerMarker(mac)), "our unit");
             assert.deepStrictEqual([after.serviceName, after.qmpSocket, after.status], [svc, pathsOf("guest0").qmpSocket, "running"]);
             s.verify();

@@ -264,7 +264,7 @@ describe("NbdVolume against a scripted SAN box", () => {
             made.host.putFile("/etc/nbd-server/hand.allow", "198.18.1.0/24\n");
             made.host.on(argv("lvextend"), ok())
                 .on(argv("systemctl", "stop", "nbd-server.service"), () => ((box.serving = false), ok()))
-                .on(argv("systemctl", "--quiet", "disable", "nbd-server.service"), ok())
+                .on(argv("systemctl", "--quiet", "--no-reload", "disable", "nbd-server.service"), ok())
                 .on(script("baremetal-nbd-drop"), (c) => {
                     const conf = made.host.files.get(c.argv[4]) ?? "";
                     made.host.putFile(c.argv[4], conf.replace(/\[guest1-var\][^[]*/, ""));
