@@ -6,7 +6,7 @@ import { Remote, serviceStateShell } from "../../host";
 import type { OsFamily } from "../../host";
 import { managedMarker, pxeLayout } from "../../pxe/shared";
 import { planDelete, planFiles, planServices, restartsBetween, restartsFrom } from "./plan";
-import { dhcpRoleOf, dhcpSettling, readLive } from "./read";
+import { dhcpRoleOf, dhcpSettling, readDhcpSeen, readLive } from "./read";
 import { baseUrlOf } from "./render";
 import { PxeServerInputs, PxeServerState } from "./spec";
 
@@ -59,8 +59,13 @@ const settlePauseMs = 500;
 async function stateOf(host: Remote, inputs: PxeServerInputs, family: OsFamily, ctx: OperationContext, started: boolean): Promise<PxeServerState> {
     const standby = inputs.standby !== undefined;
     let live = await readLive(host, inputs, family);
-    for (let i = 0; i < settleReads && live && dhcpSettling(dhcpRoleOf(live.dhcp, standby), started); i++) {
-        await new Promise((r) => setTimeout(r, settlePauseMs));
+    if (live && dhcpSettling(dhcpRoleOf(live.dhcp, standby), started)) {
+        // Only the role is read again while it settles; the whole read once it has.
+        let seen = live.dhcp;
+        for (let i = 0; i < settleReads && dhcpSettling(dhcpRoleOf(seen, standby), started); i++) {
+            await new Promise((r) => setTimeout(r, settlePauseMs));
+            seen = await readDhcpSeen(host, inputs);
+        }
         live = await readLive(host, inputs, family);
     }
     if (!live) throw new Error(`PXE server ${inputs.name} was set up on ${host.target} but its descriptor cannot be read back`);

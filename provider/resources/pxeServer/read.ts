@@ -27,6 +27,18 @@ export const serverReadScript = [
 ].join("\n");
 
 /**
+ * Only the DHCP role: $1 pid file, $2 dhcp service; prints what the read script's role
+ * section prints. What the wait for a (re)started DHCP to settle repeats: the whole read
+ * digests every generated file, a fork per file (about a second a read on the lab's box).
+ */
+export const roleReadScript = [
+    serviceStateShell,
+    'if [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; then echo active',
+    'elif [ "$(baremetal_service_state "$2")" = active ]; then echo standby',
+    "else echo stopped; fi",
+].join("\n");
+
+/**
  * What the read script saw of DHCP: dnsmasq alive (its pid file names a live
  * process), only its service running (dnsmasq not started under it, or not yet),
  * or neither. The script says `active`, `standby` and `stopped` for these.
@@ -73,10 +85,25 @@ export function parseServerRead(text: string): LiveServer {
     }
     return {
         descriptor: parseDescriptor(section("descriptor")),
-        dhcp: seen === "active" ? "dnsmasq" : seen === "standby" ? "service" : "none",
+        dhcp: dhcpSeenOf(seen),
         leases: parseLeases(section("leases")),
         files,
     };
+}
+
+/** The words the scripts print in their role section, as what they saw. */
+function dhcpSeenOf(said: string): DhcpSeen {
+    return said === "active" ? "dnsmasq" : said === "standby" ? "service" : "none";
+}
+
+/** What the box shows of DHCP now (roleReadScript): the settle loop's read. */
+export async function readDhcpSeen(host: Remote, inputs: PxeServerInputs): Promise<DhcpSeen> {
+    const layout = pxeLayout(inputs.name);
+    const out = await host.run(["sh", "-c", roleReadScript, "baremetal-pxe-role", layout.pidFile, layout.dhcpService], {
+        what: `read the DHCP role of PXE server ${inputs.name}`,
+        timeoutMs: 60_000,
+    });
+    return dhcpSeenOf(out.stdout.trim());
 }
 
 export async function readLive(host: Remote, inputs: PxeServerInputs, family: OsFamily): Promise<LiveServer | undefined> {
