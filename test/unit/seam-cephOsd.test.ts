@@ -9,7 +9,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { RefusedError } from "../../provider/core/errors";
 import { cephOsd, CephOsdInputs, CephOsdState, check, intentDir } from "../../provider/resources/cephOsd";
-import { argv, ok, script, ScriptedRemote, what } from "../fakes/scriptedRemote";
+import { describeDrain } from "../../provider/resources/cephOsd/lifecycle";
+import { askSafeToDestroy } from "../../provider/resources/cephOsd/read";
+import { argv, exit, ok, script, ScriptedRemote, what } from "../fakes/scriptedRemote";
 import { ScriptedSite } from "../fakes/scriptedSite";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures/ceph", name), "utf8");
@@ -213,5 +215,22 @@ describe("CephOsd against a scripted Ceph box", () => {
             assert.ok(s.log.kept().includes(`/dev/vdb no longer holds OSD ${osd1}: not wiping it`));
             s.verify();
         });
+    });
+});
+
+describe("CephOsd asks safe-to-destroy (a scripted box answering as the lab's ceph 16.2 did)", () => {
+    const ask = argv("ceph", "--cluster", "ceph", "--connect-timeout", "120", "osd", "safe-to-destroy", "osd.0", "-f", "json");
+
+    it("EAGAIN right after the OSD went out (its PGs still peering) is 'not yet', with Ceph's words, not a failed delete", async () => {
+        // Captured in CI: the delete failed at once with this instead of waiting.
+        const host = new ScriptedRemote("root@198.51.100.13:22").on(ask, exit(11, "Error EAGAIN: 1 pgs have unknown state; cannot draw any conclusions\n"));
+        const a = await askSafeToDestroy(host, "ceph", 0);
+        assert.deepStrictEqual(a.safe, []);
+        assert.strictEqual(describeDrain(0, a), "not safe (ceph: Error EAGAIN: 1 pgs have unknown state; cannot draw any conclusions)");
+    });
+
+    it("any other failure of the ask still fails, naming the host and the command", async () => {
+        const host = new ScriptedRemote("root@198.51.100.13:22").on(ask, exit(1, "Error EINVAL: osd.0 does not exist\n"));
+        await assert.rejects(askSafeToDestroy(host, "ceph", 0), /ask whether osd\.0 is safe to destroy on root@198\.51\.100\.13:22 failed: exit code 1/);
     });
 });

@@ -213,8 +213,10 @@ export interface DrainAnswer extends SafeToDestroy {
 }
 
 export async function askSafeToDestroy(host: Remote, cluster: string, id: number): Promise<DrainAnswer> {
-    // Exit 16 (EBUSY) means "not safe yet"; the JSON still says why.
-    const out = await host.run(cephArgv(cluster, "osd", "safe-to-destroy", osdName(id), "-f", "json"), { okExitCodes: [0, 16], what: `ask whether osd.${id} is safe to destroy`, timeoutMs: 5 * 60_000 });
+    // Exit 16 (EBUSY) means "not safe yet"; the JSON still says why. Exit 11 (EAGAIN) too: right
+    // after the OSD is marked out its PGs peer, and Ceph says "1 pgs have unknown state; cannot draw
+    // any conclusions" (seen in the lab): an answer to wait on, not a failure of the delete.
+    const out = await host.run(cephArgv(cluster, "osd", "safe-to-destroy", osdName(id), "-f", "json"), { okExitCodes: [0, 11, 16], what: `ask whether osd.${id} is safe to destroy`, timeoutMs: 5 * 60_000 });
     const text = out.stdout.trim();
     const answer = text.startsWith("{") ? parseSafeToDestroy(text) : { safe: [], active: [], missingStats: [], storedPgs: [] };
     return { ...answer, message: out.stderr.trim().split("\n").filter((l) => !/^\d{4}-\d\d-\d\dT/.test(l)).join(" ") };
