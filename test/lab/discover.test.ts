@@ -78,9 +78,16 @@ ExecStopPost=-/usr/bin/ovs-vsctl --if-exists del-port brhand tap-handvm
 WantedBy=multi-user.target
 UNIT
 systemctl daemon-reload
+# qemu exits when it cannot open its NBD disk (CI once saw it gone after its QMP socket had
+# appeared, on a loaded run): the export must answer over the new bridge first, and the guest is
+# taken as up only once qemu holds its NBD connection and its unit is still active.
+for i in $(seq 60); do timeout 3 bash -c '</dev/tcp/198.18.1.11/10830' 2>/dev/null && break; sleep 1; done
+timeout 3 bash -c '</dev/tcp/198.18.1.11/10830'
 systemctl start handvm
-for i in $(seq 30); do [ -S /run/handvm.qmp ] && break; sleep 1; done
-[ -S /run/handvm.qmp ]
+for i in $(seq 60); do ss -tn state established '( dport = :10830 )' | grep -q '198.18.1.11:10830' && break; sleep 1; done
+if ! { ss -tn state established '( dport = :10830 )' | grep -q '198.18.1.11:10830' && systemctl is-active --quiet handvm && [ -S /run/handvm.qmp ]; }; then
+    echo "handvm did not come up with its NBD disk:" >&2; journalctl -u handvm --no-pager | tail -20 >&2; exit 1
+fi
 # An LXC container made with lxc-create, its network written into its config by hand.
 lxc-create -q -n handct -t busybox
 cat >>/var/lib/lxc/handct/config <<'CONF'
@@ -107,7 +114,7 @@ systemctl is-active --quiet handdns`,
 const sweep: Record<string, string> = {
     svc1: [
         "lxc-stop -n handct -k 2>/dev/null; lxc-destroy -n handct 2>/dev/null",
-        "systemctl stop handvm baremetal-guest-handvm 2>/dev/null; rm -f /etc/systemd/system/handvm.service /etc/systemd/system/baremetal-guest-handvm.service",
+        "systemctl stop handvm baremetal-guest-handvm 2>/dev/null; rm -f /etc/systemd/system/handvm.service /etc/systemd/system/baremetal-guest-handvm.service /run/handvm.qmp",
         "ovs-vsctl --if-exists del-br brhand 2>/dev/null",
         "ip -4 addr show dev eth1 | grep -q 198.18.1.12 || ip addr add 198.18.1.12/24 dev eth1",
         "systemctl daemon-reload; true",
