@@ -5,29 +5,19 @@
 // without bridges: the inventory would leave a live bridge out and the program would not declare it.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import { boxShells, fakeCommandsDir, fakeOvsVsctl, shellName } from "../fakes/shells";
 import { parseSurvey, surveyScript } from "../../provider/cli/discover/survey";
 
-const fake = path.join(__dirname, "../../../test/fakes/ovs-vsctl.fake.sh");
-const shells = [["dash"], ["busybox", "sh"]]
-    .map(([bin, ...rest]) => [spawnSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).stdout.trim(), ...rest])
-    .filter(([abs]) => abs !== "");
+const shells = boxShells();
 
 describe("discover's survey: Open vSwitch bridges, against a fake ovs-vsctl", () => {
-    let bin: string;
-    before(() => {
-        bin = fs.mkdtempSync(path.join(os.tmpdir(), "baremetal-fake-ovs-"));
-        fs.symlinkSync(fake, path.join(bin, "ovs-vsctl"));
-    });
-    after(() => fs.rmSync(bin, { recursive: true, force: true }));
+    const fakes = fakeCommandsDir({ "ovs-vsctl": fakeOvsVsctl });
 
     /** The whole survey on this machine (it only reads), with the fake first on PATH. */
     function survey(shell: string[], mode: string) {
         const r = spawnSync(shell[0], [...shell.slice(1), "-c", surveyScript, "baremetal-discover"], {
             encoding: "utf8",
-            env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, FAKE_OVS: mode },
+            env: { PATH: `${fakes.dir()}:/usr/sbin:/usr/bin:/sbin:/bin`, FAKE_OVS: mode },
             timeout: 60_000,
         });
         assert.strictEqual(r.status, 0, r.stderr);
@@ -35,7 +25,7 @@ describe("discover's survey: Open vSwitch bridges, against a fake ovs-vsctl", ()
     }
 
     for (const shell of shells) {
-        describe(`${path.basename(shell[0])}${shell.length > 1 ? ` ${shell.slice(1).join(" ")}` : ""}`, () => {
+        describe(shellName(shell), () => {
             it("a bridge with its ports, and no error", () => {
                 const s = survey(shell, "present");
                 assert.deepStrictEqual([...s.ovsBridges], [["bmpar2", ["eth1", "vm5254007e0001"]]]);

@@ -6,36 +6,27 @@
 // still there). CI once saw a destroy report a bridge removed and leave it on a loaded box.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
+import { boxShells, fakeCommandsDir, fakeOvsVsctl, shellName } from "../fakes/shells";
 import { bridgeReadScript } from "../../provider/resources/ovsBridge";
 
-const fake = path.join(__dirname, "../../../test/fakes/ovs-vsctl.fake.sh");
 /** Each shell by its absolute path: one test runs with a PATH that finds nothing. */
-const shells = [["dash"], ["busybox", "sh"]]
-    .map(([bin, ...rest]) => [spawnSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).stdout.trim(), ...rest])
-    .filter(([abs]) => abs !== "");
+const shells = boxShells();
 
 describe("OvsBridge read script against a fake ovs-vsctl", () => {
-    let bin: string;
-    before(() => {
-        bin = fs.mkdtempSync(path.join(os.tmpdir(), "baremetal-fake-ovs-"));
-        fs.symlinkSync(fake, path.join(bin, "ovs-vsctl"));
-    });
-    after(() => fs.rmSync(bin, { recursive: true, force: true }));
+    const fakes = fakeCommandsDir({ "ovs-vsctl": fakeOvsVsctl });
 
     function read(shell: string[], mode: string, withOvs = true) {
         const r = spawnSync(shell[0], [...shell.slice(1), "-c", bridgeReadScript, "baremetal-ovs-read", "bmpar2"], {
             encoding: "utf8",
-            env: { PATH: withOvs ? `${bin}:/usr/bin:/bin` : "/nonexistent", FAKE_OVS: mode },
+            env: { PATH: withOvs ? `${fakes.dir()}:/usr/bin:/bin` : "/nonexistent", FAKE_OVS: mode },
             timeout: 20_000,
         });
         return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     }
 
     for (const shell of shells) {
-        describe(`${path.basename(shell[0])}${shell.length > 1 ? ` ${shell.slice(1).join(" ")}` : ""}`, () => {
+        describe(shellName(shell), () => {
             it("a bridge that is there: its label and ports", () => {
                 const r = read(shell, "present");
                 assert.strictEqual(r.code, 0, r.stderr);

@@ -11,6 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { check, dhcpRoleOf, dhcpSettling, pxeServer, PxeServerInputs } from "../../provider/resources/pxeServer";
 import { roleReadScript } from "../../provider/resources/pxeServer/read";
+import { boxShells, shellName } from "../fakes/shells";
 import { pxeLayout } from "../../provider/pxe/shared";
 import { argv, exit, ok, script, ScriptedRemote, unchanged } from "../fakes/scriptedRemote";
 import { ScriptedSite } from "../fakes/scriptedSite";
@@ -120,7 +121,7 @@ describe("PxeServer role-only read script, under dash and BusyBox sh", () => {
         fs.writeFileSync(path.join(dir, "rc-service"), '#!/bin/sh\n# FAKE rc-service: status of the service named in $FAKE_STARTED is "started"\n[ "$2" = status ] && [ "$1" = "$FAKE_STARTED" ]\n', { mode: 0o755 });
     });
     after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
-    const shells = [["dash"], ["busybox", "sh"]].filter(([bin]) => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0);
+    const shells = boxShells();
 
     function role(shell: string[], pid: string | undefined, started: string): string {
         const pidFile = path.join(dir, "dnsmasq.pid");
@@ -135,7 +136,7 @@ describe("PxeServer role-only read script, under dash and BusyBox sh", () => {
     }
 
     for (const shell of shells) {
-        it(`${shell.join(" ")}: dnsmasq alive is active; its service alone is standby; neither is stopped`, () => {
+        it(`${shellName(shell)}: dnsmasq alive is active; its service alone is standby; neither is stopped`, () => {
             assert.strictEqual(role(shell, String(process.pid), ""), "active");
             assert.strictEqual(role(shell, "999999999", "baremetal-pxe-pxe-a-dhcp"), "standby", "a stale pid file");
             assert.strictEqual(role(shell, undefined, "baremetal-pxe-pxe-a-dhcp"), "standby");
