@@ -21,6 +21,9 @@ export function shellName(shell: string[]): string {
 /** The repository's FAKE ovs-vsctl (test/fakes/ovs-vsctl.fake.sh; FAKE_OVS picks its answers). */
 export const fakeOvsVsctl = path.join(__dirname, "../../../test/fakes/ovs-vsctl.fake.sh");
 
+/** The repository's FAKE systemctl (test/fakes/systemctl.fake.sh; FAKE_SYSTEMD holds what systemd would hold, FAKE_UNIT_DIR the unit files). */
+export const fakeSystemctl = path.join(__dirname, "../../../test/fakes/systemctl.fake.sh");
+
 /**
  * A fresh directory of fake commands for one describe block: `commands` maps a command name to
  * a file to link there; `dir()` is the directory (put it first on PATH), removed after the block.
