@@ -826,34 +826,40 @@ set_clock() {
         t) echo \"\$EPOCHREALTIME\" ;;
         step) { python3 -c '$clock_step_py' \"\$a\" 2>/dev/null || date -s \"\$a seconds\" >/dev/null; } && echo stepped ;;
         *) exit 0 ;; esac; done" 2>/dev/null; }
+    # bash unsets CLOCK (and closes its pipes) as soon as it reaps a coprocess that ended, which
+    # an ssh refused at once (a booting VM's sshd not up yet) can do before the next line: keep
+    # the descriptors and pid now; a read from a closed one fails like a VM that does not answer
+    local clock_in=${CLOCK[0]:-} clock_out=${CLOCK[1]:-} clock_pid=${CLOCK_PID:-}
+    [ -n "$clock_in" ] && [ -n "$clock_out" ] || { [ -z "$clock_pid" ] || kill "$clock_pid" 2>/dev/null || true; return 1; }
     local i=0 ok=
-    if read -r -t 60 line <&"${CLOCK[0]}" && [ "$line" = ready ] && off=$(clock_offset); then
+    if read -r -t 60 line <&"$clock_in" && [ "$line" = ready ] && off=$(clock_offset); then
         ok=1
         # again while the offset exceeds the error (and 2 ms)
         while [ $i -lt 3 ] && awk -v o="${off% *}" -v e="${off#* }" 'BEGIN { exit !(o * o > (e + 0.002) ^ 2) }'; do
             i=$((i + 1)) ok=
-            echo "step $(awk -v o="${off% *}" 'BEGIN { printf "%+.6f", -o }')" >&"${CLOCK[1]}"
-            read -r -t 60 line <&"${CLOCK[0]}" && [ "$line" = stepped ] && off=$(clock_offset) || break
+            echo "step $(awk -v o="${off% *}" 'BEGIN { printf "%+.6f", -o }')" >&"$clock_out" || break
+            read -r -t 60 line <&"$clock_in" && [ "$line" = stepped ] && off=$(clock_offset) || break
             ok=1
         done
     fi
     if [ -n "$ok" ]; then
-        echo quit >&"${CLOCK[1]}"
-        wait "$CLOCK_PID" 2>/dev/null || true
+        echo quit >&"$clock_out" 2>/dev/null || true
+        wait "$clock_pid" 2>/dev/null || true
         clock_note=$(awk -v o="${off% *}" -v e="${off#* }" 'BEGIN { printf "clock set: %+.3fs from this machine (+-%.3fs)", o, e }')
         return 0
     fi
-    kill "$CLOCK_PID" 2>/dev/null || true
+    kill "$clock_pid" 2>/dev/null || true
     return 1
 }
 
-# "OFFSET ERROR" of the VM's clock (coproc CLOCK) from this machine's, best of 5
+# "OFFSET ERROR" of the VM's clock (coproc CLOCK, through set_clock's clock_in and clock_out)
+# from this machine's, best of 5
 clock_offset() {
     local i a b g best=
     for i in 1 2 3 4 5; do
         a=$EPOCHREALTIME
-        echo t >&"${CLOCK[1]}"
-        read -r -t 30 g <&"${CLOCK[0]}" || return 1
+        echo t >&"$clock_out" || return 1
+        read -r -t 30 g <&"$clock_in" || return 1
         b=$EPOCHREALTIME
         best+="$a $b $g"$'\n'
     done
