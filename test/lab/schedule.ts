@@ -6,8 +6,7 @@
 // vSwitch, where a file only adds its own named bridge beside others); two files
 // that hold a common part never run at once. Among the files that can start, the
 // one on the longest chain of work for one part (by the last measured CI run)
-// starts first, so the chain that bounds the tier begins at once; a VM that carries its
-// chain on one vCPU (ceph1) is favoured: a larger CPU share, and its files first (favouredVms). The smoke test is not here: it resets the lab itself and
+// starts first, so the chain that bounds the tier begins at once. The smoke test is not here: it resets the lab itself and
 // runs alone, last (test/run.sh).
 //
 // `node dist/test/lab/schedule.js plan` prints the schedule the measured times
@@ -81,22 +80,6 @@ export const labTestFiles: LabTestFile[] = [
 ];
 
 /**
- * VMs that carry a chain of files on their one vCPU, with the CPU weight their qemu gets (a nice value,
- * set on every thread of the process: Linux keeps one per thread). ceph1 runs a whole Ceph cluster, and
- * ceph-volume and the Python `ceph` CLI cost it about 6 s of emulated CPU a call (measured with process
- * accounting inside the VM, session 15): it is about a quarter of the machine's CPU in a run. With equal
- * shares per thread, beside a file that keeps four VMs and pulumi busy and the e2e tier, its one thread
- * got a small part of a core: in a fresh-clone run (fc23) the ceph file took 1,948 s (919 s in fc21,
- * started later) and its chain became the tier's tail, the other lane's files ending first. At nice -10
- * its vCPU takes up to one core whenever it has work, which leaves the other core and the rest to all the
- * others (a single thread can take no more). The runner also starts its files whenever one can start, and
- * the files that only use it early, so that it is powered off sooner.
- */
-export const favouredVms: Readonly<Partial<Record<LabVmName, number>>> = { ceph1: -10 };
-
-const favoured = (vm: LabVmName): boolean => favouredVms[vm] !== undefined;
-
-/**
  * How urgent a waiting file is: the seconds of waiting work on its busiest part (its own included), so that
  * files on the lab's longest chain (the part most files need) start first; then the fewer parts it holds;
  * then its own seconds.
@@ -168,13 +151,6 @@ export function bestToStart(waiting: readonly LabTestFile[], running: readonly R
     const held = new Set(running.flatMap((r) => r.file.holds));
     const startable = waiting.filter((f) => f.holds.every((p) => !held.has(p)));
     if (startable.length === 0) return undefined;
-    // A favoured VM never idles while its files wait; the files that only use one go next, so that it
-    // is powered off as soon as its own chain ends (favouredVms).
-    const onFavoured = startable.filter((f) => f.holds.some((p) => favoured(vmOf(p))));
-    const usingFavoured = startable.filter((f) => (f.uses ?? []).some(favoured));
-    for (const group of [onFavoured, usingFavoured]) {
-        if (group.length > 0) return nextToStart(group, running.map((r) => r.file));
-    }
     const first = nextToStart(waiting, running.map((r) => r.file))!;
     const ends = (c: LabTestFile) => {
         const r = simulate(waiting.filter((f) => f !== c), [...running.map((x) => ({ ...x })), { file: c, lane: -1, startSeconds: now, endSeconds: now + c.measuredSeconds }], now, lanes, greedy);
@@ -239,10 +215,6 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
     }
     const idle = new IdleVms();
     await idle.powerOff([...waiting]);
-    const weights = new VmWeights();
-    weights.apply();
-    // A BMC power-on starts a new qemu: give it its weight within seconds.
-    const reweigh = setInterval(() => weights.apply(), 10_000);
     const running = new Map<string, Promise<Finished>>();
     // What is running, with the end its measured time gives (for bestToStart's look-ahead).
     const inFlight = new Map<string, Running>();
@@ -254,7 +226,6 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
         while (running.size < lanes && (next = bestToStart(waiting, [...inFlight.values()], elapsed(), lanes))) {
             waiting.splice(waiting.indexOf(next), 1);
             inFlight.set(next.name, { file: next, lane: 0, startSeconds: elapsed(), endSeconds: elapsed() + next.measuredSeconds });
-            weights.apply();
             console.log(`=== lab file ${next.name}: started at ${elapsed()}s (holds ${next.holds.join(", ") || "nothing exclusive"})`);
             running.set(next.name, runOne(next, byName.get(next.name)!));
         }
@@ -266,7 +237,6 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
         console.log(`=== lab file ${finished.file.name}: ${finished.ok ? "passed" : "FAILED"} in ${finished.seconds}s (ended at ${elapsed()}s)`);
         await idle.powerOff([...waiting, ...[...inFlight.values()].map((r) => r.file)]);
     }
-    clearInterval(reweigh);
     console.log(`=== lab files: ${results.filter((r) => r.ok).length} of ${results.length} passed in ${elapsed()}s; ` +
         results.map((r) => `${r.file.name} ${r.seconds}s`).join(", "));
     return results.every((r) => r.ok);
@@ -293,54 +263,6 @@ class IdleVms {
         } finally {
             sh.cleanup();
         }
-    }
-}
-
-/**
- * Gives the favoured VMs' qemu their CPU weight (favouredVms): every thread of the process, once per
- * process (threads it starts later inherit it). A VM that is off, or a lab without run files, is skipped.
- */
-export class VmWeights {
-    private readonly done = new Map<string, string>();
-
-    /** `runDir`: the lab's run directory (RUN/VM/qemu.pid); `log`: where each change is said. */
-    constructor(
-        private readonly runDir = path.dirname(labJsonPath),
-        private readonly log: (line: string) => void = console.log,
-    ) {}
-
-    apply(): void {
-        for (const [vm, nice] of Object.entries(favouredVms)) {
-            const pid = readPid(path.join(this.runDir, vm, "qemu.pid"));
-            if (!pid || this.done.get(vm) === pid) continue;
-            let threads: string[];
-            try {
-                threads = fs.readdirSync(`/proc/${pid}/task`);
-            } catch {
-                continue; // gone since it wrote its pid file (powered off)
-            }
-            const failed = threads.filter((t) => {
-                try {
-                    os.setPriority(Number(t), nice!);
-                    return false;
-                } catch {
-                    return true; // a thread that ended meanwhile, or no right to raise a priority
-                }
-            });
-            this.done.set(vm, pid);
-            this.log(failed.length < threads.length
-                ? `=== lab: ${vm}'s qemu (pid ${pid}, ${threads.length - failed.length} threads) runs at nice ${nice}: it carries a chain of files on one vCPU`
-                : `=== lab: ${vm}'s qemu (pid ${pid}) keeps its CPU weight: setting nice ${nice} was refused (not root?)`);
-        }
-    }
-}
-
-function readPid(file: string): string | undefined {
-    try {
-        const pid = fs.readFileSync(file, "utf8").trim();
-        return /^[0-9]+$/.test(pid) ? pid : undefined;
-    } catch {
-        return undefined;
     }
 }
 

@@ -1,11 +1,9 @@
 // The lab tier's schedule (test/lab/schedule.ts): every lab test file is in it, and the
 // schedule never runs two files that hold a common part of the lab at once.
 import * as assert from "assert";
-import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { favouredVms, fileFor, VmWeights, LabTestFile, labTestFiles, nextToStart, plan, selected, vmsNoLongerNeeded } from "../lab/schedule";
+import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, selected, vmsNoLongerNeeded } from "../lab/schedule";
 
 const labDir = path.join(__dirname, "../../../test/lab");
 
@@ -73,51 +71,6 @@ describe("the lab tier's schedule", () => {
         assert.strictEqual(nextToStart([big, ...chain], [])?.name, "a", "svc1's chain (600s) before ceph1's one file (500s)");
         assert.strictEqual(nextToStart([big, ...chain.slice(1)], [chain[0]])?.name, "big", "svc1 is held: the next free file");
         assert.strictEqual(nextToStart(chain.slice(1), [chain[0]]), undefined);
-    });
-
-    it("keeps a favoured VM's files going from the start, and runs the files that only use it next, so it powers off early", () => {
-        assert.deepStrictEqual(Object.keys(favouredVms), ["ceph1"]);
-        const runs = plan(selected(labTestFiles, {}), 2).sort((a, b) => a.startSeconds - b.startSeconds);
-        const onCeph1 = runs.filter((r) => labTestFiles.find((f) => f.name === r.name)!.holds.includes("ceph1"));
-        assert.strictEqual(onCeph1[0].startSeconds, 0);
-        for (let i = 1; i < onCeph1.length; i++) {
-            assert.strictEqual(onCeph1[i].startSeconds, onCeph1[i - 1].endSeconds, `${onCeph1[i].name} waits after ${onCeph1[i - 1].name}`);
-        }
-        // the files that keep ceph1 on without holding it (its RGW, its box in the data center) are done before it is
-        const users = runs.filter((r) => labTestFiles.find((f) => f.name === r.name)!.uses?.includes("ceph1"));
-        assert.deepStrictEqual(users.map((r) => r.name).sort(), ["datacenter", "teamsStacks"]);
-        const ceph1Done = Math.max(...onCeph1.map((r) => r.endSeconds));
-        for (const u of users) assert.ok(u.endSeconds <= ceph1Done, `${u.name} ends at ${u.endSeconds}s, after ceph1's last file (${ceph1Done}s)`);
-        const others = runs.filter((r) => !onCeph1.includes(r) && !users.includes(r));
-        for (const u of users) for (const o of others) assert.ok(u.startSeconds <= o.startSeconds, `${o.name} starts before ${u.name}`);
-    });
-
-    it("gives a favoured VM's running qemu its weight on every thread, once per process, and skips a VM that is off", async function () {
-        if (process.getuid?.() !== 0) this.skip(); // raising a priority needs root (as the lab does)
-        const run = fs.mkdtempSync(path.join(os.tmpdir(), "bm-weights-"));
-        // a stand-in process with threads of its own (node has several) in ceph1's pid file
-        const vm = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
-        try {
-            fs.mkdirSync(path.join(run, "ceph1"));
-            fs.writeFileSync(path.join(run, "ceph1", "qemu.pid"), `${vm.pid}\n`);
-            await new Promise((r) => setTimeout(r, 300));
-            const said: string[] = [];
-            const weights = new VmWeights(run, (l) => said.push(l));
-            weights.apply();
-            const threads = fs.readdirSync(`/proc/${vm.pid}/task`);
-            assert.ok(threads.length > 1, "node runs several threads");
-            for (const t of threads) assert.strictEqual(os.getPriority(Number(t)), favouredVms.ceph1, `thread ${t}`);
-            assert.strictEqual(said.length, 1);
-            assert.match(said[0], new RegExp(`ceph1's qemu \\(pid ${vm.pid}, \\d+ threads\\) runs at nice -10`));
-            weights.apply();
-            assert.strictEqual(said.length, 1, "the same process is not weighed again");
-            fs.rmSync(path.join(run, "ceph1", "qemu.pid"));
-            weights.apply();
-            assert.strictEqual(said.length, 1, "a VM that is off is skipped");
-        } finally {
-            vm.kill();
-            fs.rmSync(run, { recursive: true, force: true });
-        }
     });
 
     it("powers off only the VMs no file still to run holds or uses, never the Consul server's", () => {
