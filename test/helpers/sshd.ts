@@ -112,6 +112,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
             "PrintMotd no",
             "AllowTcpForwarding yes",
             "MaxSessions 10",
+            // bash sources the user's ~/.bashrc for a command whose stdin is a socket (as sshd gives it)
+            // when it is a top-level shell: a workstation's or CI machine's own dotfiles, not what the
+            // tests are about, ran before every command (this machine's root .bashrc runs `pyenv init`
+            // twice: about 2 s of CPU per command, 48-107 s for the 60 parallel commands of exec.test.ts).
+            // With SHLVL=1 from sshd, the login shell counts itself as nested and skips it.
+            "SetEnv SHLVL=1",
             // VERBOSE logs every connection and every session start: what the tests count.
             "LogLevel VERBOSE",
             ...auditConfig,
