@@ -29,7 +29,14 @@ case $op in
             case $parm in
                 power)
                     if [ "$val" = 1 ]; then
-                        alive || setsid /bin/sh "$dir/qemu.sh" </dev/null >/dev/null 2>&1 &
+                        if ! alive; then
+                            setsid /bin/sh "$dir/qemu.sh" </dev/null >/dev/null 2>&1 &
+                            # qemu.sh writes its pid (qemu's, it execs) first: wait for it, so
+                            # that a "power status" right after "power on" reads on (a loaded
+                            # machine took longer than ipmitool's next command: CI read off)
+                            n=0
+                            while ! alive && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+                        fi
                     else
                         # qemu exits on TERM; wait, so that a power cycle's "on" finds it gone
                         if alive; then

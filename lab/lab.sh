@@ -516,7 +516,6 @@ pid_alive() {
     [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
 
-qemu_pid() { cat "$run/$1/qemu.pid" 2>/dev/null || true; }
 
 # TERM, then KILL after 10 s, the given pids whose command line contains WHAT
 stop_pids() {
@@ -661,6 +660,9 @@ write_vm() {
         echo "# when lab.sh start left a 'restore' note and the disks are still empty,"
         echo "# restores the RAM state saved at build time instead of booting."
         printf 'd=%q\n' "$d"
+        echo "# this shell execs qemu, so its pid is qemu's: the BMC reads the chassis as on"
+        echo "# from here, not only once qemu has set up its devices and written -pidfile"
+        echo 'echo $$ >"$d/qemu.pid"'
         printf 'boot=%s\n' "${vm_boot[$v]}"
         printf 'if [ -f "$d/bootdev" ]; then [ "$(cat "$d/bootdev")" = pxe ] && boot=pxe; rm -f "$d/bootdev"; fi\n'
         printf 'restore=\n'
