@@ -7,7 +7,9 @@
 #   pulumi-language-yaml            the Pulumi YAML language host, from the Go module proxy
 #   consul                          Consul 1.8.7 unpacked from Debian's bullseye archive
 # `toolchain.sh consul` makes only Consul and prints its path (the lab's build needs
-# nothing else, so it can run beside the CLI's build).
+# nothing else, so it can run beside the CLI's build). `toolchain.sh cli` makes all but
+# the YAML language host, which only the tests and YAML programs need: the demo's
+# program is TypeScript, and a cold build of the YAML host adds about two minutes to it.
 # Idempotent; safe to run concurrently (flocks). Progress goes to stderr.
 set -euo pipefail
 
@@ -75,6 +77,8 @@ fetch_consul() (
     fi
 )
 
+case "${1:-}" in ""|cli|consul) ;; *) say "usage: lab/toolchain.sh [cli|consul]"; exit 2 ;; esac
+
 # `toolchain.sh consul`: Consul only (what the lab's build needs), its path on the last line.
 if [ "${1:-}" = consul ]; then
     fetch_consul
@@ -114,7 +118,7 @@ yaml_host() {
     fi
     ln -sf "$dir/pulumi-language-yaml" "$bin/pulumi-language-yaml"
 }
-yaml_host
+[ "${1:-}" = cli ] || yaml_host
 
 # The dynamic-provider plugin is a shell script in the npm package; it resolves
 # @pulumi/pulumi from the program directory at run time, so one copy serves all.
