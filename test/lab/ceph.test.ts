@@ -14,7 +14,7 @@ import * as path from "path";
 import { changes, PulumiStack } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
 import { probeScript, readCommands } from "../../provider/resources/cephOsd";
-import { bootstrapCephCluster, teardownCephCluster, waitActiveClean } from "./cephCluster";
+import { bootstrapCephCluster, CephCommand, cephCommands, cephJson, teardownCephCluster, waitActiveClean } from "./cephCluster";
 import { Lab, LabShell, labJsonPath, readLab, repoRoot } from "./lab";
 import type { CephOsdState } from "../../provider";
 
@@ -58,6 +58,9 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
     const capture = process.env.BM_CAPTURE_FIXTURES;
 
     const ceph = (cmd: string, timeoutMs = 180_000) => sh.sh(vmName, cmd, timeoutMs);
+    /** The test's own queries and changes: one librados client per batch, not a ceph CLI per command (see cephCommands). */
+    const admin = (...commands: CephCommand[]) => cephCommands(sh, vmName, commands);
+    const flags = ["noout", "nobackfill", "norecover", "norebalance"];
     async function setOsds(): Promise<void> {
         await stack.setConfig("osds", JSON.stringify(osds));
     }
@@ -65,7 +68,7 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
         return (await stack.outputs()).osds as Record<string, OsdOut>;
     }
     async function dump(): Promise<{ osds: { osd: number; uuid: string; up: number; in: number }[] }> {
-        return JSON.parse(await ceph("ceph osd dump -f json")) as { osds: { osd: number; uuid: string; up: number; in: number }[] };
+        return cephJson(sh, vmName, { prefix: "osd dump" });
     }
     /**
      * Writes (`put`) or reads back (`get`) the pool's objects and prints each one's sha256.
@@ -168,9 +171,11 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
     });
 
     it("a pool of size 2 (min_size 1) holds data on them", async () => {
-        await ceph(
-            `ceph osd pool create ${pool} 8 8 replicated && ceph osd pool set ${pool} size 2 && ceph osd pool set ${pool} min_size 1 && ceph osd pool application enable ${pool} rados`,
-            300_000,
+        await admin(
+            { prefix: "osd pool create", pool, pg_num: 8, pgp_num: 8, pool_type: "replicated" },
+            { prefix: "osd pool set", pool, var: "size", val: "2" },
+            { prefix: "osd pool set", pool, var: "min_size", val: "1" },
+            { prefix: "osd pool application enable", pool, app: "rados" },
         );
         sums = await poolObjects("put");
         assert.strictEqual(sums.trim().split("\n").length, objects);
@@ -186,14 +191,14 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
 
     it("shows an OSD marked out by hand as out on refresh", async () => {
         const b = (await outputsOf())["osd-b"];
-        await ceph(`ceph osd out osd.${b.osdId}`);
+        await admin({ prefix: "osd out", ids: [`osd.${b.osdId}`] });
         await stack.ok(["refresh", "--yes"]);
         const now = await stack.resourceOutputs("osd-b");
         assert.strictEqual(now.in, false);
         assert.strictEqual(now.reweight, 0);
         assert.strictEqual(now.up, true, "marked out, still running");
         if (capture) await save("osd-dump-one-out.json", await ceph("ceph osd dump -f json"));
-        await ceph(`ceph osd in osd.${b.osdId}`);
+        await admin({ prefix: "osd in", ids: [`osd.${b.osdId}`] });
         await waitActiveClean(sh, vmName, 600_000);
     });
 
@@ -207,7 +212,7 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
         const after = (await outputsOf())["osd-a"];
         assert.strictEqual(after.crushWeight, 0.01);
         assert.strictEqual(after.osdFsid, before.osdFsid);
-        const tree = JSON.parse(await ceph("ceph osd tree -f json")) as { nodes: { id: number; crush_weight?: number }[] };
+        const tree = await cephJson<{ nodes: { id: number; crush_weight?: number }[] }>(sh, vmName, { prefix: "osd tree" });
         const w = tree.nodes.find((n) => n.id === before.osdId)?.crush_weight ?? 0;
         assert.ok(Math.abs(w - 0.01) < 1e-4, `CRUSH holds ${w}`);
         assert.strictEqual(changes((await stack.preview()).changeSummary), 0, "no diff after the weight change (16.16 fixed point)");
@@ -265,10 +270,11 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
         // Make osd-b hold the only copy of some PG: stop the OSD it shares one with (noout: it stays in),
         // and pause recovery so that the copy cannot be rebuilt elsewhere in time. Ceph's own answer
         // must then be "not safe". (With every OSD up and min_size 1, the other replica suffices: safe.)
-        const pgs = JSON.parse(await ceph(`ceph pg ls-by-osd osd.${b.osdId} -f json`)) as { pg_stats: { pgid: string; acting: number[] }[] };
+        const pgs = await cephJson<{ pg_stats: { pgid: string; acting: number[] }[] }>(sh, vmName, { prefix: "pg ls-by-osd", osd: b.osdId });
         const partner = pgs.pg_stats.flatMap((p) => p.acting).find((id) => id !== b.osdId);
         assert.notStrictEqual(partner, undefined, `osd-b shares a PG with another OSD: ${JSON.stringify(pgs.pg_stats)}`);
-        await ceph(`ceph osd set noout && ceph osd set nobackfill && ceph osd set norecover && ceph osd set norebalance && systemctl stop ceph-osd@${partner}`);
+        await admin(...flags.map((key) => ({ prefix: "osd set", key })));
+        await ceph(`systemctl stop ceph-osd@${partner}`);
         try {
             const without = osds.filter((o) => o.name !== "osd-b");
             await stack.setConfig("osds", JSON.stringify(without));
@@ -281,9 +287,10 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
             assert.match(await stack.exportState(), /::osd-b"/, "still in the stack");
             if (capture) await save("safe-to-destroy-busy-last-copy.txt", (await sh.try(vmName, `ceph osd safe-to-destroy osd.${b.osdId} -f json >/tmp/bm-std.out 2>/tmp/bm-std.err; rc=$?; cat /tmp/bm-std.out; echo; echo exit=$rc; cat /tmp/bm-std.err`)).stdout);
         } finally {
-            await ceph(`systemctl start ceph-osd@${partner}; ceph osd unset nobackfill; ceph osd unset norecover; ceph osd unset norebalance; ceph osd unset noout`);
+            await ceph(`systemctl start ceph-osd@${partner}`);
+            await admin(...[...flags].reverse().map((key) => ({ prefix: "osd unset", key })));
         }
-        await ceph(`ceph osd in osd.${b.osdId}`);
+        await admin({ prefix: "osd in", ids: [`osd.${b.osdId}`] });
         await stack.setConfig("osds", JSON.stringify(osds));
         await stack.setConfig("drainTimeoutSeconds", "900");
         await stack.up(osdB);
@@ -294,8 +301,8 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
 
     it("deletes an OSD holding data: waits until safe-to-destroy, then purges; no zap without the opt-in; data readable", async () => {
         const b = (await outputsOf())["osd-b"];
-        const pgs = await ceph(`ceph pg ls-by-osd osd.${b.osdId} -f json`);
-        assert.ok((JSON.parse(pgs) as { pg_stats?: unknown[] }).pg_stats?.length, "osd-b holds PGs before the delete");
+        const pgs = await cephJson<{ pg_stats?: unknown[] }>(sh, vmName, { prefix: "pg ls-by-osd", osd: b.osdId });
+        assert.ok(pgs.pg_stats?.length, "osd-b holds PGs before the delete");
         osds.splice(osds.findIndex((o) => o.name === "osd-b"), 1);
         await setOsds();
         const t0 = Date.now();
@@ -309,7 +316,7 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
     });
 
     it("destroys the rest with allowDataLoss: drained, purged, disks wiped", async () => {
-        await ceph(`ceph osd pool rm ${pool} ${pool} --yes-i-really-really-mean-it`);
+        await admin({ prefix: "osd pool rm", pool, pool2: pool, yes_i_really_really_mean_it: true });
         await stack.setConfig("zap", "true");
         await stack.up();
         const t0 = Date.now();
