@@ -11,7 +11,7 @@
 #   lab/lab.sh clean            reset, then remove the cached builds too
 #   lab/lab.sh ssh VM [CMD...]  ssh into a VM as root with its pinned host key
 #   lab/lab.sh ipmi VM ARGS...  ipmitool -I lanplus against a VM's BMC
-#   lab/lab.sh rgw [env]        S3 for Pulumi state (radosgw in ceph1); prints the path of rgw.env
+#   lab/lab.sh rgw [env|pause]  S3 for Pulumi state (radosgw in ceph1); prints the path of rgw.env
 #
 # Cache: ${PULUMI_BAREMETAL_CACHE:-$HOME/.cache/pulumi-baremetal}/lab
 #   build-KEY/   kernel, initramfs, root image, saved VM states, TFTP root, keys; KEY

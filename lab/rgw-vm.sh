@@ -14,8 +14,15 @@
 # $dir when it stops), so the VM's disks stay the tests'. State objects are a few
 # KiB; the store's size is capped by memstore_device_bytes.
 #
-# Usage: rgw-vm.sh MON_ADDR RGW_ADDR RGW_PORT BUCKET [DIR]
+# Paused (`pause`): its three daemons stopped with SIGSTOP, their memory (the OSD's objects
+# included) kept. An idle cluster still costs about a tenth of ceph1's one emulated vCPU
+# (timers, heartbeats, radosgw's threads; measured), which the Ceph tests want while no
+# test keeps its state there; `start` resumes them and waits until an S3 request works.
+#
+# Usage: rgw-vm.sh start|pause MON_ADDR RGW_ADDR RGW_PORT BUCKET [DIR]
 set -euo pipefail
+op=${1:?start or pause}
+shift
 mon_addr=${1:?mon address} rgw_addr=${2:?rgw address} rgw_port=${3:?rgw port} bucket=${4:?bucket}
 dir=${5:-/var/lib/bmlab-state}
 conf=$dir/ceph.conf
@@ -29,12 +36,17 @@ ceph_() { ceph -c "$conf" -n client.admin "$@"; }
 if [ -d /run/systemd/system ]; then
     daemon() { local unit=$1; shift; systemd-run --quiet --unit="$unit" --property=Restart=no "$@" >/dev/null; }
     daemon_alive() { systemctl is-active --quiet "$1"; }
-    daemon_stop() { systemctl stop "$1" 2>/dev/null || true; systemctl reset-failed "$1" 2>/dev/null || true; }
+    daemon_pid() { systemctl show -p MainPID --value "$1" 2>/dev/null | grep -v '^0$'; }
+    daemon_stop() { daemon_signal "$1" CONT; systemctl stop "$1" 2>/dev/null || true; systemctl reset-failed "$1" 2>/dev/null || true; }
 else
     daemon() { local unit=$1; shift; mkdir -p "$dir/run"; setsid "$@" </dev/null >>"$dir/log/$unit.out" 2>&1 & echo $! >"$dir/run/$unit.pid"; }
     daemon_alive() { local p; p=$(cat "$dir/run/$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
-    daemon_stop() { local p; p=$(cat "$dir/run/$1.pid" 2>/dev/null) && kill "$p" 2>/dev/null || true; rm -f "$dir/run/$1.pid"; }
+    daemon_pid() { cat "$dir/run/$1.pid" 2>/dev/null; }
+    daemon_stop() { local p; daemon_signal "$1" CONT; p=$(cat "$dir/run/$1.pid" 2>/dev/null) && kill "$p" 2>/dev/null || true; rm -f "$dir/run/$1.pid"; }
 fi
+daemon_signal() { local p; p=$(daemon_pid "$1") && [ -n "$p" ] && kill "-$2" "$p" 2>/dev/null || true; }
+# A daemon stopped by `pause` (state T in ps).
+daemon_paused() { local p; p=$(daemon_pid "$1") && [ -n "$p" ] && [ "$(ps -o stat= -p "$p" | cut -c1)" = T ]; }
 
 credentials() { cat "$dir/credentials.json"; }
 
@@ -50,7 +62,38 @@ wait_for() {
 
 all_alive() { local u; for u in "${units[@]}"; do daemon_alive "$u" || return 1; done; }
 rgw_answers() { curl -fsS -o /dev/null --max-time 5 "http://$rgw_addr:$rgw_port/"; }
-if [ -f "$dir/.complete" ] && all_alive && rgw_answers; then say "already running"; credentials; exit 0; fi
+# A signed request that reaches the OSD (the bucket's index): the cluster works, not only radosgw's socket.
+bucket_answers() {
+    jq -r '"user = \"\(.accessKey):\(.secretKey)\""' "$dir/credentials.json" \
+        | curl -fsS -K - --max-time 20 --aws-sigv4 "aws:amz:$region:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+            -o /dev/null "http://$rgw_addr:$rgw_port/$bucket?max-keys=1"
+}
+osd_up() { ceph_ osd stat -f json | grep -q '"num_up_osds": *1'; }
+
+if [ "$op" = pause ]; then
+    [ -f "$dir/.complete" ] && all_alive || { say "not running: nothing to pause"; exit 0; }
+    # radosgw first, the monitor last (the reverse of their start)
+    for u in "${units[@]}"; do daemon_signal "$u" STOP; done
+    say "paused (SIGSTOP: ${units[*]}); lab/rgw.sh resumes it"
+    exit 0
+fi
+[ "$op" = start ] || { say "unknown operation $op (start or pause)"; exit 2; }
+
+if [ -f "$dir/.complete" ] && all_alive; then
+    paused=
+    for u in "${units[@]}"; do daemon_paused "$u" && paused=1; done
+    if [ -n "$paused" ]; then
+        # the monitor first; after a long pause it may mark the OSD down until its next
+        # report, and cephx renews the daemons' tickets: wait until a bucket request works
+        for ((i = ${#units[@]} - 1; i >= 0; i--)); do daemon_signal "${units[$i]}" CONT; done
+        if wait_for "the OSD to be up after the pause" 180 osd_up && wait_for "the bucket to answer after the pause" 180 bucket_answers; then
+            say "resumed after a pause"; credentials; exit 0
+        fi
+        say "did not come back from the pause: making it again"
+    elif rgw_answers; then
+        say "already running"; credentials; exit 0
+    fi
+fi
 
 # From nothing (or over a half-made one).
 for u in "${units[@]}"; do daemon_stop "$u"; done
@@ -123,7 +166,6 @@ ceph-authtool --create-keyring "$dir/osd.$osd_id.keyring" --name "osd.$osd_id" -
 ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >/dev/null 2>&1 \
     || { say "ceph-osd --mkfs failed"; tail -n 20 "$dir/log/osd.$osd_id.log" >&2; exit 1; }
 daemon bmlab-state-osd ceph-osd -c "$conf" -f -i "$osd_id"
-osd_up() { ceph_ osd stat -f json | grep -q '"num_up_osds": *1'; }
 wait_for "the OSD to be up" 180 osd_up
 
 # radosgw: it makes its pools on its first start.

@@ -5,7 +5,9 @@
 # lock in the run directory): a second call finds it running and only writes the
 # files again. `lab/lab.sh rgw` runs this script.
 #
-#   lab/rgw.sh [start]   make or find it; print the path of rgw.env
+#   lab/rgw.sh [start]   make or find it (resumed when paused); print the path of rgw.env
+#   lab/rgw.sh pause     stop its daemons (SIGSTOP) until the next start: the lab's test
+#                        runner pauses it while no running test keeps state there
 #   lab/rgw.sh env       print the path of rgw.env (fails when not started)
 #
 # What it writes, mode 0600, in the lab's run directory (never in the repository):
@@ -29,8 +31,8 @@ die() { say "error: $*"; exit 1; }
 [ -f "$lab_json" ] || die "no lab.json at $lab_json: start the lab first (lab/lab.sh start)"
 case "${1:-start}" in
     env) [ -f "$run/rgw.env" ] || die "not started: run lab/rgw.sh"; echo "$run/rgw.env"; exit 0 ;;
-    start) ;;
-    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    start|pause) op=${1:-start} ;;
+    *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 
 exec 8>"$run/rgw.lock"
@@ -42,7 +44,14 @@ read -r host key_path known mon_addr rgw_addr < <(jq -r --arg vm "$vm" \
 [ "$host" != null ] || die "no VM $vm in $lab_json"
 [[ "$port" =~ ^[0-9]+$ && "$bucket" =~ ^[a-z0-9][a-z0-9.-]{2,62}$ ]] || die "LAB_RGW_PORT must be a number and LAB_RGW_BUCKET a bucket name (a-z, 0-9, '.', '-')"
 # The script goes over stdin into a file in the VM, then runs from it (its commands get no stdin of ours).
-remote="sh -c $(printf %q 'f=$(mktemp) && cat >"$f" && bash "$f" "$@"; rc=$?; rm -f "$f"; exit $rc') rgw-vm $mon_addr $rgw_addr $port $bucket"
+remote="sh -c $(printf %q 'f=$(mktemp) && cat >"$f" && bash "$f" "$@"; rc=$?; rm -f "$f"; exit $rc') rgw-vm $op $mon_addr $rgw_addr $port $bucket"
+if [ "$op" = pause ]; then
+    [ -f "$run/rgw.json" ] || { say "not started: nothing to pause"; exit 0; }
+    ssh -i "$key_path" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
+        -o "UserKnownHostsFile=$known" -o ConnectTimeout=10 -o LogLevel=ERROR "root@$host" \
+        "$remote" <"$here/rgw-vm.sh" || die "could not pause radosgw in $vm (its output is above)"
+    exit 0
+fi
 creds=$(ssh -i "$key_path" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
     -o "UserKnownHostsFile=$known" -o ConnectTimeout=10 -o LogLevel=ERROR "root@$host" \
     "$remote" <"$here/rgw-vm.sh") \

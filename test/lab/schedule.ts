@@ -50,6 +50,12 @@ export interface LabTestFile {
      * state backend's RGW in ceph1. The Consul server's VM is needed by every file and is never listed.
      */
     uses?: LabVmName[];
+    /**
+     * Keeps its stacks' state in the lab's S3 (lab/rgw.sh, in ceph1). While no running file does, the
+     * runner pauses that cluster (its idle daemons cost about a tenth of ceph1's one vCPU, which the Ceph
+     * files want); the file's own lab/rgw.sh start resumes it.
+     */
+    rgw?: true;
 }
 
 // "svc1:ovs" is the whole of svc1's network objects (OVS bridges, OpenVPN tunnels) read as
@@ -65,8 +71,8 @@ export const labTestFiles: LabTestFile[] = [
     // own, apart from the Ceph tests' cluster. This file's two operators work ceph1's one vCPU hard: beside
     // the Ceph tests, an OSD create timed out; holding ceph1 keeps them apart. teamsStacks only keeps its
     // state there.
-    { name: "cephTeams", holds: ["ceph1"], measuredSeconds: 283 },
-    { name: "teamsStacks", holds: ["storage1", "svc1"], uses: ["ceph1"], measuredSeconds: 209 },
+    { name: "cephTeams", holds: ["ceph1"], rgw: true, measuredSeconds: 283 },
+    { name: "teamsStacks", holds: ["storage1", "svc1"], uses: ["ceph1"], rgw: true, measuredSeconds: 209 },
     // its before hook waits for every box of the lab data center to answer, ceph1 included (withCeph)
     { name: "datacenter", holds: ["pxe1", "pxeclient1", "storage1", "svc1"], uses: ["ceph1"], measuredSeconds: 588 },
     { name: "discover", holds: ["pxe1", "pxeclient1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 218 },
@@ -219,6 +225,7 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
     }
     const idle = new IdleVms();
     await idle.powerOff([...waiting]);
+    const rgw = new RgwPause();
     const running = new Map<string, Promise<Finished>>();
     // What is running, with the end its measured time gives (for bestToStart's look-ahead).
     const inFlight = new Map<string, Running>();
@@ -234,6 +241,8 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
             running.set(next.name, runOne(next, byName.get(next.name)!));
         }
         if (running.size === 0) break;
+        // after the starts: a file that starts now resumes it itself
+        if (!idle.isOff(rgw.vm)) await rgw.pauseUnlessUsed([...inFlight.values()].map((r) => r.file));
         const finished = await Promise.race(running.values());
         running.delete(finished.file.name);
         inFlight.delete(finished.file.name);
@@ -251,6 +260,11 @@ class IdleVms {
     private readonly lab = fs.existsSync(labJsonPath) ? readLab() : undefined;
     private readonly off = new Set<string>();
 
+    /** Whether the runner powered the VM off. */
+    isOff(vm: string): boolean {
+        return this.off.has(vm);
+    }
+
     async powerOff(remaining: LabTestFile[]): Promise<void> {
         if (!this.lab) return;
         const lab = this.lab;
@@ -267,6 +281,29 @@ class IdleVms {
         } finally {
             sh.cleanup();
         }
+    }
+}
+
+/** Pauses the lab's S3 cluster (lab/rgw.sh pause) whenever no running file keeps its state there. */
+class RgwPause {
+    /** Its VM (lab/rgw.sh's LAB_RGW_VM). */
+    readonly vm = process.env.LAB_RGW_VM ?? "ceph1";
+    private paused = false;
+
+    async pauseUnlessUsed(running: LabTestFile[]): Promise<void> {
+        if (running.some((f) => f.rgw)) {
+            this.paused = false; // its file's lab/rgw.sh start resumed it
+            return;
+        }
+        if (this.paused || !fs.existsSync(path.join(path.dirname(labJsonPath), "rgw.json"))) return;
+        this.paused = true;
+        const r = await new Promise<string>((resolve) => {
+            const child = spawn("bash", [path.join(__dirname, "../../../lab/rgw.sh"), "pause"], { stdio: ["ignore", "pipe", "pipe"] });
+            let err = "";
+            child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+            child.on("exit", (code) => resolve(code === 0 ? "paused" : `left running: lab/rgw.sh pause exited ${code}: ${err.trim()}`));
+        });
+        console.log(`=== lab: the S3 state cluster in ceph1 ${r} (no running file keeps state there; its idle daemons cost ceph1's vCPU)`);
     }
 }
 
