@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on this machine, idempotently: Debian packages
 # for the host tier (lab/host-packages.txt), npm packages (from package-lock.json,
-# skipped when unchanged) and the pinned toolchain (`setup.sh cli`: without the YAML
-# language host, see lab/toolchain.sh).
+# skipped when unchanged) and the pinned toolchain (BAREMETAL_TOOLCHAIN=cli: without
+# the YAML language host, see lab/toolchain.sh).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -15,4 +15,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "$want" >"$stamp"
 fi
 node lab/link-self.js
-bash lab/toolchain.sh "$@" >/dev/null
+bash lab/toolchain.sh >/dev/null

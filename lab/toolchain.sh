@@ -7,9 +7,11 @@
 #   pulumi-language-yaml            the Pulumi YAML language host, from the Go module proxy
 #   consul                          Consul 1.8.7 unpacked from Debian's bullseye archive
 # `toolchain.sh consul` makes only Consul and prints its path (the lab's build needs
-# nothing else, so it can run beside the CLI's build). `toolchain.sh cli` makes all but
-# the YAML language host, which only the tests and YAML programs need: the demo's
-# program is TypeScript, and a cold build of the YAML host adds about two minutes to it.
+# nothing else, so it can run beside the CLI's build). `toolchain.sh cli` (or, with no
+# argument, BAREMETAL_TOOLCHAIN=cli in the environment, which reaches it through
+# lab/setup.sh and lab/env.sh) makes all but the YAML language host, which only the tests
+# and YAML programs need: the demo's program is TypeScript, and a cold build of the YAML
+# host adds 85-130 s to it.
 # Idempotent; safe to run concurrently (flocks). Progress goes to stderr.
 set -euo pipefail
 
@@ -77,10 +79,11 @@ fetch_consul() (
     fi
 )
 
-case "${1:-}" in ""|cli|consul) ;; *) say "usage: lab/toolchain.sh [cli|consul]"; exit 2 ;; esac
+parts=${1:-${BAREMETAL_TOOLCHAIN:-}}
+case "$parts" in ""|cli|consul) ;; *) say "usage: lab/toolchain.sh [cli|consul] (or BAREMETAL_TOOLCHAIN=cli)"; exit 2 ;; esac
 
 # `toolchain.sh consul`: Consul only (what the lab's build needs), its path on the last line.
-if [ "${1:-}" = consul ]; then
+if [ "$parts" = consul ]; then
     fetch_consul
     echo "$consul_dir/usr/bin/consul"
     exit 0
@@ -118,7 +121,7 @@ yaml_host() {
     fi
     ln -sf "$dir/pulumi-language-yaml" "$bin/pulumi-language-yaml"
 }
-[ "${1:-}" = cli ] || yaml_host
+[ "$parts" = cli ] || yaml_host
 
 # The dynamic-provider plugin is a shell script in the npm package; it resolves
 # @pulumi/pulumi from the program directory at run time, so one copy serves all.
