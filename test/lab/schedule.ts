@@ -19,6 +19,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { CpuAccount } from "./cpuAccount";
 import { labJsonPath, LabShell, readLab } from "./lab";
 
 /** A part of the lab a test file holds while it runs. */
@@ -226,6 +227,7 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
     const idle = new IdleVms();
     await idle.powerOff([...waiting]);
     const rgw = new RgwPause();
+    const cpu = fs.existsSync(labJsonPath) ? new CpuAccount(path.dirname(labJsonPath), Object.keys(readLab().vms)) : undefined;
     const running = new Map<string, Promise<Finished>>();
     // What is running, with the end its measured time gives (for bestToStart's look-ahead).
     const inFlight = new Map<string, Running>();
@@ -252,6 +254,7 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
     }
     console.log(`=== lab files: ${results.filter((r) => r.ok).length} of ${results.length} passed in ${elapsed()}s; ` +
         results.map((r) => `${r.file.name} ${r.seconds}s`).join(", "));
+    if (cpu) console.log(`=== lab files' ${cpu.report()}`);
     return results.every((r) => r.ok);
 }
 

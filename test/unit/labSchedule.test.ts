@@ -3,6 +3,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { parsePidStat, parseProcStat } from "../lab/cpuAccount";
 import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, selected, vmsNoLongerNeeded } from "../lab/schedule";
 
 const labDir = path.join(__dirname, "../../../test/lab");
@@ -84,5 +85,20 @@ describe("the lab tier's schedule", () => {
         assert.deepStrictEqual(vmsNoLongerNeeded([f("ovs", ["svc1:ovs"]), f("teams", ["storage1"], ["ceph1"])], on, ["pxe1"]), ["orc1", "pxeclient1"]);
         // nothing left: everything but the Consul server
         assert.deepStrictEqual(vmsNoLongerNeeded([], on, ["pxe1"]), ["storage1", "svc1", "ceph1", "orc1", "pxeclient1"]);
+    });
+});
+
+// Lines read from this machine's /proc (session 18), as the runner's CPU account reads them.
+describe("the lab tier's CPU account", () => {
+    it("reads busy and idle ticks from /proc/stat (iowait is idle, steal is busy)", () => {
+        const stat = "cpu  2752122 497 496745 1339616 7472 0 17804 0 0 0\ncpu0 1376000 250 248000 669000 3700 0 8900 0 0 0\n";
+        assert.deepStrictEqual(parseProcStat(stat), { busy: 2752122 + 497 + 496745 + 17804, idle: 1339616 + 7472 });
+    });
+
+    it("reads a process's utime + stime after its command's parentheses", () => {
+        const bash = "18033 (bash) S 18032 18033 18033 0 -1 4194560 4334 7168656 0 590 8 14 27845 9335 20 0 1 0 2249646 5124096 953 18446744073709551615";
+        assert.strictEqual(parsePidStat(bash), 22);
+        // a command name may hold spaces and parentheses: the last ")" ends it
+        assert.strictEqual(parsePidStat(bash.replace("(bash)", "(a) b (c)")), 22);
     });
 });
