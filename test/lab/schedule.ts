@@ -33,12 +33,14 @@ export interface LabTestFile {
     name: string;
     holds: LabPart[];
     /**
-     * Seconds it took in a measured full run with two lanes (a fresh clone's `CI=true .ci/run`, fc20 of
-     * session 14; the OpenRC file alone, session 11); orders the start. A file's time depends on what ran
-     * beside it, so times taken under one order change the next: fc20's times gave the order that ran
-     * the lab files in 2,560 s (fc21); fc21's own times started ceph beside datacenter and the e2e tier,
-     * the ceph file then took 1,948 s instead of 919 and the Ceph chain ran last, alone (CI 4,009 s; fc23
-     * of session 15 the same). Keep these until the schedule models what files cost beside each other.
+     * Seconds it took in a measured full run with two lanes (a fresh clone's `CI=true .ci/run`: fc27 of
+     * session 17, the lab's CPU model of that session; the OpenRC file alone, the same session); orders
+     * the start. A file's time depends on what ran beside it, so times taken under one order change the
+     * next: fc20's times gave the order that ran the lab files in 2,560 s (fc21); fc21's own times started
+     * ceph beside datacenter and the e2e tier, the ceph file then took 1,948 s instead of 919 and the Ceph
+     * chain ran last, alone (CI 4,009 s; fc23 of session 15 the same). fc27's times keep the Ceph chain in
+     * the middle (ceph after faultsGuests and storage, datacenter beside the Ceph faults) and end it beside
+     * discover instead of leaving discover alone at the end (fc27: 192 s of one idle lane).
      */
     measuredSeconds: number;
     /**
@@ -65,29 +67,29 @@ export interface LabTestFile {
 // other svc1 files hold svc1 (so they never run beside discover) and look only at their own
 // names, so the OpenRC file runs beside them.
 export const labTestFiles: LabTestFile[] = [
-    { name: "ceph", holds: ["ceph1"], measuredSeconds: 1043 },
-    { name: "ceph1FaultsOsd", holds: ["ceph1"], measuredSeconds: 655 },
-    { name: "ceph1FaultsStorage", holds: ["ceph1"], measuredSeconds: 153 },
+    { name: "ceph", holds: ["ceph1"], measuredSeconds: 738 },
+    { name: "ceph1FaultsOsd", holds: ["ceph1"], measuredSeconds: 372 },
+    { name: "ceph1FaultsStorage", holds: ["ceph1"], measuredSeconds: 200 },
     // The state backend's S3 (RGW, lab/rgw.sh, made when the lab starts) runs in ceph1 as a cluster of its
     // own, apart from the Ceph tests' cluster. This file's two operators work ceph1's one vCPU hard: beside
     // the Ceph tests, an OSD create timed out; holding ceph1 keeps them apart. teamsStacks only keeps its
     // state there.
-    { name: "cephTeams", holds: ["ceph1"], rgw: true, measuredSeconds: 283 },
-    { name: "teamsStacks", holds: ["storage1", "svc1"], uses: ["ceph1"], rgw: true, measuredSeconds: 209 },
+    { name: "cephTeams", holds: ["ceph1"], rgw: true, measuredSeconds: 301 },
+    { name: "teamsStacks", holds: ["storage1", "svc1"], uses: ["ceph1"], rgw: true, measuredSeconds: 240 },
     // its before hook waits for every box of the lab data center to answer, ceph1 included (withCeph)
-    { name: "datacenter", holds: ["pxe1", "pxeclient1", "storage1", "svc1"], uses: ["ceph1"], measuredSeconds: 588 },
-    { name: "discover", holds: ["pxe1", "pxeclient1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 218 },
-    { name: "guests", holds: ["pxe1", "storage1", "svc1"], measuredSeconds: 292 },
-    { name: "parallel", holds: ["pxe1", "storage1", "svc1"], measuredSeconds: 245 },
-    { name: "pxe", holds: ["pxe1", "pxeclient1"], measuredSeconds: 550 },
-    { name: "faultsPxe", holds: ["pxe1", "pxeclient1"], measuredSeconds: 261 },
-    { name: "storage", holds: ["storage1", "svc1"], measuredSeconds: 255 },
-    { name: "import", holds: ["storage1", "svc1"], measuredSeconds: 119 },
-    { name: "faultsGuests", holds: ["svc1"], measuredSeconds: 354 },
+    { name: "datacenter", holds: ["pxe1", "pxeclient1", "storage1", "svc1"], uses: ["ceph1"], measuredSeconds: 386 },
+    { name: "discover", holds: ["pxe1", "pxeclient1", "storage1", "svc1", "svc1:ovs"], measuredSeconds: 192 },
+    { name: "guests", holds: ["pxe1", "storage1", "svc1"], measuredSeconds: 241 },
+    { name: "parallel", holds: ["pxe1", "storage1", "svc1"], measuredSeconds: 278 },
+    { name: "pxe", holds: ["pxe1", "pxeclient1"], measuredSeconds: 528 },
+    { name: "faultsPxe", holds: ["pxe1", "pxeclient1"], measuredSeconds: 209 },
+    { name: "storage", holds: ["storage1", "svc1"], measuredSeconds: 308 },
+    { name: "import", holds: ["storage1", "svc1"], measuredSeconds: 174 },
+    { name: "faultsGuests", holds: ["svc1"], measuredSeconds: 291 },
     // A whole OpenRC box booted, power-cycled and carrying a guest of its own, its PXE server booting
-    // pxeclient1 (issue 19). 529 s alone; in the default run (session 11, fc18) it took 969 s and slowed
+    // pxeclient1 (issue 19). 490 s alone (session 17); in the default run (session 11, fc18) it took 969 s and slowed
     // the files beside it about twice, bringing the command to about an hour: run only when asked.
-    { name: "openrc", holds: ["orc1", "pxeclient1", "svc1:ovs"], uses: ["svc1"], measuredSeconds: 540, onlyWith: "BAREMETAL_LAB_OPENRC" },
+    { name: "openrc", holds: ["orc1", "pxeclient1", "svc1:ovs"], uses: ["svc1"], measuredSeconds: 490, onlyWith: "BAREMETAL_LAB_OPENRC" },
 ];
 
 /**
