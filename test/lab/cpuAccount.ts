@@ -67,6 +67,15 @@ export class CpuAccount {
         }
     }
 
+    /** CPU seconds of each named VM's qemu so far (0 for a VM never seen running). */
+    vmSeconds(vms: readonly string[]): Map<string, number> {
+        this.sample(false);
+        return new Map(vms.map((vm) => {
+            const s = this.seen.get(vm);
+            return [vm, s ? (s.before + s.ticks) / ticksPerSecond : 0];
+        }));
+    }
+
     /** One line for the log: core-seconds busy and idle, each VM's qemu, and the rest. */
     report(): string {
         this.sample(false);
@@ -81,4 +90,15 @@ export class CpuAccount {
             `qemu ${s(qemu)} (${perVm.map(([vm, t]) => `${vm} ${s(t)}`).join(", ")}); ` +
             `everything else (pulumi, node, sshd, the e2e tier beside) ${s(busy - qemu)}`;
     }
+}
+
+/**
+ * The CPU seconds of the waited-for children from bash's `times` (its second line: "1m2.345s 0m5.000s",
+ * user then system): every process of a test file's tree that its parent waited for adds up there.
+ */
+export function parseChildTimes(text: string): number {
+    const line = text.trim().split("\n")[1] ?? "";
+    const parts = [...line.matchAll(/(\d+)m([\d.]+)s/g)];
+    if (parts.length !== 2) throw new Error(`bash times: expected "XmY.YYYs XmY.YYYs" on its second line, got ${JSON.stringify(text)}`);
+    return parts.reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
 }

@@ -19,7 +19,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { CpuAccount } from "./cpuAccount";
+import { CpuAccount, parseChildTimes } from "./cpuAccount";
 import { labJsonPath, LabShell, readLab } from "./lab";
 
 /** A part of the lab a test file holds while it runs. */
@@ -216,6 +216,8 @@ interface Finished {
     file: LabTestFile;
     ok: boolean;
     seconds: number;
+    /** What it cost in CPU (cpuLine). */
+    cpu: string;
 }
 
 /** Runs the files, at most `lanes` at once, each in its own mocha; prints each file's output when it ends. */
@@ -242,7 +244,7 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
             waiting.splice(waiting.indexOf(next), 1);
             inFlight.set(next.name, { file: next, lane: 0, startSeconds: elapsed(), endSeconds: elapsed() + next.measuredSeconds });
             console.log(`=== lab file ${next.name}: started at ${elapsed()}s (holds ${next.holds.join(", ") || "nothing exclusive"})`);
-            running.set(next.name, runOne(next, byName.get(next.name)!));
+            running.set(next.name, runOne(next, byName.get(next.name)!, cpu));
         }
         if (running.size === 0) break;
         // after the starts: a file that starts now resumes it itself
@@ -251,7 +253,7 @@ async function runFiles(jsPaths: string[], lanes: number): Promise<boolean> {
         running.delete(finished.file.name);
         inFlight.delete(finished.file.name);
         results.push(finished);
-        console.log(`=== lab file ${finished.file.name}: ${finished.ok ? "passed" : "FAILED"} in ${finished.seconds}s (ended at ${elapsed()}s)`);
+        console.log(`=== lab file ${finished.file.name}: ${finished.ok ? "passed" : "FAILED"} in ${finished.seconds}s (ended at ${elapsed()}s); ${finished.cpu}`);
         await idle.powerOff([...waiting, ...[...inFlight.values()].map((r) => r.file)]);
     }
     console.log(`=== lab files: ${results.filter((r) => r.ok).length} of ${results.length} passed in ${elapsed()}s; ` +
@@ -312,19 +314,42 @@ class RgwPause {
     }
 }
 
-function runOne(file: LabTestFile, jsPath: string): Promise<Finished> {
-    const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "baremetal-lab-file-")), `${file.name}.log`);
+/**
+ * What a file cost in CPU: its own process tree (mocha, the pulumi CLI and plugins, ssh: bash's `times`
+ * after mocha) and the qemu of each VM it holds while it runs (held VMs run only its work; a VM it only
+ * uses is shared and not counted).
+ */
+function cpuLine(hostSeconds: number | undefined, vmBefore: Map<string, number> | undefined, cpu: CpuAccount | undefined): string {
+    const parts = [hostSeconds === undefined ? "its processes ?" : `its processes ${Math.round(hostSeconds)}`];
+    if (cpu && vmBefore) {
+        for (const [vm, s] of cpu.vmSeconds([...vmBefore.keys()])) parts.push(`${vm} ${Math.round(s - vmBefore.get(vm)!)}`);
+    }
+    return `cpu seconds: ${parts.join(", ")}`;
+}
+
+function runOne(file: LabTestFile, jsPath: string, cpu: CpuAccount | undefined): Promise<Finished> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "baremetal-lab-file-"));
+    const log = path.join(dir, `${file.name}.log`);
+    const timesFile = path.join(dir, "times");
     const out = fs.openSync(log, "w");
     const t0 = Date.now();
-    const child = spawn("npx", ["mocha", "--config", "test/.mocharc.json", jsPath], { stdio: ["ignore", out, out] });
+    const vmBefore = cpu?.vmSeconds([...new Set(file.holds.map(vmOf))]);
+    // bash waits for mocha and then prints its children's CPU times: the whole tree's, as each parent waited for its own
+    const child = spawn("bash", ["-c", 'npx mocha --config test/.mocharc.json "$1"; s=$?; times >"$2"; exit $s', "lab-file", jsPath, timesFile], { stdio: ["ignore", out, out] });
     return new Promise((resolve) => {
         child.on("exit", (code, signal) => {
             fs.closeSync(out);
             const seconds = Math.round((Date.now() - t0) / 1000);
+            let hostSeconds: number | undefined;
+            try {
+                hostSeconds = parseChildTimes(fs.readFileSync(timesFile, "utf8"));
+            } catch {
+                hostSeconds = undefined; // killed before `times` ran
+            }
             console.log(`=== lab file ${file.name} (log: ${log}):`);
             process.stdout.write(fs.readFileSync(log, "utf8"));
             if (signal) console.log(`mocha for ${file.name} ended by ${signal}`);
-            resolve({ file, ok: code === 0, seconds });
+            resolve({ file, ok: code === 0, seconds, cpu: cpuLine(hostSeconds, vmBefore, cpu) });
         });
     });
 }

@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { parsePidStat, parseProcStat } from "../lab/cpuAccount";
+import { parseChildTimes, parsePidStat, parseProcStat } from "../lab/cpuAccount";
 import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, selected, vmsNoLongerNeeded } from "../lab/schedule";
 
 const labDir = path.join(__dirname, "../../../test/lab");
@@ -100,5 +100,12 @@ describe("the lab tier's CPU account", () => {
         assert.strictEqual(parsePidStat(bash), 22);
         // a command name may hold spaces and parentheses: the last ")" ends it
         assert.strictEqual(parsePidStat(bash.replace("(bash)", "(a) b (c)")), 22);
+    });
+
+    it("reads a test file's tree of processes from bash's `times` (children's user + system)", () => {
+        // printed by `bash -c 'head -c 20000000 /dev/urandom | sha256sum >/dev/null; times'`
+        assert.strictEqual(parseChildTimes("0m0.000s 0m0.014s\n0m0.057s 0m0.071s\n"), 0.057 + 0.071);
+        assert.strictEqual(parseChildTimes("0m0.004s 0m0.001s\n12m3.500s 1m0.250s\n"), 12 * 60 + 3.5 + 60 + 0.25);
+        assert.throws(() => parseChildTimes("0m0.000s 0m0.014s\n"), /bash times: expected/);
     });
 });
