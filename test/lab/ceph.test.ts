@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { changes, PulumiStack } from "../helpers/pulumi";
 import { requireTools } from "../helpers/tools";
-import { probeScript, readCommands } from "../../provider/resources/cephOsd";
+import { clientArgv, clientInput, probeScript, readCommands } from "../../provider/resources/cephOsd";
 import { bootstrapCephCluster, CephCommand, cephCommands, cephJson, teardownCephCluster, waitActiveClean } from "./cephCluster";
 import { Lab, LabShell, labJsonPath, readLab, repoRoot } from "./lab";
 import type { CephOsdState } from "../../provider";
@@ -159,8 +159,8 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
             await save("ceph-volume-lvm-list.json", await ceph("ceph-volume lvm list --format json"));
             await save("ceph-volume-lvm-list-empty.json", await ceph("ceph-volume lvm list /dev/vdd --format json"));
             await save("osd-tree.json", await ceph("ceph osd tree -f json"));
-            await save("read-maps.txt", await ceph(`printf ${JSON.stringify(readCommands)} | ceph --cluster ceph -f json`));
             const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+            await save("read-maps.txt", await ceph(`echo ${q(clientInput(readCommands))} | ${clientArgv("ceph").map(q).join(" ")}`));
             await save("probe-vdb.txt", await ceph(`sh -c ${q(probeScript)} probe ceph ${q(byId(1))} /etc/ceph/ceph.conf /var/lib/ceph/bootstrap-osd/ceph.keyring`));
             await save("probe-vdd-empty.txt", await ceph(`sh -c ${q(probeScript)} probe ceph /dev/vdd /etc/ceph/ceph.conf /var/lib/ceph/bootstrap-osd/ceph.keyring`));
         }

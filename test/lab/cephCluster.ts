@@ -6,7 +6,10 @@
 // Sized for a 2 GiB VM under TCG sharing two host cores: small caches, one op
 // shard, replication across OSDs on one host (chooseleaf type 0), pools of size
 // 2 with min_size 1, few PGs, no optional manager modules.
+import { CephCommand, clientArgv, clientInput } from "../../provider/resources/cephOsd/client";
 import type { LabShell } from "./lab";
+
+export type { CephCommand };
 
 export interface CephLabCluster {
     vm: string;
@@ -170,47 +173,22 @@ export async function waitActiveClean(sh: LabShell, vm: string, timeoutMs: numbe
     throw new Error(`PGs on ${vm} did not become active+clean within ${timeoutMs / 1000}s: ${last}`);
 }
 
+// One command for the cluster's monitor (or manager), in the JSON form the ceph CLI sends: the
+// provider's own type (its client, provider/resources/cephOsd/client.ts, sends the same), e.g.
+// `{ prefix: "osd out", ids: ["osd.3"] }`, but `{ prefix: "pg ls-by-osd", osd: 3 }`: an OSD-name
+// argument travels as its number there. A mistake is refused by the daemon ("bad or missing field").
+
 /**
- * One command for the cluster's monitor (or manager), in the JSON form the ceph CLI sends: `prefix` is
- * the command's words, the rest its named arguments as the daemon's command table types them (e.g.
- * `{ prefix: "osd out", ids: ["osd.3"] }`, but `{ prefix: "pg ls-by-osd", osd: 3 }`: an OSD-name
- * argument travels as its number). A mistake is refused by the daemon ("bad or missing field").
+ * Runs the commands in order through the provider's own client (one librados connection for the batch,
+ * stopping at the first that fails: provider/resources/cephOsd/client.ts), not a ceph CLI per command:
+ * the CLI costs ceph1 seconds of its one emulated vCPU per call (measured on an idle ceph1: `ceph
+ * --version` 2.3 s, `ceph osd stat` 2.9 s, the client 1.2 s), and the Ceph files lead the lab's CPU.
+ * Returns what the commands printed, one document a line (a command that prints nothing adds no line).
  */
-export interface CephCommand {
-    prefix: string;
-    [argument: string]: string | number | boolean | string[];
-}
-
-/** The commands the manager serves (placement-group queries); the rest go to the monitor. */
-const managerCommand = (c: CephCommand) => c.prefix.startsWith("pg ");
-
-// One librados client (python3-rados, which the ceph CLI itself uses) for a batch of commands. The ceph
-// CLI costs ceph1 seconds of its one emulated vCPU per call, most of it its own Python start (measured on
-// an idle ceph1: `ceph --version` 2.3 s, `ceph osd stat` 2.9 s, this client 1.2 s), and the Ceph files
-// lead the lab's CPU; the tests' own queries need neither its argument parsing nor its command table.
-const clientScript = [
-    "import json, sys, rados",
-    "cmds = json.loads(sys.argv[1])",
-    "c = rados.Rados(conffile=\"/etc/ceph/ceph.conf\")",
-    "c.connect(timeout=60)",
-    "out = []",
-    "for cmd in cmds:",
-    "    send = c.mgr_command if cmd.pop(\"_manager\", False) else c.mon_command",
-    "    ret, buf, status = send(json.dumps(cmd), b\"\", timeout=120)",
-    "    if ret != 0:",
-    "        sys.stderr.write(\"ceph %s failed (%d): %s\\n\" % (json.dumps(cmd), ret, status))",
-    "        sys.exit(1)",
-    "    out.append(buf.decode())",
-    "c.shutdown()",
-    "print(json.dumps(out))",
-].join("\n");
-
-/** Runs the commands in order in one client on the VM (stopping at the first that fails); returns each one's output. */
 export async function cephCommands(sh: LabShell, vm: string, commands: CephCommand[], timeoutMs = 300_000): Promise<string[]> {
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const batch = commands.map((c) => (managerCommand(c) ? { ...c, _manager: true } : c));
-    const out = await sh.sh(vm, `python3 -c ${q(clientScript)} ${q(JSON.stringify(batch))}`, timeoutMs);
-    return JSON.parse(out) as string[];
+    const out = await sh.sh(vm, `echo ${q(clientInput(commands))} | ${clientArgv("ceph").map(q).join(" ")}`, timeoutMs);
+    return out.split("\n").filter((l) => l.trim() !== "");
 }
 
 /** One command whose output is JSON (format json is added), parsed. */

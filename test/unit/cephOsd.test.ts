@@ -290,7 +290,7 @@ describe("Ceph parsers on output captured in the lab (ceph 16.2)", () => {
         assert.strictEqual(osdOnDevice(p, "/dev/mapper/whatever"), lv);
         assert.strictEqual(osdOnDevice({ ...p, real: "/dev/dm-8" }, "/dev/mapper/other"), undefined);
     });
-    it("the read (osd dump + osd tree from one `ceph` fed on stdin): the OSD with this fsid, wherever its number", () => {
+    it("the read (osd dump + osd tree from one client, one document a line): the OSD with this fsid, wherever its number", () => {
         const text = fixture("read-maps.txt");
         const fsid = parseOsdDump(text.split("\n").find((l) => l.includes('"osds"')) ?? "").osds[1].uuid;
         const r = parseRead(text, fsid);

@@ -1,7 +1,7 @@
 // CephOsd against a scripted Ceph box: adopt, refuse, and the re-run after an
 // interrupted create, answered with the probe and map output captured on ceph1
 // in the lab (test/unit/fixtures/ceph): probe-vdb.txt (osd.1 on vdb, complete),
-// read-maps.txt (`ceph -f json` of osd dump + osd tree of that cluster) and
+// read-maps.txt (osd dump + osd tree of that cluster, one JSON document a line) and
 // probe-vda-half-made.txt (what a create cut during ceph-volume left). The lab
 // proves the same on a real cluster (test/lab/ceph1FaultsOsd.test.ts).
 import * as assert from "assert";
@@ -11,7 +11,7 @@ import { RefusedError } from "../../provider/core/errors";
 import { cephOsd, CephOsdInputs, CephOsdState, check, intentDir } from "../../provider/resources/cephOsd";
 import { describeDrain } from "../../provider/resources/cephOsd/lifecycle";
 import { askSafeToDestroy } from "../../provider/resources/cephOsd/read";
-import { argv, exit, ok, script, ScriptedRemote, what } from "../fakes/scriptedRemote";
+import { argv, exit, ok, script, ScriptedRemote, SeenCommand, what } from "../fakes/scriptedRemote";
 import { ScriptedSite } from "../fakes/scriptedSite";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures/ceph", name), "utf8");
@@ -56,8 +56,9 @@ function inputs(device: string, extra: Record<string, unknown> = {}): CephOsdInp
 function box(probe: () => string, readMaps: () => string = () => maps) {
     const s = new ScriptedSite();
     const host: ScriptedRemote = s.host(connection);
-    host.on(script("baremetal-ceph-probe"), () => ok(probe())).on(argv("ceph", "--cluster", "ceph", "--connect-timeout", "120", "-f", "json"), (c) => {
-        assert.strictEqual(c.stdin, "osd dump\nosd tree\n", "both maps from one ceph run");
+    host.on(script("baremetal-ceph-probe"), () => ok(probe())).on(script("baremetal-ceph-client"), (c) => {
+        assert.deepStrictEqual(c.argv.slice(4), ["ceph", "/etc/ceph/ceph.conf", "120"]);
+        assert.deepStrictEqual(JSON.parse(c.stdin ?? ""), [{ prefix: "osd dump", format: "json" }, { prefix: "osd tree", format: "json" }], "both maps from one client");
         return ok(readMaps());
     });
     return { s, host };
@@ -219,7 +220,11 @@ describe("CephOsd against a scripted Ceph box", () => {
 });
 
 describe("CephOsd asks safe-to-destroy (a scripted box answering as the lab's ceph 16.2 did)", () => {
-    const ask = argv("ceph", "--cluster", "ceph", "--connect-timeout", "120", "osd", "safe-to-destroy", "osd.0", "-f", "json");
+    /** The manager's safe-to-destroy for osd.0, through the client (the command on its stdin). */
+    const client = script("baremetal-ceph-client");
+    const ask = Object.assign((c: SeenCommand) => client(c) && c.stdin === '[{"prefix":"osd safe-to-destroy","ids":["osd.0"],"format":"json","_manager":true}]', {
+        description: "safe-to-destroy osd.0 through baremetal-ceph-client",
+    });
 
     it("EAGAIN right after the OSD went out (its PGs still peering) is 'not yet', with Ceph's words, not a failed delete", async () => {
         // Captured in CI: the delete failed at once with this instead of waiting.

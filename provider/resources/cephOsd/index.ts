@@ -31,7 +31,8 @@ export { describeDrain, drainPollMs, DrainDeps, DrainOutcome, waitSafeToDestroy 
 export {
     cephArgv, clusterFiles, CreateIntent, intentDir, osdServices, planCreate, planCrush, planForgetIntent, planOut, planRemove, planRollback, planTag, planWaitInterrupted,
 } from "./plan";
-export { DrainAnswer, interruptedCreate, Interrupted, LiveOsd, osdOnDevice, parseProbe, parseRead, Probe, probeScript, readArgv, readCommands } from "./read";
+export { DrainAnswer, interruptedCreate, Interrupted, LiveOsd, osdOnDevice, parseProbe, parseRead, Probe, probeScript, readCommands } from "./read";
+export { CephCommand, clientArgv, clientCommand, clientInput } from "./client";
 export { CephOsdInputs, CephOsdState, locationMatches, sameWeight, spec } from "./spec";
 
 export const cephOsd: ResourceKind<CephOsdInputs, CephOsdState> = { spec, check, diff, create, read, update, delete: remove };

@@ -6,7 +6,8 @@ import {
     CephVolumeLv, OsdCrushInfo, osdCrushInfo, OsdDump, OsdDumpEntry, parseCephVolumeList, parseOsdDump, parseOsdTree, parseSafeToDestroy, SafeToDestroy,
 } from "../../parsers/ceph";
 import { parseSections, requirePart } from "../../parsers/sections";
-import { cephArgv, clusterFiles, connectTimeoutSeconds, CreateIntent, intentDir, osdName, zapTimeoutMs } from "./plan";
+import { CephCommand, clientArgv, clientCommand, clientInput } from "./client";
+import { clusterFiles, connectTimeoutSeconds, CreateIntent, intentDir, osdName, zapTimeoutMs } from "./plan";
 import type { CephOsdInputs } from "./spec";
 
 // ---- reading the box and the cluster ----------------------------------------------
@@ -36,7 +37,7 @@ export const probeScript = [
     'grep -E "^$real[0-9p]*[[:space:]]" /proc/mounts',
     'h=$(ls "/sys/class/block/${real##*/}/holders" 2>/dev/null | tr "\\n" " "); [ -z "$h" ] || echo "held by $h"',
     'echo ==dump==',
-    `ceph --cluster "$c" --connect-timeout ${connectTimeoutSeconds} osd dump -f json || exit 16`,
+    `echo '${clientInput([{ prefix: "osd dump", format: "json" }])}' | ${clientCommand} "$c" "$conf" ${connectTimeoutSeconds} || exit 16`,
     'echo ==intents==',
     `for f in ${intentDir}/*; do [ -f "$f" ] && echo "\${f##*/} $(cat "$f")"; done`,
     'exit 0',
@@ -90,16 +91,11 @@ export function osdOnDevice(probe: Pick<Probe, "real" | "lvs" | "lvReal">, devic
     );
 }
 
-/**
- * The OSD map and the CRUSH tree from ONE `ceph` process: the CLI reads commands
- * from stdin when given none. Each `ceph` run costs a Python start and a fetch of
- * the monitors' command table (5-15 s on a small TCG box, measured), so two
- * commands in one run nearly halve a read.
- */
-export function readArgv(cluster: string): string[] {
-    return cephArgv(cluster, "-f", "json");
-}
-export const readCommands = "osd dump\nosd tree\n";
+/** The OSD map and the CRUSH tree, from one client (see client.ts): one document a line, in this order. */
+export const readCommands: readonly CephCommand[] = [
+    { prefix: "osd dump", format: "json" },
+    { prefix: "osd tree", format: "json" },
+];
 
 export interface LiveOsd {
     dump: OsdDump;
@@ -108,7 +104,7 @@ export interface LiveOsd {
 }
 
 /**
- * Parses what `ceph -f json` printed for readCommands (one JSON document per line,
+ * Parses what the client printed for readCommands (one JSON document per line,
  * in order; told apart by their keys so that a missing one is an error, not a
  * mix-up), and finds the OSD with this fsid in them.
  */
@@ -139,7 +135,7 @@ async function clusterMaps(host: Remote, cluster: string, shared: boolean): Prom
     const key = `${host.target}|${cluster}`;
     const running = shared ? inFlight.get(key) : undefined;
     if (running) return running;
-    const p = host.run(readArgv(cluster), { stdin: readCommands, what: `read the OSD map and CRUSH tree of cluster ${cluster}`, timeoutMs: 5 * 60_000 }).then((o) => o.stdout);
+    const p = host.run(clientArgv(cluster), { stdin: clientInput(readCommands), what: `read the OSD map and CRUSH tree of cluster ${cluster}`, timeoutMs: 5 * 60_000 }).then((o) => o.stdout);
     if (shared) {
         inFlight.set(key, p);
         const forget = () => inFlight.get(key) === p && inFlight.delete(key);
@@ -216,7 +212,12 @@ export async function askSafeToDestroy(host: Remote, cluster: string, id: number
     // Exit 16 (EBUSY) means "not safe yet"; the JSON still says why. Exit 11 (EAGAIN) too: right
     // after the OSD is marked out its PGs peer, and Ceph says "1 pgs have unknown state; cannot draw
     // any conclusions" (seen in the lab): an answer to wait on, not a failure of the delete.
-    const out = await host.run(cephArgv(cluster, "osd", "safe-to-destroy", osdName(id), "-f", "json"), { okExitCodes: [0, 11, 16], what: `ask whether osd.${id} is safe to destroy`, timeoutMs: 5 * 60_000 });
+    const out = await host.run(clientArgv(cluster), {
+        stdin: clientInput([{ prefix: "osd safe-to-destroy", ids: [osdName(id)], format: "json" }]),
+        okExitCodes: [0, 11, 16],
+        what: `ask whether osd.${id} is safe to destroy`,
+        timeoutMs: 5 * 60_000,
+    });
     const text = out.stdout.trim();
     const answer = text.startsWith("{") ? parseSafeToDestroy(text) : { safe: [], active: [], missingStats: [], storedPgs: [] };
     return { ...answer, message: out.stderr.trim().split("\n").filter((l) => !/^\d{4}-\d\d-\d\dT/.test(l)).join(" ") };
