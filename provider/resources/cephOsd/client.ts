@@ -12,8 +12,8 @@
 // on (Debian's ceph-common depends on python3-rados; the CLI cannot start without it),
 // so every box where the CLI works has it. It reads the same files the CLI reads
 // (/etc/ceph/CLUSTER.conf and the admin keyring the conf or the default path names)
-// and prints what the CLI prints: each command's output on stdout, one document a
-// line; Ceph's status words on stderr, as "Error EBUSY: ..." when a command fails; and
+// and prints what the CLI prints: each command's output on stdout (a JSON one on one
+// line, which the manager's are not always); Ceph's status words on stderr, as "Error EBUSY: ..." when a command fails; and
 // exits with the failing command's errno (16 for EBUSY, 11 for EAGAIN), as the CLI does.
 import { clusterFiles, connectTimeoutSeconds } from "./plan";
 
@@ -49,8 +49,12 @@ const python = [
     "    for cmd in commands:",
     "        send = client.mgr_command if cmd.pop(\"_manager\", False) else client.mon_command",
     "        ret, out, status = send(json.dumps(cmd), b\"\", timeout=timeout)",
-    "        if out:",
-    "            sys.stdout.write(out.decode(\"utf-8\", \"replace\").rstrip(\"\\n\") + \"\\n\")",
+    "        text = out.decode(\"utf-8\", \"replace\").strip()",
+    "        if text and cmd.get(\"format\") == \"json\":",
+    "            # the manager pretty-prints some (pg stat ends in a newline and a brace): one line each",
+    "            text = json.dumps(json.loads(text), ensure_ascii=False, separators=(\",\", \":\"))",
+    "        if text:",
+    "            sys.stdout.write(text + \"\\n\")",
     "        if ret != 0:",
     "            sys.stderr.write(\"Error %s: %s\\n\" % (errno.errorcode.get(-ret, str(-ret)), status))",
     "            sys.stdout.flush()",
