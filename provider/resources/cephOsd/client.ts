@@ -12,9 +12,10 @@
 // on (Debian's ceph-common depends on python3-rados; the CLI cannot start without it),
 // so every box where the CLI works has it. It reads the same files the CLI reads
 // (/etc/ceph/CLUSTER.conf and the admin keyring the conf or the default path names)
-// and prints what the CLI prints: each command's output on stdout (a JSON one on one
-// line, which the manager's are not always); Ceph's status words on stderr, as "Error EBUSY: ..." when a command fails; and
-// exits with the failing command's errno (16 for EBUSY, 11 for EAGAIN), as the CLI does.
+// and prints what the CLI prints: each command's output on stdout (a JSON answer on
+// one line, which the manager's are not always as it sends them); Ceph's status words
+// on stderr, as "Error EBUSY: ..." when a command fails; and exits with the failing
+// command's errno (16 for EBUSY, 11 for EAGAIN), as the CLI does.
 import { clusterFiles, connectTimeoutSeconds } from "./plan";
 
 /**
