@@ -41,7 +41,7 @@ const rounds = Math.max(1, Number(process.env.BENCH_PREVIEW_ROUNDS ?? 3));
 const nativeWanted = !["0", "false"].includes(process.env.BENCH_PREVIEW_NATIVE ?? "");
 /**
  * Rounds that also preview the seed through the native plugin (the first ones):
- * BENCH_PREVIEW_NATIVE_ROUNDS, default 2 in the small mode CI runs (it keeps the
+ * BENCH_PREVIEW_NATIVE_ROUNDS, default 2 in the small mode (it keeps the
  * bench quick) and every round in full mode. The native seed is compared with the
  * dynamic seed, the floor and the empty program of the same rounds only.
  */

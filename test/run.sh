@@ -91,8 +91,7 @@ if wants lab; then
     # it (a VM, or svc1's Open vSwitch), the next chosen by the measured times so that the
     # longest chains run side by side (test/lab/schedule.ts; `node dist/test/lab/schedule.js
     # plan` prints the order). Each file leaves its disks as it found them (blankDisksScript),
-    # so no file depends on which ran before it. Files whose emulated CPU the command's time
-    # cannot carry yet run only when asked (the runner says which and how).
+    # so no file depends on which ran before it.
     # The smoke test runs last: it proves a start from nothing and a clean stop.
     mapfile -t lab_tests < <(ls dist/test/lab/*.test.js | grep -v '/smoke\.test\.js$')
     echo "=== tier: lab (resources, two lanes by test/lab/schedule.ts)"

@@ -4,7 +4,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { parseChildTimes, parsePidStat, parseProcStat } from "../lab/cpuAccount";
-import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, selected, vmsNoLongerNeeded } from "../lab/schedule";
+import { fileFor, LabTestFile, labTestFiles, nextToStart, plan, vmsNoLongerNeeded } from "../lab/schedule";
 
 const labDir = path.join(__dirname, "../../../test/lab");
 
@@ -43,15 +43,6 @@ describe("the lab tier's schedule", () => {
         const end = (lanes: number) => Math.max(...plan(labTestFiles, lanes).map((r) => r.endSeconds));
         assert.strictEqual(end(1), labTestFiles.reduce((s, f) => s + f.measuredSeconds, 0));
         assert.ok(end(3) < end(1), `3 lanes: ${end(3)}s, 1 lane: ${end(1)}s`);
-    });
-
-    it("leaves out a file that runs only when asked, unless its variable is 1", () => {
-        const names = (env: NodeJS.ProcessEnv) => selected(labTestFiles, env).map((f) => f.name);
-        assert.ok(!names({}).includes("openrc"));
-        assert.ok(names({}).includes("datacenter") && names({}).includes("cephTeams") && names({}).includes("teamsStacks"));
-        assert.ok(names({ BAREMETAL_LAB_OPENRC: "1" }).includes("openrc"));
-        assert.ok(!names({ BAREMETAL_LAB_OPENRC: "yes" }).includes("openrc"), "only 1 turns it on");
-        assert.deepStrictEqual(names({ BAREMETAL_LAB_OPENRC: "1" }).sort(), labTestFiles.map((f) => f.name).sort());
     });
 
     it("runs the OpenRC file beside the svc1 files that look only at their own objects, never beside discover's survey of all of them", () => {
