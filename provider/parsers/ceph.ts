@@ -1,7 +1,9 @@
 // Parsers of Ceph's JSON output: `ceph osd tree -f json`, `ceph osd dump -f json`,
-// `ceph osd safe-to-destroy <id> -f json`, `ceph health -f json` and
-// `ceph-volume lvm list --format json`. Fixtures in test/unit/fixtures/ceph/ are
-// captured from real runs in the lab (Debian's ceph 16.2, Pacific).
+// `ceph osd safe-to-destroy <id> -f json`, `ceph health -f json`,
+// `ceph-volume lvm list --format json`, and ceph-volume's LVs as `lvs` reports them.
+// Fixtures in test/unit/fixtures/ceph/ are captured from real runs in the lab
+// (Debian's ceph 16.2, Pacific).
+import type { LvWithDevices } from "./lvm";
 
 /** One OSD as `ceph osd dump` lists it. */
 export interface OsdDumpEntry {
@@ -221,4 +223,41 @@ export function parseCephVolumeList(text: string): CephVolumeLv[] {
             };
         }),
     );
+}
+
+/**
+ * ceph-volume's LVs read from LVM's own report (`lvs` with devices, lvm.ts), as
+ * `ceph-volume lvm list` would list them: ceph-volume keeps everything it knows of an
+ * OSD in its LV's tags (ceph.osd_id, ceph.osd_fsid, ceph.type ...) and its list is
+ * those tags read back through lvs, after a Python start that costs a small box
+ * seconds. An LV is an OSD's when its tags name an OSD id that is not "null"
+ * (ceph-volume's own test).
+ */
+export function cephVolumeLvsOf(lvs: readonly LvWithDevices[]): CephVolumeLv[] {
+    const out: CephVolumeLv[] = [];
+    for (const lv of lvs) {
+        const t = new Map<string, string>();
+        for (const tag of lv.tags) {
+            const i = tag.indexOf("=");
+            if (tag.startsWith("ceph.") && i > 0) t.set(tag.slice(0, i), tag.slice(i + 1));
+        }
+        const osdId = t.get("ceph.osd_id");
+        if (osdId === undefined || osdId === "null") continue;
+        out.push({
+            osdId: num(osdId, `ceph.osd_id of ${lv.path}`),
+            osdFsid: t.get("ceph.osd_fsid") ?? "",
+            clusterFsid: t.get("ceph.cluster_fsid") ?? "",
+            clusterName: t.get("ceph.cluster_name") || "ceph",
+            type: t.get("ceph.type") ?? "",
+            lvPath: lv.path,
+            lvName: lv.name,
+            vgName: lv.vg,
+            // by name, as ceph-volume lists them (its PVs in pvs' order), not in segment order
+            devices: [...lv.devices].sort(),
+            crushDeviceClass: t.get("ceph.crush_device_class") ?? "",
+            encrypted: t.get("ceph.encrypted") === "1",
+            tags: lv.tags.filter((x) => !x.startsWith("ceph.")),
+        });
+    }
+    return out;
 }

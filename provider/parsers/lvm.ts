@@ -91,7 +91,11 @@ export function parsePvs(text: string): PvReport[] {
 }
 
 export function parseLvs(text: string): LvReport[] {
-    return rows(text, "lv").map((r) => ({
+    return rows(text, "lv").map(parseLvRow);
+}
+
+function parseLvRow(r: Row): LvReport {
+    return {
         name: r.lv_name,
         vg: r.vg_name,
         uuid: r.lv_uuid,
@@ -99,7 +103,31 @@ export function parseLvs(text: string): LvReport[] {
         path: r.lv_path,
         tags: tags(r.lv_tags),
         active: r.lv_active === "active",
-    }));
+    };
+}
+
+/**
+ * LVs with the physical devices under them: `devices` is a field of each segment, so
+ * LVM prints a row per segment ("/dev/vda(0)": device and first extent); merged here
+ * into one LV with its devices, in order, each once.
+ */
+export const lvDeviceFields = `${lvFields},devices`;
+
+export interface LvWithDevices extends LvReport {
+    devices: string[];
+}
+
+export function parseLvsWithDevices(text: string): LvWithDevices[] {
+    const byUuid = new Map<string, LvWithDevices>();
+    for (const r of rows(text, "lv")) {
+        const lv = byUuid.get(r.lv_uuid) ?? { ...parseLvRow(r), devices: [] };
+        byUuid.set(r.lv_uuid, lv);
+        for (const d of (r.devices ?? "").split(",")) {
+            const dev = d.replace(/\(\d+\)$/, "");
+            if (dev !== "" && !lv.devices.includes(dev)) lv.devices.push(dev);
+        }
+    }
+    return [...byUuid.values()];
 }
 
 /** What the device probe (volumeGroup.ts `probeScript`) found on one would-be PV. */

@@ -17,6 +17,7 @@ import { clientArgv, clientInput, probeScript, readCommands } from "../../provid
 import { bootstrapCephCluster, CephCommand, cephCommands, cephJson, teardownCephCluster, waitActiveClean } from "./cephCluster";
 import { Lab, LabShell, labJsonPath, readLab, repoRoot } from "./lab";
 import type { CephOsdState } from "../../provider";
+import { lvDeviceFields, reportOptions } from "../../provider/parsers/lvm";
 
 const vmName = "ceph1";
 const pool = "bmdata";
@@ -157,6 +158,8 @@ describe("CephOsd under the real pulumi CLI: a real cluster in ceph1", function 
         assert.deepStrictEqual(live.osds.map((o) => [o.uuid, o.up, o.in]).sort(), ["osd-a", "osd-b"].map((n) => [out[n].osdFsid, 1, 1]).sort());
         if (capture) {
             await save("ceph-volume-lvm-list.json", await ceph("ceph-volume lvm list --format json"));
+            // the same LVs as LVM reports them (what the create probe reads), nothing changed in between
+            await save("lvs-ceph-volume.json", await ceph(`lvs ${reportOptions.join(" ")} -o ${lvDeviceFields}`));
             await save("ceph-volume-lvm-list-empty.json", await ceph("ceph-volume lvm list /dev/vdd --format json"));
             await save("osd-tree.json", await ceph("ceph osd tree -f json"));
             const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;

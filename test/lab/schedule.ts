@@ -82,9 +82,10 @@ export const labTestFiles: LabTestFile[] = [
     { name: "import", holds: ["storage1", "svc1"], measuredSeconds: 174 },
     { name: "faultsGuests", holds: ["svc1"], measuredSeconds: 291 },
     // A whole OpenRC box booted, power-cycled and carrying a guest of its own, its PXE server booting
-    // pxeclient1 (issue 19). 490 s alone (session 17). In the default run since session 20, when CI's
-    // benchmarks made room for it; in session 11's run (fc18) it had taken 969 s beside the others.
-    { name: "openrc", holds: ["orc1", "pxeclient1", "svc1:ovs"], uses: ["svc1"], measuredSeconds: 490 },
+    // pxeclient1 (issue 19). 490 s alone in session 17, 645 s in session 20; in session 11's run (fc18)
+    // 969 s beside the others. In the default run since session 20, when CI's benchmarks made room for
+    // it; 850 s until a two-lane run of today's code measures it.
+    { name: "openrc", holds: ["orc1", "pxeclient1", "svc1:ovs"], uses: ["svc1"], measuredSeconds: 850 },
 ];
 
 /**

@@ -2,7 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { DebianAdapter, AlpineAdapter, renderCommands, renderPlan } from "../../provider/host";
-import { osdCrushInfo, parseCephVolumeList, parseHealth, parseOsdDump, parseOsdTree, parseSafeToDestroy } from "../../provider/parsers/ceph";
+import { cephVolumeLvsOf, osdCrushInfo, parseCephVolumeList, parseHealth, parseOsdDump, parseOsdTree, parseSafeToDestroy } from "../../provider/parsers/ceph";
+import { parseLvsWithDevices } from "../../provider/parsers/lvm";
 import {
     CephOsdInputs, CephOsdState, check, diff, DrainAnswer, locationMatches, osdOnDevice, parseProbe, parseRead, planCreate, planCrush, planOut, planRemove,
     planTag, sameWeight, waitSafeToDestroy,
@@ -216,7 +217,7 @@ describe("CephOsd delete sequencing (a fake `ceph osd safe-to-destroy` answer se
 describe("Ceph parsers on output captured in the lab (ceph 16.2)", () => {
     it("ceph-volume lvm list: each OSD's id, fsid, cluster, LV and devices", () => {
         const lvs = parseCephVolumeList(fixture("ceph-volume-lvm-list.json"));
-        assert.strictEqual(lvs.length, 3);
+        assert.strictEqual(lvs.length, 2);
         for (const lv of lvs) {
             assert.strictEqual(lv.type, "block");
             assert.match(lv.osdFsid, /^[0-9a-f-]{36}$/);
@@ -224,8 +225,15 @@ describe("Ceph parsers on output captured in the lab (ceph 16.2)", () => {
             assert.strictEqual(lv.devices.length, 1);
             assert.ok(lv.tags.includes("pulumi-baremetal"), "our tag, not ceph's");
         }
-        assert.deepStrictEqual(lvs.map((l) => l.devices[0]).sort(), ["/dev/vda", "/dev/vdb", "/dev/vdc"]);
+        assert.deepStrictEqual(lvs.map((l) => l.devices[0]).sort(), ["/dev/vda", "/dev/vdb"]);
         assert.deepStrictEqual(parseCephVolumeList(fixture("ceph-volume-lvm-list-empty.json")), []);
+    });
+    it("ceph-volume's LVs read through lvs are the OSDs `ceph-volume lvm list` lists (both captured at one moment)", () => {
+        const byId = (a: { osdId: number }, b: { osdId: number }) => a.osdId - b.osdId;
+        const fromLvs = cephVolumeLvsOf(parseLvsWithDevices(fixture("lvs-ceph-volume.json"))).sort(byId);
+        const fromCephVolume = parseCephVolumeList(fixture("ceph-volume-lvm-list.json")).sort(byId);
+        assert.ok(fromLvs.length >= 2, `${fromLvs.length} OSD LVs`);
+        assert.deepStrictEqual(fromLvs, fromCephVolume);
     });
     it("an OSD made by hand carries no tag of ours", () => {
         const [lv] = parseCephVolumeList(fixture("ceph-volume-lvm-list-vdd.json"));

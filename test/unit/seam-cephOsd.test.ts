@@ -16,12 +16,14 @@ import { ScriptedSite } from "../fakes/scriptedSite";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures/ceph", name), "utf8");
 const connection = { host: "198.51.100.14", hostKey: "SHA256:" + "A".repeat(43), password: "pw" };
-const osd1 = "9575a3a9-f050-4d03-a90a-a8aeaef63e13";
-const osd1Lv = "/dev/ceph-dc226f2b-656c-4849-85de-d61c18b4cd0c/osd-block-9575a3a9-f050-4d03-a90a-a8aeaef63e13";
+const osd1 = "ef1e7eac-cf8e-4ee8-863d-dd55861fd377";
+const osd1Lv = "/dev/ceph-2ba07626-64d5-4adf-af81-4eacaf75b27a/osd-block-ef1e7eac-cf8e-4ee8-863d-dd55861fd377";
 const vdb = fixture("probe-vdb.txt");
 /** The same box with no OSD made by pulumi-baremetal (the LVs without our tag). */
 const vdbForeign = vdb.replace(/,pulumi-baremetal(?=["",])/g, "").replace(/"pulumi-baremetal"/g, '""');
 const maps = fixture("read-maps.txt");
+/** LVM's report of no LV at all (captured: test/unit/fixtures/lvm), the probe's list on a box without OSDs. */
+const noLvs = fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures/lvm", "lvs-missing.json"), "utf8");
 
 /** Where one section's body lies in a probe's text (sections as probeScript prints them: `==name==` lines). */
 function sectionAt(probe: string, name: string): [number, number] {
@@ -107,8 +109,8 @@ describe("CephOsd against a scripted Ceph box", () => {
         });
 
         it("a device that carries LVM but no OSD: refused as not empty, naming what is on it; nothing run", async () => {
-            // probe-vdb.txt with ceph-volume listing nothing: vdb still carries its LVM label and a holder
-            const { s, host } = box(() => withSection(vdb, "list", fixture("ceph-volume-lvm-list-empty.json")));
+            // probe-vdb.txt with no OSD's LV listed: vdb still carries its LVM label and a holder
+            const { s, host } = box(() => withSection(vdb, "list", noLvs));
             await assert.rejects(cephOsd.create(inputs("/dev/vdb"), s.context()), /\/dev\/vdb \(\/dev\/vdb\) on root@198\.51\.100\.14:22 is not empty: TYPE=LVM2_member, held by dm-1\. Nothing was changed\. An OSD needs a device with no partition table/);
             assert.deepStrictEqual(host.plans, []);
             s.verify();
@@ -140,13 +142,13 @@ describe("CephOsd against a scripted Ceph box", () => {
         });
 
         it("the half-made OSD a cut left during ceph-volume (captured on ceph1): cleared away (purge-new, zap), then made once", async () => {
-            // probe-vda-half-made.txt: osd.0 (65b13798-…) in the map, never booted; its LV on vda without our tag; the note of the create.
+            // probe-vda-half-made.txt: osd.0 (3366700d-…) in the map, never booted; its LV on vda without our tag; the note of the create.
             const half = fixture("probe-vda-half-made.txt");
-            const halfFsid = "65b13798-7327-487b-b15a-3f7f7dcfe49f";
+            const halfFsid = "3366700d-0df0-4c4d-81fb-d4ecb3e43d43";
             let stage: "half" | "cleared" | "created" = "half";
             let made = "";
             // after the rollback: no LV, no signature, no holder, no osd.0, no note
-            const cleared = withDump(withSection(withSection(withSection(withSection(withSection(half, "list", "{}\n"), "lvreal", ""), "blkid", "DEVNAME=/dev/vda\n"), "use", "\n"), "intents", ""), () => []);
+            const cleared = withDump(withSection(withSection(withSection(withSection(withSection(half, "list", noLvs), "lvreal", ""), "blkid", "DEVNAME=/dev/vda\n"), "use", "\n"), "intents", ""), () => []);
             const probeNow = () => {
                 if (stage === "half") return half;
                 if (stage === "cleared") return cleared;
@@ -155,7 +157,7 @@ describe("CephOsd against a scripted Ceph box", () => {
                 return withSection(complete, "intents", `${made} /dev/vda\n`);
             };
             // the cluster's maps (read-maps.txt, osd.0 in CRUSH) with osd.0 being the new OSD
-            const { s, host } = box(probeNow, () => maps.split("456cac02-9cfc-4239-b6be-d1d5737ac5bc").join(made));
+            const { s, host } = box(probeNow, () => maps.split("917c9d9c-f48a-49c4-af34-39316a70122f").join(made));
             host.on(argv("rm", "-f"), ok())
                 .on(argv("true"), ok())
                 .on(argv("systemctl", "stop", "ceph-osd@0"), ok())
@@ -181,7 +183,7 @@ describe("CephOsd against a scripted Ceph box", () => {
             ]);
             assert.strictEqual(writes.filter((l) => l.startsWith("ceph-volume --cluster ceph lvm create")).length, 1, "made once");
             assert.ok(!writes.some((l) => / osd purge /.test(l)), "never `osd purge` (which Ceph allows for OSDs that held data)");
-            assert.ok(s.log.lines.some((l) => l.level === "warn" && /an earlier create was interrupted and left osd 65b13798-.* \(osd\.0, never booted\) half-made; clearing it away/.test(l.message)));
+            assert.ok(s.log.lines.some((l) => l.level === "warn" && /an earlier create was interrupted and left osd 3366700d-.* \(osd\.0, never booted\) half-made; clearing it away/.test(l.message)));
             s.verify();
         });
     });
@@ -208,7 +210,7 @@ describe("CephOsd against a scripted Ceph box", () => {
         });
 
         it("the orphaned zap finished first: the look, after it, finds the device empty and wipes nothing", async () => {
-            const wiped = withSection(withSection(withSection(withSection(vdb, "list", "{}\n"), "lvreal", ""), "blkid", "DEVNAME=/dev/vdb\n"), "use", "\n");
+            const wiped = withSection(withSection(withSection(withSection(vdb, "list", noLvs), "lvreal", ""), "blkid", "DEVNAME=/dev/vdb\n"), "use", "\n");
             const { s, host } = box(() => wiped, purged);
             await cephOsd.delete(osd1, state(), s.context());
             assert.deepStrictEqual(host.ran(script("baremetal-ceph-probe")).map((c) => c.lock), ["lvm"]);

@@ -2,7 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { AlpineAdapter, DebianAdapter, renderCommands, renderPlan } from "../../provider/host";
-import { DeviceProbe, parseDeviceProbe, parseLvs, parsePvs, parseVgs } from "../../provider/parsers/lvm";
+import { DeviceProbe, parseDeviceProbe, parseLvs, parseLvsWithDevices, parsePvs, parseVgs } from "../../provider/parsers/lvm";
+import { cephVolumeLvsOf } from "../../provider/parsers/ceph";
 import { check, diff, orphanedPvs, planCreate, planDelete, planAddDevices, planRemoveDevices, planWipeLabels, refusalFor, VolumeGroupInputs, VolumeGroupState } from "../../provider/resources/volumeGroup";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "../../../test/unit/fixtures/lvm", name), "utf8");
@@ -146,6 +147,16 @@ describe("LVM parsers (reports captured in the lab)", () => {
         assert.ok(vg.sizeBytes > 4e9 && vg.freeBytes < vg.sizeBytes, JSON.stringify(vg));
         const [lv] = parseLvs(fixture("lvs-md.json"));
         assert.deepStrictEqual([lv.name, lv.vg, lv.sizeBytes, lv.path, lv.active], ["guest1-var", "bmvg", 64 << 20, "/dev/bmvg/guest1-var", true]);
+    });
+    it("reads the devices under each LV: one row per segment, merged into one LV with each device once", () => {
+        const lvs = parseLvsWithDevices(fixture("lvs-devices-segments.json"));
+        const by = (name: string) => lvs.find((l) => l.name === name)!;
+        assert.deepStrictEqual(lvs.map((l) => l.name).sort(), ["half", "plain", "span"]);
+        assert.deepStrictEqual(by("span").devices, ["/dev/vdd", "/dev/vdc"], "in the LV's segment order");
+        assert.deepStrictEqual([by("plain").devices, by("plain").tags], [["/dev/vdc"], []]);
+        // of the three, only the LV whose tags name an OSD id is ceph-volume's; "null" is not an id (ceph-volume's own rule)
+        const osds = cephVolumeLvsOf(lvs);
+        assert.deepStrictEqual(osds.map((o) => [o.lvName, o.osdId, o.type, o.devices, o.crushDeviceClass, o.tags]), [["span", 7, "block", ["/dev/vdc", "/dev/vdd"], "", ["pulumi-baremetal"]]], "devices by name, as ceph-volume lists its PVs");
     });
     it("reads the empty report LVM prints (exit 5) for a VG or LV that does not exist", () => {
         assert.deepStrictEqual(parseLvs(fixture("lvs-missing.json")), []);
