@@ -56,6 +56,21 @@ describe("the lab tier's schedule", () => {
         assert.strictEqual(nextToStart([labTestFiles.find((f) => f.name === "openrc")!], labTestFiles.filter((f) => f.name === "discover")), undefined);
     });
 
+    it("never runs the OpenRC file (its bridge and tunnel on svc1) beside a file that stops or freezes svc1's Open vSwitch", () => {
+        // parallel freezes ovsdb-server, then stops Open vSwitch; faultsGuests stops it when it leaves no bridge
+        const openrc = labTestFiles.find((f) => f.name === "openrc")!;
+        for (const name of ["parallel", "faultsGuests", "discover"]) {
+            const other = labTestFiles.find((f) => f.name === name)!;
+            assert.strictEqual(nextToStart([openrc], [other]), undefined, `openrc would start beside ${name}`);
+            assert.strictEqual(nextToStart([other], [openrc]), undefined, `${name} would start beside openrc`);
+        }
+        for (const lanes of [2, 3]) {
+            const runs = plan(labTestFiles, lanes);
+            const at = (name: string) => runs.find((r) => r.name === name)!;
+            for (const name of ["parallel", "faultsGuests"]) assert.ok(!overlaps(at("openrc"), at(name)), `${lanes} lanes: openrc beside ${name}`);
+        }
+    });
+
     it("starts the file on the longest chain for one part first, and one that holds nothing in use", () => {
         const f = (name: string, holds: LabTestFile["holds"], measuredSeconds: number): LabTestFile => ({ name, holds, measuredSeconds });
         const big = f("big", ["ceph1"], 500);
